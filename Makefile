@@ -1,0 +1,45 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is set up by them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+
+.PHONY: run test lint serve-prod messages smoke loadtest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.base: requirements/base.txt | $(BIN)/python
+	$(PIP) install -q -r requirements/base.txt
+	touch $@
+
+$(VENV)/.dev: requirements/dev.txt requirements/base.txt | $(BIN)/python
+	$(PIP) install -q -r requirements/dev.txt
+	touch $@ $(VENV)/.base
+
+## Run the product on http://localhost:$${PORT:-5000} (SQLite and in-memory layer unless configured).
+run: $(VENV)/.base
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py serve
+
+## Lint and run the whole test suite.
+test: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/python scripts/ensure_chromium.py
+	$(BIN)/pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## Recompile the Spanish and English translations after editing locale/.
+messages: $(VENV)/.dev
+	$(BIN)/python manage.py makemessages -l es -l en --ignore=.venv
+	$(BIN)/python manage.py makemessages -d djangojs -l es -l en --ignore=.venv --ignore=staticfiles
+	$(BIN)/python manage.py compilemessages --ignore=.venv
+
+clean:
+	rm -rf $(VENV) staticfiles test-results .pytest_cache

@@ -1,0 +1,105 @@
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from . import services
+from .exceptions import InventoryError
+from .models import Agency, Inventory, Scan
+
+
+@admin.register(Agency)
+class AgencyAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "is_active", "member_count", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "slug", "members__username"]
+    prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["members"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(member_count=Count("members", distinct=True))
+
+    @admin.display(description=_("members"), ordering="member_count")
+    def member_count(self, agency):
+        return agency.member_count
+
+
+class ScanInline(admin.TabularInline):
+    model = Scan
+    fields = ["code", "scanned_by_name", "scanned_at", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Inventory)
+class InventoryAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "agency",
+        "month",
+        "year",
+        "status",
+        "scan_count",
+        "completed_by_name",
+        "completed_at",
+    ]
+    list_filter = ["agency", "status", "year", "month"]
+    search_fields = ["agency__name"]
+    readonly_fields = [
+        "status",
+        "completed_at",
+        "completed_by",
+        "completed_by_name",
+        "last_seq",
+        "created_at",
+    ]
+    inlines = [ScanInline]
+    actions = ["complete_inventories"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("agency").annotate(scan_count=Count("scans"))
+
+    @admin.display(description=_("scans"), ordering="scan_count")
+    def scan_count(self, inventory):
+        return inventory.scan_count
+
+    @admin.action(description=_("Complete the selected inventories (open sessions are told)"))
+    def complete_inventories(self, request, queryset):
+        done = 0
+        for inventory in queryset:
+            try:
+                services.inventory_complete(inventory=inventory, user=request.user)
+                done += 1
+            except InventoryError as exc:
+                self.message_user(request, f"{inventory}: {exc.message}", messages.WARNING)
+        if done:
+            self.message_user(
+                request,
+                ngettext("%d inventory completed.", "%d inventories completed.", done) % done,
+                messages.SUCCESS,
+            )
+
+
+@admin.register(Scan)
+class ScanAdmin(admin.ModelAdmin):
+    list_display = ["code", "inventory", "scanned_by_name", "scanned_at"]
+    list_filter = ["inventory__agency", "inventory__year", "inventory__month"]
+    search_fields = ["code", "scanned_by_name"]
+    list_select_related = ["inventory__agency"]
+    readonly_fields = [
+        "inventory",
+        "uid",
+        "code",
+        "scanned_by",
+        "scanned_by_name",
+        "scanned_at",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,77 @@
+"""Health checks: `/health` for load balancers, `/health/detailed` for staff."""
+
+import asyncio
+import logging
+
+from channels.layers import get_channel_layer
+from django.db import connection
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.response import Response
+
+from realtime import metrics, protocol
+
+logger = logging.getLogger("inventory.health")
+
+
+def check_database() -> dict:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return {"ok": True, "vendor": connection.vendor}
+    except Exception as exc:  # any driver error means "down"
+        logger.warning("Database check failed: %s", exc)
+        return {"ok": False, "vendor": connection.vendor, "error": str(exc).strip()[:200]}
+
+
+async def _layer_round_trip(layer) -> None:
+    channel = await layer.new_channel("health.")
+    await layer.send(channel, {"type": "health.check"})
+    await asyncio.wait_for(layer.receive(channel), timeout=2)
+
+
+def check_channel_layer() -> dict:
+    layer = get_channel_layer()
+    backend = f"{type(layer).__module__}.{type(layer).__name__}"
+    try:
+        from asgiref.sync import async_to_sync
+
+        async_to_sync(_layer_round_trip)(layer)
+        return {"ok": True, "backend": backend}
+    except Exception as exc:
+        logger.warning("Channel layer check failed: %r", exc)
+        return {"ok": False, "backend": backend, "error": repr(exc)[:200]}
+
+
+@extend_schema(responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT})
+@api_view(["GET"])
+@permission_classes([permissions.AllowAny])
+def health(request):
+    """Liveness and database reachability, for load balancers."""
+    database = check_database()
+    ok = database["ok"]
+    return Response(
+        {"status": "ok" if ok else "error", "timestamp": protocol.timestamp()},
+        status=200 if ok else 503,
+    )
+
+
+@extend_schema(responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT})
+@api_view(["GET"])
+@permission_classes([permissions.IsAdminUser])
+def health_detailed(request):
+    """Each part checked for real: database, channel layer, and the live rooms' figures."""
+    database = check_database()
+    layer = check_channel_layer()
+    ok = database["ok"] and layer["ok"]
+    body = {
+        "status": "ok" if ok else "degraded",
+        "timestamp": protocol.timestamp(),
+        "database": database,
+        "channelLayer": layer,
+        "websocket": metrics.aggregate(),
+    }
+    return Response(body, status=200 if ok else 503)

@@ -1,0 +1,26 @@
+from django.urls import path
+from rest_framework.routers import DefaultRouter
+
+from . import views
+
+router = DefaultRouter(trailing_slash=True)
+router.register("agencies", views.AgencyViewSet, basename="agency")
+router.register("inventories", views.InventoryViewSet, basename="inventory")
+
+urlpatterns = [
+    path("auth/token/", views.ObtainTokenView.as_view(), name="auth-token"),
+    path("inventory/save-scan", views.SaveScanView.as_view(), name="save-scan"),
+    path("inventory/finish-session", views.FinishSessionView.as_view(), name="finish-session"),
+    path(
+        "inventory/delete-scanned-entry",
+        views.DeleteScannedEntryView.as_view(),
+        name="delete-scanned-entry",
+    ),
+    path(
+        "inventory/websocket/room-info/<str:agency>/<str:month>/<str:year>",
+        views.RoomInfoView.as_view(),
+        name="room-info",
+    ),
+    path("inventory/websocket/metrics", views.MetricsView.as_view(), name="websocket-metrics"),
+    *router.urls,
+]

@@ -1,0 +1,90 @@
+"""Domain errors: each carries a message the user can act on, a code and an HTTP status.
+
+REST answers them with DRF's error shape; the socket answers them with the seed's `error`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+
+class InventoryError(Exception):
+    status = 400
+    code = "invalid"
+
+    def __init__(self, message: str, *, code: str | None = None, **details: Any):
+        super().__init__(message)
+        self.message = str(message)
+        self.details = details
+        if code:
+            self.code = code
+
+
+class InvalidInput(InventoryError):
+    status = 400
+    code = "invalid"
+
+
+class AgencyNotFound(InventoryError):
+    status = 404
+    code = "agency_not_found"
+
+    def __init__(self, identifier: str):
+        super().__init__(_("No existe la agencia «%(agency)s».") % {"agency": identifier})
+
+
+class NotAMember(InventoryError):
+    status = 403
+    code = "forbidden"
+
+    def __init__(self, agency):
+        super().__init__(_("No perteneces a la agencia «%(agency)s».") % {"agency": agency.name})
+
+
+class InventoryNotFound(InventoryError):
+    status = 404
+    code = "inventory_not_found"
+
+
+class ScanNotFound(InventoryError):
+    status = 404
+    code = "scan_not_found"
+
+    def __init__(self, code: str):
+        super().__init__(_("El código %(code)s no está registrado en este inventario.") % {"code": code})
+
+
+class DuplicateScan(InventoryError):
+    status = 409
+    code = "duplicate_scan"
+
+    def __init__(self, scan):
+        from realtime.protocol import timestamp
+
+        super().__init__(
+            _("El código %(code)s ya fue escaneado por %(name)s.")
+            % {"code": scan.code, "name": scan.scanned_by_name},
+            scannedBy=scan.scanned_by_name,
+            scannedAt=timestamp(scan.scanned_at),
+        )
+
+
+class ScanIdConflict(InventoryError):
+    status = 409
+    code = "scan_id_conflict"
+
+    def __init__(self, uid):
+        super().__init__(_("El id de escaneo %(id)s ya se usó para otro código.") % {"id": uid})
+
+
+class InventoryCompleted(InventoryError):
+    status = 409
+    code = "inventory_completed"
+
+    def __init__(self, inventory):
+        super().__init__(
+            _("El inventario ya fue completado por %(name)s.") % {"name": inventory.completed_by_name},
+            completedBy=inventory.completed_by_name,
+        )

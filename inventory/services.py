@@ -1,0 +1,177 @@
+"""The only write path. REST, WebSocket, admin and commands all change inventories here.
+
+Every change runs in one transaction that also appends to the inventory's event log, and
+schedules its broadcast for after the commit, so nothing is announced that rolled back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from realtime import broadcast, protocol
+
+from .exceptions import (
+    DuplicateScan,
+    InvalidInput,
+    InventoryCompleted,
+    ScanIdConflict,
+    ScanNotFound,
+)
+from .models import CODE_MAX_LENGTH, Inventory, InventoryEvent, Scan
+from .rooms import Room
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    scan: Scan
+    created: bool
+
+
+def clean_code(value) -> str:
+    """Trim a barcode or VIN and check it is 1-64 printable characters."""
+    if not isinstance(value, str):
+        raise InvalidInput(_("El código debe ser texto."), field="code")
+    code = value.strip()
+    if not code:
+        raise InvalidInput(_("El código no puede estar vacío."), field="code")
+    if len(code) > CODE_MAX_LENGTH:
+        raise InvalidInput(
+            _("El código no puede tener más de %(max)s caracteres.") % {"max": CODE_MAX_LENGTH},
+            field="code",
+        )
+    if not code.isprintable():
+        raise InvalidInput(_("El código solo puede tener caracteres imprimibles."), field="code")
+    return code
+
+
+def clean_scan_id(value) -> uuid.UUID | None:
+    if value in (None, ""):
+        return None
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, AttributeError, TypeError):
+        raise InvalidInput(_("El id del escaneo debe ser un UUID."), field="id") from None
+
+
+def clean_scanned_at(value) -> datetime:
+    """The client's scan time (ISO 8601), or now; never in the future beyond clock skew."""
+    now = timezone.now()
+    if value in (None, ""):
+        return now
+    moment = parse_datetime(value) if isinstance(value, str) else None
+    if moment is None:
+        raise InvalidInput(_("La fecha del escaneo no es válida (ISO 8601)."), field="timestamp")
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, timezone.UTC)
+    return min(moment, now)
+
+
+def inventory_get_or_open(*, room: Room) -> Inventory:
+    """Get the room's inventory, opening it on first use."""
+    try:
+        inventory, _created = Inventory.objects.select_related("agency").get_or_create(
+            agency=room.agency, month=room.month, year=room.year
+        )
+    except IntegrityError:  # opened concurrently by someone else
+        inventory = Inventory.objects.select_related("agency").get(
+            agency=room.agency, month=room.month, year=room.year
+        )
+    return inventory
+
+
+def _lock(inventory: Inventory) -> Inventory:
+    return Inventory.objects.select_for_update(of=("self",)).select_related("agency").get(pk=inventory.pk)
+
+
+def _log_and_publish(inventory: Inventory, kind: str, build, *extra, close: bool = False) -> int:
+    """Append the change to the event log with the next seq and broadcast it after commit."""
+    inventory.last_seq += 1
+    Inventory.objects.filter(pk=inventory.pk).update(last_seq=inventory.last_seq)
+    message = build(inventory.last_seq)
+    InventoryEvent.objects.create(inventory=inventory, seq=inventory.last_seq, type=kind, payload=message)
+    broadcast.publish_on_commit(inventory.pk, message, *extra, close=close)
+    return inventory.last_seq
+
+
+@transaction.atomic
+def scan_record(*, inventory: Inventory, user, code, scanned_at=None, scan_id=None) -> ScanResult:
+    """Count a code once in an open inventory; a retried scan id returns the stored scan."""
+    code = clean_code(code)
+    uid = clean_scan_id(scan_id)
+    moment = clean_scanned_at(scanned_at)
+    inventory = _lock(inventory)
+
+    if uid is not None:
+        stored = Scan.objects.filter(uid=uid).first()
+        if stored is not None:
+            if stored.inventory_id != inventory.pk or stored.code != code:
+                raise ScanIdConflict(uid)
+            stored.inventory = inventory
+            return ScanResult(stored, created=False)
+
+    if not inventory.is_open:
+        raise InventoryCompleted(inventory)
+    first = Scan.objects.filter(inventory=inventory, code=code).first()
+    if first is not None:
+        raise DuplicateScan(first)
+
+    scan = Scan.objects.create(
+        inventory=inventory,
+        uid=uid or uuid.uuid4(),
+        code=code,
+        scanned_by=user,
+        scanned_by_name=protocol.display_name(user),
+        scanned_at=moment,
+    )
+    _log_and_publish(
+        inventory, InventoryEvent.Type.SCAN_ADDED, lambda seq: protocol.scan_added(scan, seq=seq)
+    )
+    return ScanResult(scan, created=True)
+
+
+@transaction.atomic
+def scan_remove(*, inventory: Inventory, user, code) -> Scan:
+    """Remove a counted code from an open inventory."""
+    code = clean_code(code)
+    inventory = _lock(inventory)
+    if not inventory.is_open:
+        raise InventoryCompleted(inventory)
+    scan = Scan.objects.filter(inventory=inventory, code=code).first()
+    if scan is None:
+        raise ScanNotFound(code)
+    scan.inventory = inventory
+    _log_and_publish(
+        inventory,
+        InventoryEvent.Type.SCAN_REMOVED,
+        lambda seq: protocol.scan_removed(scan, user=user, seq=seq),
+    )
+    scan.delete()
+    return scan
+
+
+@transaction.atomic
+def inventory_complete(*, inventory: Inventory, user) -> Inventory:
+    """Complete an open inventory exactly once; every open session is told and closed."""
+    inventory = _lock(inventory)
+    if not inventory.is_open:
+        raise InventoryCompleted(inventory)
+    inventory.status = Inventory.Status.COMPLETED
+    inventory.completed_at = timezone.now()
+    inventory.completed_by = user
+    inventory.completed_by_name = protocol.display_name(user)
+    inventory.save(update_fields=["status", "completed_at", "completed_by", "completed_by_name"])
+    _log_and_publish(
+        inventory,
+        InventoryEvent.Type.INVENTORY_COMPLETED,
+        lambda seq: protocol.inventory_completed(inventory, seq=seq),
+        protocol.session_terminated(inventory),
+        close=True,
+    )
+    return inventory

@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from inventory.api import health
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/", include("inventory.api.urls")),
+    path("health", health.health, name="health"),
+    path("health/detailed", health.health_detailed, name="health-detailed"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("inventory.urls")),
+]

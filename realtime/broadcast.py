@@ -1,0 +1,63 @@
+"""The one place that sends room events through the channel layer.
+
+Each event is encoded to JSON once, here; every consumer in the group relays the ready
+text as it is, so the cost of encoding is paid once per event, not once per recipient.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from . import groups
+
+logger = logging.getLogger("realtime.broadcast")
+
+# The layer message type; consumers handle it in `room_event`.
+ROOM_EVENT = "room.event"
+# Sent after the final events of a completed inventory: consumers close their sockets.
+ROOM_CLOSE = "room.close"
+
+
+def encode(message: dict[str, Any]) -> str:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+
+
+def room_event(message: dict[str, Any]) -> dict[str, Any]:
+    """Wrap one protocol message as a layer event carrying its ready JSON text."""
+    return {
+        "type": ROOM_EVENT,
+        "text": encode(message),
+        "kind": message["type"],
+        "seq": message["data"].get("seq"),
+        "sent": time.time(),
+    }
+
+
+async def apublish(inventory_id: int, *messages: dict[str, Any], close: bool = False) -> None:
+    """Send messages, in order, to everyone in the inventory's room."""
+    layer = get_channel_layer()
+    group = groups.inventory_group_name(inventory_id)
+    try:
+        for message in messages:
+            await layer.group_send(group, room_event(message))
+        if close:
+            await layer.group_send(group, {"type": ROOM_CLOSE})
+    except Exception:
+        # The change is committed; live delivery is best effort and clients resume by seq.
+        logger.exception("Could not deliver %s to %s", [m["type"] for m in messages], group)
+
+
+def publish(inventory_id: int, *messages: dict[str, Any], close: bool = False) -> None:
+    async_to_sync(apublish)(inventory_id, *messages, close=close)
+
+
+def publish_on_commit(inventory_id: int, *messages: dict[str, Any], close: bool = False) -> None:
+    """Publish once the current transaction commits; nothing is announced that rolls back."""
+    transaction.on_commit(lambda: publish(inventory_id, *messages, close=close))

@@ -1,0 +1,363 @@
+"""The live room: authenticate, join, dispatch client messages to services, relay broadcasts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.utils.translation import gettext as _
+
+from inventory import rooms, selectors, services
+from inventory.exceptions import InvalidInput, InventoryCompleted, InventoryError
+
+from . import broadcast, groups, metrics, protocol, ratelimit
+from .conf import realtime_settings
+from .presence import Connection, get_presence, summarize_users
+
+logger = logging.getLogger("realtime.consumer")
+
+CLOSE_FOR_STATUS = {
+    400: protocol.CLOSE_NOT_FOUND,
+    403: protocol.CLOSE_FORBIDDEN,
+    404: protocol.CLOSE_NOT_FOUND,
+}
+
+HANDLERS = {
+    protocol.USER_JOINED: "_handle_user_joined",
+    protocol.SCAN_ADDED: "_handle_scan_added",
+    protocol.SCAN_REMOVED: "_handle_scan_removed",
+    protocol.INVENTORY_COMPLETED: "_handle_inventory_completed",
+    protocol.PING: "_handle_ping",
+    protocol.RESUME: "_handle_resume",
+}
+
+
+@database_sync_to_async
+def _open_room(user, agency, month, year):
+    room = rooms.room_resolve(user, agency=agency, month=month, year=year)
+    return room, services.inventory_get_or_open(room=room)
+
+
+@database_sync_to_async
+def _inventory_state(inventory_id):
+    from inventory.models import Inventory
+
+    return Inventory.objects.select_related("agency").get(pk=inventory_id)
+
+
+@database_sync_to_async
+def _events_after(inventory, seq, until=None):
+    events = selectors.events_since(inventory, seq)
+    if until is not None:
+        events = events.filter(seq__lte=until)
+    return [(event.seq, event.payload) for event in events]
+
+
+@database_sync_to_async
+def _snapshot(inventory_id):
+    inventory = _inventory_state.func(inventory_id)
+    return protocol.snapshot(inventory, list(selectors.scans_of(inventory)), seq=inventory.last_seq)
+
+
+class InventoryConsumer(AsyncJsonWebsocketConsumer):
+    """One socket in the room `{agency}/{month}/{year}`."""
+
+    joined = False
+    inventory = None
+    connection = None
+    _keepalive = None
+
+    async def connect(self):
+        self.user = self.scope.get("user")
+        self.last_seq = 0
+        # Accept first, so that every refusal can be explained before the close.
+        await self.accept()
+        if self.user is None or not self.user.is_authenticated:
+            await self._reject(
+                protocol.CLOSE_UNAUTHENTICATED,
+                _("Autenticación requerida: inicia sesión o conecta con un token."),
+                "unauthenticated",
+            )
+            return
+        kwargs = self.scope["url_route"]["kwargs"]
+        try:
+            self.room, self.inventory = await _open_room(
+                self.user, kwargs["agency"], kwargs["month"], kwargs["year"]
+            )
+        except InventoryError as exc:
+            await self._reject(
+                CLOSE_FOR_STATUS.get(exc.status, protocol.CLOSE_NOT_FOUND), exc.message, exc.code
+            )
+            return
+        if not self.inventory.is_open:
+            await self._reject_completed(self.inventory)
+            return
+
+        self.group_name = groups.inventory_group_name(self.inventory.pk)
+        self.connection = Connection(
+            connection_id=self.channel_name,
+            user_id=str(self.user.pk),
+            user_name=protocol.display_name(self.user),
+            since=time.time(),
+            instance=metrics.INSTANCE_ID,
+        )
+        limit = realtime_settings.MAX_CONNECTIONS_PER_ROOM
+        if not await get_presence().join(self.inventory.pk, self.connection, limit=limit):
+            await self._reject(
+                protocol.CLOSE_ROOM_FULL,
+                _("La sala está llena: máximo %(max)s conexiones.") % {"max": limit},
+                "room_full",
+            )
+            return
+        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        self.joined = True
+        metrics.local.connected(self.connection.user_id)
+        metrics.ensure_reporter()
+        self._keepalive = asyncio.create_task(self._keep_alive())
+
+        # Read the state only now that we are in the group: whatever commits later reaches us.
+        self.inventory = await _inventory_state(self.inventory.pk)
+        if not self.inventory.is_open:
+            await self._reject_completed(self.inventory)
+            return
+        since = self._since_from_query()
+        self.last_seq = self.inventory.last_seq
+        logger.debug("%s joined %s (%s)", self.connection.user_name, self.room.key, self.channel_name)
+        await broadcast.apublish(self.inventory.pk, protocol.user_joined(self.inventory, self.user))
+        await self._send_presence()
+        if since is not None:
+            await self._resume(since)
+
+    async def disconnect(self, code):
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+        if not self.joined:
+            return
+        self.joined = False
+        metrics.local.disconnected(self.connection.user_id)
+        try:
+            await self.channel_layer.group_discard(self.group_name, self.channel_name)
+            presence = get_presence()
+            await presence.leave(self.inventory.pk, self.channel_name)
+            remaining = [
+                conn
+                for conn in await presence.connections(self.inventory.pk)
+                if conn.user_id == self.connection.user_id
+            ]
+        except Exception as exc:
+            logger.warning("Could not leave %s cleanly: %r", self.group_name, exc)
+            return
+        logger.debug("%s left %s (code %s)", self.connection.user_name, self.room.key, code)
+        if not remaining:
+            await broadcast.apublish(self.inventory.pk, protocol.user_left(self.inventory, self.user))
+
+    # Client messages.
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        metrics.local.messages_received += 1
+        if not self.joined:
+            return
+        raw = text_data if text_data is not None else bytes_data or b""
+        size = len(raw.encode("utf-8", "surrogatepass")) if isinstance(raw, str) else len(raw)
+        if size > realtime_settings.MAX_FRAME_BYTES:
+            await self._error(_("El mensaje supera el tamaño máximo de 64 KiB."), "message_too_big")
+            await self.close(code=protocol.CLOSE_MESSAGE_TOO_BIG)
+            return
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                await self._error(_("El mensaje no es texto UTF-8."), "invalid_json")
+                return
+        try:
+            content = json.loads(raw)
+        except (ValueError, RecursionError):
+            await self._error(_("El mensaje no es JSON válido."), "invalid_json")
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content, **kwargs):
+        if not isinstance(content, dict):
+            await self._error(_("El mensaje debe ser un objeto JSON con type y data."), "invalid_message")
+            return
+        kind = content.get("type")
+        if not isinstance(kind, str) or kind not in HANDLERS:
+            await self._error(
+                _("Tipo de mensaje desconocido. Tipos válidos: %(types)s.") % {"types": ", ".join(HANDLERS)},
+                "unknown_type",
+            )
+            return
+        data = content.get("data")
+        if data is None and kind == protocol.PING:
+            data = {}
+        if not isinstance(data, dict):
+            await self._error(_("El campo data debe ser un objeto."), "invalid_data")
+            return
+        if not await ratelimit.allow(self.user.pk, kind):
+            await self._error("Rate limit exceeded", "rate_limited", messageType=kind)
+            return
+        try:
+            self._check_own_room(data)
+            await getattr(self, HANDLERS[kind])(data)
+        except InventoryError as exc:
+            await self._error(exc.message, exc.code, **exc.details)
+        except Exception:
+            logger.exception("Failed to handle %s in %s", kind, self.room.key)
+            await self._error(_("Error interno: el mensaje no se procesó."), "internal_error")
+
+    def _check_own_room(self, data) -> None:
+        """A message may name its room; if it does, it must be this connection's room."""
+        agency = data.get("agency")
+        wrong = agency is not None and (
+            not isinstance(agency, str)
+            or agency.strip().lower() not in {self.room.agency.name.lower(), self.room.agency.slug}
+        )
+        try:
+            wrong = wrong or ("month" in data and rooms.parse_month(data["month"]) != self.room.month)
+            wrong = wrong or ("year" in data and rooms.parse_year(data["year"]) != self.room.year)
+        except InvalidInput:
+            wrong = True
+        if wrong:
+            raise InvalidInput(
+                _("El mensaje nombra otra sala; esta conexión es de %(room)s.") % {"room": self.room.key},
+                code="wrong_room",
+            )
+
+    async def _handle_user_joined(self, data):
+        await self._send_presence()
+
+    async def _handle_scan_added(self, data):
+        scan_data = _scan_data(data)
+        result = await database_sync_to_async(services.scan_record)(
+            inventory=self.inventory,
+            user=self.user,
+            code=scan_data.get("code"),
+            scanned_at=scan_data.get("timestamp"),
+            scan_id=scan_data.get("id"),
+        )
+        if not result.created:
+            # A retry of a stored scan: confirm it to this client alone, without counting again.
+            message = protocol.scan_added(result.scan)
+            message["data"]["replayed"] = True
+            await self._send(message)
+
+    async def _handle_scan_removed(self, data):
+        scan_data = _scan_data(data)
+        await database_sync_to_async(services.scan_remove)(
+            inventory=self.inventory, user=self.user, code=scan_data.get("code")
+        )
+
+    async def _handle_inventory_completed(self, data):
+        inventory_id = data.get("inventoryId")
+        if inventory_id not in (None, "") and str(inventory_id) != str(self.inventory.pk):
+            raise InvalidInput(_("inventoryId no corresponde a esta sala."), code="wrong_room")
+        await database_sync_to_async(services.inventory_complete)(inventory=self.inventory, user=self.user)
+
+    async def _handle_ping(self, data):
+        await self._send(protocol.pong(data.get("timestamp")))
+
+    async def _handle_resume(self, data):
+        since = data.get("since")
+        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+            raise InvalidInput(_("since debe ser un número de secuencia (entero ≥ 0)."), code="invalid_data")
+        await self._resume(since)
+
+    # Layer events.
+
+    async def room_event(self, event):
+        """Relay a room broadcast: ready JSON text, in seq order, with no gap or repeat."""
+        seq = event.get("seq")
+        if seq is not None:
+            if seq <= self.last_seq:
+                return
+            if seq > self.last_seq + 1:
+                await self._backfill(until=seq - 1)
+            self.last_seq = seq
+        await self.send(text_data=event["text"])
+        metrics.local.messages_sent += 1
+        metrics.local.delivered(time.time() - event["sent"])
+
+    async def room_close(self, event):
+        """The inventory was completed: end this session."""
+        await self.close()
+
+    # Helpers.
+
+    async def _resume(self, since: int) -> None:
+        """Send every event after `since`, or a snapshot when the log no longer holds them."""
+        current = await _inventory_state(self.inventory.pk)
+        if since > current.last_seq:
+            raise InvalidInput(
+                _("since (%(since)s) es mayor que la última secuencia (%(seq)s).")
+                % {"since": since, "seq": current.last_seq},
+                code="invalid_data",
+            )
+        events = await _events_after(self.inventory, since, until=current.last_seq)
+        if events and events[0][0] != since + 1 or (not events and since < current.last_seq):
+            await self._send(await _snapshot(self.inventory.pk))
+            self.last_seq = current.last_seq
+            return
+        self.last_seq = since
+        await self._send_events(events)
+
+    async def _backfill(self, until: int) -> None:
+        await self._send_events(await _events_after(self.inventory, self.last_seq, until=until))
+
+    async def _send_events(self, events) -> None:
+        for seq, payload in events:
+            if seq > self.last_seq:
+                await self._send(payload)
+                self.last_seq = seq
+
+    async def _send_presence(self) -> None:
+        connections = await get_presence().connections(self.inventory.pk)
+        await self._send(protocol.presence(self.inventory, summarize_users(connections)))
+
+    async def _keep_alive(self) -> None:
+        """Refresh presence and group membership every heartbeat, so neither expires while we live."""
+        while True:
+            await asyncio.sleep(realtime_settings.heartbeat_seconds)
+            try:
+                await get_presence().refresh(self.inventory.pk, self.connection)
+                await self.channel_layer.group_add(self.group_name, self.channel_name)
+            except Exception as exc:
+                logger.warning("Heartbeat refresh failed for %s: %r", self.channel_name, exc)
+
+    def _since_from_query(self) -> int | None:
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        value = (query.get("since") or [None])[0]
+        return int(value) if value is not None and value.isdigit() else None
+
+    async def _send(self, message) -> None:
+        await self.send(text_data=broadcast.encode(message))
+        metrics.local.messages_sent += 1
+
+    async def _error(self, message: str, code: str, **details) -> None:
+        metrics.local.error(code)
+        await self._send(protocol.error(message, code=code, **details))
+
+    async def _reject(self, close_code: int, message: str, code: str) -> None:
+        metrics.local.rejected(code)
+        await self._error(message, code)
+        await self.close(code=close_code)
+
+    async def _reject_completed(self, inventory) -> None:
+        if self.joined:
+            await self.disconnect(protocol.CLOSE_COMPLETED)
+        await self._reject(
+            protocol.CLOSE_COMPLETED, InventoryCompleted(inventory).message, "inventory_completed"
+        )
+
+
+def _scan_data(data) -> dict:
+    scan_data = data.get("scanData")
+    if scan_data is None and "code" in data:
+        scan_data = {"code": data["code"]}
+    if not isinstance(scan_data, dict):
+        raise InvalidInput(_("scanData debe ser un objeto con el código (code)."), code="invalid_data")
+    return scan_data

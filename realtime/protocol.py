@@ -1,0 +1,172 @@
+"""The wire contract: message type names and builders for the seed's exact JSON shapes.
+
+Every message that reaches a client is built here. Extensions to the seed's shapes are
+additive (a new key, or a new message type) and documented in docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+# Client -> server.
+USER_JOINED = "user_joined"
+SCAN_ADDED = "scan_added"
+SCAN_REMOVED = "scan_removed"
+INVENTORY_COMPLETED = "inventory_completed"
+PING = "ping"
+RESUME = "resume"
+CLIENT_TYPES = (USER_JOINED, SCAN_ADDED, SCAN_REMOVED, INVENTORY_COMPLETED, PING, RESUME)
+
+# Server -> client (besides the echoes of the above).
+SESSION_TERMINATED = "session_terminated"
+PONG = "pong"
+ERROR = "error"
+USER_LEFT = "user_left"
+PRESENCE = "presence"
+SNAPSHOT = "snapshot"
+
+# Close codes: 1009 is the standard "message too big"; the 44xx codes mirror HTTP statuses.
+CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_COMPLETED = 4409
+CLOSE_ROOM_FULL = 4429
+CLOSE_SESSION_TERMINATED = 4000
+
+
+def timestamp(moment: datetime | None = None) -> str:
+    """Format a moment as the seed does: ISO 8601 UTC with milliseconds and `Z`."""
+    moment = moment or datetime.now(UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def timestamp_from_epoch(seconds: float) -> str:
+    return timestamp(datetime.fromtimestamp(seconds, UTC))
+
+
+def room_fields(inventory) -> dict[str, Any]:
+    """Name the room as the seed does: agency name, month as a string, year as an integer."""
+    return {"agency": inventory.agency.name, "month": str(inventory.month), "year": inventory.year}
+
+
+def user_fields(user, name: str | None = None) -> dict[str, Any]:
+    return {"userId": str(user.pk) if user else None, "userName": name or display_name(user)}
+
+
+def display_name(user) -> str:
+    if user is None:
+        return ""
+    return user.get_full_name() or user.get_username()
+
+
+def scan_data(scan) -> dict[str, Any]:
+    """The seed's `scanData`, plus the scan's `id` (the client's idempotency key)."""
+    return {
+        "code": scan.code,
+        "user": scan.scanned_by_name,
+        "timestamp": timestamp(scan.scanned_at),
+        "id": str(scan.uid),
+    }
+
+
+def scan_added(scan, *, seq: int | None = None) -> dict[str, Any]:
+    return _scan_message(SCAN_ADDED, scan, user=scan.scanned_by, name=scan.scanned_by_name, seq=seq)
+
+
+def scan_removed(scan, *, user, seq: int | None = None) -> dict[str, Any]:
+    return _scan_message(SCAN_REMOVED, scan, user=user, name=display_name(user), seq=seq)
+
+
+def _scan_message(kind, scan, *, user, name, seq):
+    data = {
+        **room_fields(scan.inventory),
+        "userId": str(user.pk) if user else None,
+        "userName": name,
+        "scanData": scan_data(scan),
+        "timestamp": timestamp(),
+    }
+    if seq is not None:
+        data["seq"] = seq
+    return {"type": kind, "data": data}
+
+
+def inventory_completed(inventory, *, seq: int | None = None) -> dict[str, Any]:
+    name = inventory.completed_by_name
+    data = {
+        **room_fields(inventory),
+        "completedBy": name,
+        "inventoryId": str(inventory.pk),
+        "message": _("El inventario ha sido completado por %(name)s.") % {"name": name},
+        "timestamp": timestamp(inventory.completed_at),
+    }
+    if seq is not None:
+        data["seq"] = seq
+    return {"type": INVENTORY_COMPLETED, "data": data}
+
+
+def session_terminated(inventory) -> dict[str, Any]:
+    name = inventory.completed_by_name
+    return {
+        "type": SESSION_TERMINATED,
+        "data": {
+            **room_fields(inventory),
+            "completedBy": name,
+            "message": _("Tu sesión ha sido terminada porque %(name)s completó el inventario.")
+            % {"name": name},
+            "timestamp": timestamp(),
+        },
+    }
+
+
+def user_joined(inventory, user) -> dict[str, Any]:
+    return {
+        "type": USER_JOINED,
+        "data": {**room_fields(inventory), **user_fields(user), "timestamp": timestamp()},
+    }
+
+
+def user_left(inventory, user) -> dict[str, Any]:
+    return {
+        "type": USER_LEFT,
+        "data": {**room_fields(inventory), **user_fields(user), "timestamp": timestamp()},
+    }
+
+
+def presence(inventory, users: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "type": PRESENCE,
+        "data": {**room_fields(inventory), "users": users, "timestamp": timestamp()},
+    }
+
+
+def pong(client_timestamp: Any = None) -> dict[str, Any]:
+    now = timestamp()
+    return {
+        "type": PONG,
+        "data": {"timestamp": client_timestamp if client_timestamp else now, "serverTime": now},
+    }
+
+
+def error(message: str, *, code: str = "error", **extra: Any) -> dict[str, Any]:
+    """The seed's `error`, plus a machine-readable `code` and optional details."""
+    return {
+        "type": ERROR,
+        "data": {"message": str(message), "code": code, **extra, "timestamp": timestamp()},
+    }
+
+
+def snapshot(inventory, scans, *, seq: int) -> dict[str, Any]:
+    return {
+        "type": SNAPSHOT,
+        "data": {
+            **room_fields(inventory),
+            "status": inventory.status,
+            "seq": seq,
+            "scans": [scan_data(scan) for scan in scans],
+            "timestamp": timestamp(),
+        },
+    }

@@ -1,0 +1,28 @@
+"""WebSocket routes: `{WEBSOCKET_PATH}/{agency}/{month}/{year}`."""
+
+import re
+
+from channels.auth import AuthMiddlewareStack
+from django.urls import re_path
+
+from .auth import TokenAuthMiddleware, origin_validator
+from .conf import realtime_settings
+from .consumers import InventoryConsumer
+
+_path = re.escape(realtime_settings.WEBSOCKET_PATH.strip("/"))
+
+websocket_urlpatterns = [
+    re_path(
+        rf"^/?{_path}/(?P<agency>[^/]+)/(?P<month>[^/]+)/(?P<year>[^/]+)/?$",
+        InventoryConsumer.as_asgi(),
+    ),
+]
+
+
+def build_application():
+    from channels.routing import URLRouter
+
+    return origin_validator(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns))))
+
+
+websocket_application = build_application()

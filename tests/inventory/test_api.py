@@ -1,0 +1,294 @@
+import json
+import uuid
+
+import pytest
+from django.urls import reverse
+
+from inventory import services
+from inventory.models import Agency, Inventory, Scan
+from inventory.rooms import Room
+
+pytestmark = pytest.mark.django_db
+
+SAVE = "/api/inventory/save-scan"
+FINISH = "/api/inventory/finish-session"
+DELETE = "/api/inventory/delete-scanned-entry"
+
+
+def seed_body(code="BARCODE123", agency="Alfa Romeo", month="10", year=2025, **scan):
+    """The seed's scan_added `data` object."""
+    return {
+        "agency": agency,
+        "month": month,
+        "year": year,
+        "userId": "spoofed",
+        "userName": "Someone Else",
+        "scanData": {"code": code, "user": "Someone Else", "timestamp": "2025-01-15T10:30:00.000Z", **scan},
+    }
+
+
+def test_token_is_issued_for_valid_credentials(api_for, ana):
+    response = api_for().post("/api/auth/token/", {"username": "ana", "password": "secret-pass-123"})
+    assert response.status_code == 200
+    assert len(response.json()["token"]) == 40
+
+
+def test_token_is_refused_for_a_wrong_password(api_for, ana):
+    response = api_for().post("/api/auth/token/", {"username": "ana", "password": "nope"})
+    assert response.status_code == 400
+    assert "non_field_errors" in response.json()
+
+
+def test_a_revoked_token_no_longer_works(api_for, ana):
+    client = api_for(ana)
+    assert client.delete("/api/auth/token/").status_code == 204
+    assert client.get("/api/agencies/").status_code == 401
+
+
+def test_save_scan_stores_the_scan_as_the_authenticated_user(api_for, ana):
+    response = api_for(ana).post(SAVE, seed_body(), format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["code"] == "BARCODE123"
+    assert body["user"] == "Ana García"  # not the spoofed userName
+    assert body["timestamp"] == "2025-01-15T10:30:00.000Z"
+    scan = Scan.objects.get()
+    assert scan.scanned_by.username == "ana"
+    assert scan.inventory.room_key == "Alfa Romeo/10/2025"
+
+
+@pytest.mark.parametrize("agency", ["Alfa Romeo", "alfa romeo", "alfa-romeo"])
+def test_agency_is_matched_by_name_in_any_case_or_by_slug(api_for, ana, agency):
+    assert api_for(ana).post(SAVE, seed_body(agency=agency), format="json").status_code == 201
+
+
+def test_save_scan_accepts_code_at_top_level_and_the_whole_message(api_for, ana):
+    client = api_for(ana)
+    top = {"agency": "Peugeot Querétaro", "month": 3, "year": "2026", "code": "VIN-1"}
+    assert client.post(SAVE, top, format="json").status_code == 201
+    message = {"type": "scan_added", "data": seed_body(code="VIN-2")}
+    assert client.post(SAVE, message, format="json").status_code == 201
+    assert set(Scan.objects.values_list("code", flat=True)) == {"VIN-1", "VIN-2"}
+    assert Inventory.objects.filter(agency__name="Peugeot Querétaro", month=3, year=2026).exists()
+
+
+def test_duplicate_scan_is_409_naming_the_first_scanner(api_for, ana, luis):
+    api_for(ana).post(SAVE, seed_body(), format="json")
+    response = api_for(luis).post(SAVE, seed_body(), format="json")
+    assert response.status_code == 409
+    body = response.json()
+    assert body["code"] == "duplicate_scan"
+    assert body["scannedBy"] == "Ana García"
+    assert "Ana García" in body["detail"]
+    assert Scan.objects.count() == 1
+
+
+def test_idempotency_key_header_stores_a_retried_scan_once(api_for, ana):
+    client = api_for(ana)
+    key = str(uuid.uuid4())
+    first = client.post(SAVE, seed_body(), format="json", HTTP_IDEMPOTENCY_KEY=key)
+    again = client.post(SAVE, seed_body(), format="json", HTTP_IDEMPOTENCY_KEY=key)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json() == again.json()
+    assert first.json()["id"] == key
+    assert Scan.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        (seed_body(code=""), "code"),
+        (seed_body(code="x" * 65), "code"),
+        (seed_body(month="13"), "month"),
+        (seed_body(month="octubre"), "month"),
+        (seed_body(year=1900), "year"),
+        ({"agency": "Alfa Romeo", "month": "10", "year": 2025}, "code"),
+        ({"month": "10", "year": 2025, "code": "A"}, "agency"),
+        (seed_body(id="not-a-uuid"), "scanData"),
+        (seed_body(timestamp="yesterday"), "timestamp"),
+    ],
+)
+def test_bad_input_is_400_with_the_field_and_writes_nothing(api_for, ana, body, field):
+    response = api_for(ana).post(SAVE, body, format="json")
+    assert response.status_code == 400
+    assert field in json.dumps(response.json())
+    assert not Scan.objects.exists()
+
+
+def test_unknown_agency_is_404(api_for, ana):
+    response = api_for(ana).post(SAVE, seed_body(agency="Ferrari"), format="json")
+    assert response.status_code == 404
+    assert response.json()["code"] == "agency_not_found"
+
+
+def test_non_member_is_403_and_writes_nothing(api_for, outsider, ana):
+    response = api_for(outsider).post(SAVE, seed_body(), format="json")
+    assert response.status_code == 403
+    assert not Scan.objects.exists()
+
+
+def test_staff_may_scan_in_any_agency(api_for, staff, alfa):
+    assert api_for(staff).post(SAVE, seed_body(), format="json").status_code == 201
+
+
+def test_anonymous_is_401(api_for, alfa):
+    assert api_for().post(SAVE, seed_body(), format="json").status_code == 401
+
+
+def test_finish_session_completes_once_then_409(api_for, ana, luis):
+    api_for(ana).post(SAVE, seed_body(), format="json")
+    response = api_for(luis).post(
+        FINISH, {"agency": "Alfa Romeo", "month": "10", "year": 2025}, format="json"
+    )
+    assert response.status_code == 200
+    assert response.json()["status"] == "completed"
+    assert response.json()["completed_by"] == "Luis Pérez"
+    assert response.json()["scan_count"] == 1
+    again = api_for(ana).post(FINISH, {"agency": "Alfa Romeo", "month": "10", "year": 2025}, format="json")
+    assert again.status_code == 409
+    assert again.json()["completedBy"] == "Luis Pérez"
+    late = api_for(ana).post(SAVE, seed_body(code="LATE"), format="json")
+    assert late.status_code == 409
+    assert late.json()["code"] == "inventory_completed"
+
+
+def test_finish_session_of_a_room_never_opened_is_404(api_for, ana):
+    response = api_for(ana).post(FINISH, {"agency": "Alfa Romeo", "month": "1", "year": 2024}, format="json")
+    assert response.status_code == 404
+
+
+def test_delete_scanned_entry_by_body_or_query(api_for, ana):
+    client = api_for(ana)
+    client.post(SAVE, seed_body(code="A1"), format="json")
+    client.post(SAVE, seed_body(code="A2"), format="json")
+    by_body = client.delete(
+        DELETE, {"agency": "Alfa Romeo", "code": "A1", "month": "10", "year": 2025}, format="json"
+    )
+    assert by_body.status_code == 200 and by_body.json()["code"] == "A1"
+    by_query = client.delete(f"{DELETE}?agency=Alfa%20Romeo&code=A2")
+    assert by_query.status_code == 200, by_query.json()
+    assert not Scan.objects.exists()
+
+
+def test_delete_without_month_and_year_uses_the_open_inventory(api_for, ana, alfa):
+    done = services.inventory_get_or_open(room=Room(alfa, 9, 2025))
+    services.scan_record(inventory=done, user=ana, code="OLD")
+    services.inventory_complete(inventory=done, user=ana)
+    api_for(ana).post(SAVE, seed_body(code="OLD"), format="json")
+    response = api_for(ana).delete(DELETE, {"agency": "Alfa Romeo", "code": "OLD"}, format="json")
+    assert response.status_code == 200
+    assert Scan.objects.filter(inventory=done).count() == 1
+    assert not Scan.objects.filter(inventory__month=10).exists()
+
+
+def test_delete_unknown_code_is_404_and_bad_input_400(api_for, ana):
+    client = api_for(ana)
+    client.post(SAVE, seed_body(code="A1"), format="json")
+    assert client.delete(DELETE, {"agency": "Alfa Romeo", "code": "ZZ"}, format="json").status_code == 404
+    assert client.delete(DELETE, {"agency": "Alfa Romeo"}, format="json").status_code == 400
+    only_month = {"agency": "Alfa Romeo", "code": "A1", "month": "10"}
+    assert client.delete(DELETE, only_month, format="json").status_code == 400
+    assert Scan.objects.count() == 1
+
+
+def test_delete_on_a_completed_inventory_is_409(api_for, ana):
+    client = api_for(ana)
+    client.post(SAVE, seed_body(code="A1"), format="json")
+    client.post(FINISH, {"agency": "Alfa Romeo", "month": "10", "year": 2025}, format="json")
+    response = client.delete(
+        DELETE, {"agency": "Alfa Romeo", "code": "A1", "month": 10, "year": 2025}, format="json"
+    )
+    assert response.status_code == 409
+    assert Scan.objects.count() == 1
+
+
+def test_room_info_for_members_only(api_for, ana, outsider):
+    api_for(ana).post(SAVE, seed_body(), format="json")
+    url = "/api/inventory/websocket/room-info/Alfa%20Romeo/10/2025"
+    response = api_for(ana).get(url)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["room"] == "Alfa Romeo/10/2025"
+    assert body["scanCount"] == 1 and body["status"] == "open"
+    assert body["connections"] == 0 and body["users"] == []
+    assert api_for(outsider).get(url).status_code == 403
+    assert api_for(ana).get("/api/inventory/websocket/room-info/Ferrari/10/2025").status_code == 404
+    assert api_for(ana).get("/api/inventory/websocket/room-info/Alfa%20Romeo/13/2025").status_code == 400
+
+
+def test_metrics_and_detailed_health_are_for_staff(api_for, ana, staff):
+    assert api_for(ana).get("/api/inventory/websocket/metrics").status_code == 403
+    assert api_for(ana).get("/health/detailed").status_code == 403
+    metrics = api_for(staff).get("/api/inventory/websocket/metrics").json()
+    assert {"activeConnections", "activeRooms", "messagesSent", "deliveryLatencyMs"} <= set(metrics)
+    detailed = api_for(staff).get("/health/detailed")
+    assert detailed.status_code == 200
+    body = detailed.json()
+    assert body["database"]["ok"] and body["channelLayer"]["ok"]
+    assert "websocket" in body
+
+
+def test_health_is_public(api_for, db):
+    response = api_for().get("/health")
+    assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+def test_staff_create_an_agency_with_just_a_name(api_for, staff, ana):
+    response = api_for(staff).post(
+        "/api/agencies/", {"name": "Fiat Puebla", "members": ["ana"]}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["slug"] == "fiat-puebla"
+    assert Agency.objects.get(slug="fiat-puebla").members.filter(username="ana").exists()
+    dup = api_for(staff).post("/api/agencies/", {"name": "FIAT puebla"}, format="json")
+    assert dup.status_code == 400 and "name" in dup.json()
+
+
+def test_members_see_only_their_agencies_and_cannot_edit(api_for, ana, luis, staff):
+    names = [a["name"] for a in api_for(luis).get("/api/agencies/").json()["results"]]
+    assert names == ["Alfa Romeo"]
+    assert api_for(luis).post("/api/agencies/", {"name": "Nueva"}, format="json").status_code == 403
+    assert api_for(luis).patch("/api/agencies/alfa-romeo/", {"name": "X"}, format="json").status_code == 403
+    edited = api_for(staff).patch("/api/agencies/alfa-romeo/", {"is_active": False}, format="json")
+    assert edited.status_code == 200 and edited.json()["is_active"] is False
+
+
+def test_inventories_filter_and_scans_listing(api_for, ana, luis, alfa, peugeot):
+    for month in (9, 10):
+        inventory = services.inventory_get_or_open(room=Room(alfa, month, 2025))
+        services.scan_record(inventory=inventory, user=ana, code=f"C{month}")
+    services.inventory_get_or_open(room=Room(peugeot, 10, 2025))
+    client = api_for(ana)
+    assert client.get("/api/inventories/").json()["count"] == 3
+    october = client.get("/api/inventories/", {"agency": "Alfa Romeo", "month": 10}).json()["results"]
+    assert [(i["room"], i["scan_count"]) for i in october] == [("Alfa Romeo/10/2025", 1)]
+    assert client.get("/api/inventories/", {"status": "completed"}).json()["count"] == 0
+    scans = client.get(f"/api/inventories/{october[0]['id']}/scans/").json()["results"]
+    assert [s["code"] for s in scans] == ["C10"]
+    # luis is not a member of Peugeot: he sees only Alfa Romeo's inventories.
+    assert api_for(luis).get("/api/inventories/").json()["count"] == 2
+    peugeot_id = Inventory.objects.get(agency=peugeot).pk
+    assert api_for(luis).get(f"/api/inventories/{peugeot_id}/").status_code == 404
+
+
+def test_open_an_inventory_by_post(api_for, ana):
+    body = {"agency": "Alfa Romeo", "month": "11", "year": 2025}
+    assert api_for(ana).post("/api/inventories/", body, format="json").status_code == 201
+    assert api_for(ana).post("/api/inventories/", body, format="json").status_code == 200
+
+
+def test_session_authenticated_writes_require_csrf(client, ana, alfa):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(ana)
+    response = browser.post(SAVE, seed_body(), content_type="application/json")
+    assert response.status_code == 403
+    assert not Scan.objects.exists()
+
+
+def test_schema_and_docs_are_served(api_for, db):
+    schema = api_for().get(reverse("schema"))
+    assert schema.status_code == 200
+    assert b"/api/inventory/save-scan" in schema.content
+    assert api_for().get(reverse("api-docs")).status_code == 200

@@ -1,0 +1,175 @@
+import uuid
+
+import pytest
+from django.db import transaction
+
+from inventory import services
+from inventory.exceptions import (
+    DuplicateScan,
+    InvalidInput,
+    InventoryCompleted,
+    ScanIdConflict,
+    ScanNotFound,
+)
+from inventory.models import Agency, Inventory, InventoryEvent, Scan
+from inventory.rooms import Room, parse_month, parse_year
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def inventory(alfa):
+    return services.inventory_get_or_open(room=Room(alfa, 10, 2025))
+
+
+def test_open_inventory_is_one_per_agency_month_and_year(alfa):
+    first = services.inventory_get_or_open(room=Room(alfa, 10, 2025))
+    again = services.inventory_get_or_open(room=Room(alfa, 10, 2025))
+    other = services.inventory_get_or_open(room=Room(alfa, 11, 2025))
+    assert first.pk == again.pk != other.pk
+    assert first.room_key == "Alfa Romeo/10/2025"
+    assert first.status == Inventory.Status.OPEN
+
+
+def test_agency_names_are_unique_whatever_the_case(alfa):
+    from django.db import IntegrityError
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Agency.objects.create(name="ALFA ROMEO", slug="otra")
+
+
+def test_agency_slug_is_made_from_an_accented_name(peugeot):
+    assert peugeot.slug == "peugeot-queretaro"
+
+
+@pytest.mark.parametrize("value,expected", [("10", 10), ("03", 3), (10, 10), (" 7 ", 7)])
+def test_month_is_accepted_as_text_or_number(value, expected):
+    assert parse_month(value) == expected
+
+
+@pytest.mark.parametrize("value", ["0", "13", "octubre", "", None, True, 10.5, "-1"])
+def test_month_out_of_range_or_not_a_number_is_refused(value):
+    with pytest.raises(InvalidInput):
+        parse_month(value)
+
+
+@pytest.mark.parametrize("value", ["1999", "2101", "abc", None])
+def test_year_out_of_range_is_refused(value):
+    with pytest.raises(InvalidInput):
+        parse_year(value)
+
+
+def test_scan_record_trims_the_code_and_logs_an_event(inventory, ana):
+    result = services.scan_record(inventory=inventory, user=ana, code="  VIN123  ")
+    assert result.created
+    assert result.scan.code == "VIN123"
+    assert result.scan.scanned_by_name == "Ana García"
+    event = InventoryEvent.objects.get(inventory=inventory)
+    assert (event.seq, event.type) == (1, "scan_added")
+    assert event.payload["data"]["scanData"]["code"] == "VIN123"
+    assert event.payload["data"]["seq"] == 1
+
+
+def test_duplicate_scan_names_first_scanner(inventory, ana, luis):
+    services.scan_record(inventory=inventory, user=ana, code="VIN123")
+    with pytest.raises(DuplicateScan) as caught:
+        services.scan_record(inventory=inventory, user=luis, code="VIN123")
+    assert "Ana García" in caught.value.message
+    assert caught.value.details["scannedBy"] == "Ana García"
+    assert Scan.objects.filter(inventory=inventory).count() == 1
+
+
+@pytest.mark.parametrize("code", ["", "   ", "x" * 65, "bad\ncode", "tab\tcode", 123, None])
+def test_invalid_codes_are_refused_and_nothing_is_written(inventory, ana, code):
+    with pytest.raises(InvalidInput):
+        services.scan_record(inventory=inventory, user=ana, code=code)
+    assert not Scan.objects.exists()
+    assert not InventoryEvent.objects.exists()
+
+
+def test_a_64_character_code_is_accepted(inventory, ana):
+    assert services.scan_record(inventory=inventory, user=ana, code="A" * 64).created
+
+
+def test_retrying_a_scan_id_stores_it_once(inventory, ana):
+    scan_id = uuid.uuid4()
+    first = services.scan_record(inventory=inventory, user=ana, code="VIN1", scan_id=scan_id)
+    again = services.scan_record(inventory=inventory, user=ana, code="VIN1", scan_id=str(scan_id))
+    assert first.created and not again.created
+    assert again.scan.pk == first.scan.pk
+    assert Scan.objects.count() == 1
+    assert InventoryEvent.objects.count() == 1
+
+
+def test_a_scan_id_reused_for_another_code_is_refused(inventory, ana):
+    scan_id = uuid.uuid4()
+    services.scan_record(inventory=inventory, user=ana, code="VIN1", scan_id=scan_id)
+    with pytest.raises(ScanIdConflict):
+        services.scan_record(inventory=inventory, user=ana, code="VIN2", scan_id=scan_id)
+
+
+def test_scan_remove_deletes_and_logs(inventory, ana, luis):
+    services.scan_record(inventory=inventory, user=ana, code="VIN1")
+    removed = services.scan_remove(inventory=inventory, user=luis, code="VIN1")
+    assert removed.code == "VIN1"
+    assert not Scan.objects.exists()
+    assert list(InventoryEvent.objects.values_list("seq", "type")) == [(1, "scan_added"), (2, "scan_removed")]
+    # A removed code can be counted again.
+    assert services.scan_record(inventory=inventory, user=luis, code="VIN1").created
+
+
+def test_removing_an_unknown_code_is_not_found(inventory, ana):
+    with pytest.raises(ScanNotFound):
+        services.scan_remove(inventory=inventory, user=ana, code="NOPE")
+
+
+def test_complete_happens_once_and_closes_the_inventory_to_scans(inventory, ana, luis):
+    services.scan_record(inventory=inventory, user=ana, code="VIN1")
+    done = services.inventory_complete(inventory=inventory, user=luis)
+    assert done.status == Inventory.Status.COMPLETED
+    assert done.completed_by == luis and done.completed_by_name == "Luis Pérez"
+    with pytest.raises(InventoryCompleted) as caught:
+        services.inventory_complete(inventory=inventory, user=ana)
+    assert caught.value.details["completedBy"] == "Luis Pérez"
+    with pytest.raises(InventoryCompleted):
+        services.scan_record(inventory=inventory, user=ana, code="VIN2")
+    with pytest.raises(InventoryCompleted):
+        services.scan_remove(inventory=inventory, user=ana, code="VIN1")
+    assert Scan.objects.count() == 1
+    assert InventoryEvent.objects.filter(type="inventory_completed").count() == 1
+
+
+def test_a_stored_scan_retried_after_completion_is_still_answered(inventory, ana):
+    scan_id = uuid.uuid4()
+    services.scan_record(inventory=inventory, user=ana, code="VIN1", scan_id=scan_id)
+    services.inventory_complete(inventory=inventory, user=ana)
+    again = services.scan_record(inventory=inventory, user=ana, code="VIN1", scan_id=scan_id)
+    assert not again.created
+
+
+def test_seq_is_gap_free_per_inventory(alfa, ana):
+    one = services.inventory_get_or_open(room=Room(alfa, 1, 2026))
+    two = services.inventory_get_or_open(room=Room(alfa, 2, 2026))
+    for n in range(3):
+        services.scan_record(inventory=one, user=ana, code=f"A{n}")
+    services.scan_record(inventory=two, user=ana, code="B0")
+    assert list(InventoryEvent.objects.filter(inventory=one).values_list("seq", flat=True)) == [1, 2, 3]
+    assert list(InventoryEvent.objects.filter(inventory=two).values_list("seq", flat=True)) == [1]
+    one.refresh_from_db()
+    assert one.last_seq == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_broadcast_waits_for_commit_and_never_announces_a_rollback(alfa, ana, monkeypatch):
+    sent = []
+    monkeypatch.setattr(
+        "realtime.broadcast.publish", lambda inventory_id, *messages, **kw: sent.append(messages)
+    )
+    inventory = services.inventory_get_or_open(room=Room(alfa, 10, 2025))
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.scan_record(inventory=inventory, user=ana, code="VIN1")
+        assert sent == []  # not yet: the transaction is still open
+        raise RuntimeError("rolled back")
+    assert sent == [] and not Scan.objects.exists()
+    services.scan_record(inventory=inventory, user=ana, code="VIN2")
+    assert [m[0]["type"] for m in sent] == ["scan_added"]
