@@ -109,7 +109,7 @@ def scan_record(*, inventory: Inventory, user, code, scanned_at=None, scan_id=No
     inventory = _lock(inventory)
 
     if uid is not None:
-        stored = Scan.objects.filter(uid=uid).first()
+        stored = Scan.objects.select_related("scanned_by").filter(uid=uid).first()
         if stored is not None:
             if stored.inventory_id != inventory.pk or stored.code != code:
                 raise ScanIdConflict(uid)
