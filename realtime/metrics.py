@@ -115,7 +115,7 @@ def latency_summary(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
         "p50": percentile(samples, 0.50),
         "p95": percentile(samples, 0.95),
         "p99": percentile(samples, 0.99),
-        "max": max((snap["latency"]["max"] for snap in snapshots), default=None),
+        "max": max((snap["latency"]["max"] for snap in snapshots if snap["latency"]["count"]), default=None),
     }
 
 

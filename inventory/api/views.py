@@ -1,5 +1,6 @@
 """REST endpoints: validate the input, call one service or selector, serialize the output."""
 
+from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -236,3 +237,17 @@ class InventoryViewSet(
         inventory = self.get_object()
         page = self.paginate_queryset(selectors.scans_of(inventory))
         return self.get_paginated_response(s.ScanSerializer(page, many=True).data)
+
+
+class PrometheusMetricsView(APIView):
+    """The realtime metrics in Prometheus text format (staff; scrape with a token)."""
+
+    permission_classes = [permissions.IsAdminUser]
+
+    @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
+    def get(self, request):
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        from realtime.prometheus import exposition
+
+        return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)

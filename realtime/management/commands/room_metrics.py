@@ -1,0 +1,126 @@
+"""Print the live rooms' figures across every instance: rooms, connections, users, messages."""
+
+import json
+import time
+import urllib.request
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from rich.console import Console
+from rich.table import Table
+
+from inventory.models import Inventory
+from realtime import metrics
+
+
+def _room_keys(figures) -> dict[str, str]:
+    ids = [room["inventoryId"] for room in figures["rooms"]]
+    inventories = Inventory.objects.select_related("agency").filter(pk__in=ids)
+    return {str(inventory.pk): inventory.room_key for inventory in inventories}
+
+
+def render(figures, console: Console) -> None:
+    latency = figures["deliveryLatencyMs"]
+    summary = Table(title=f"Live rooms at {figures['timestamp']}", show_header=False)
+    for label, value in [
+        ("rooms", figures["activeRooms"]),
+        ("connections", figures["activeConnections"]),
+        ("users", figures["userSessions"]),
+        ("messages sent", figures["messagesSent"]),
+        ("messages received", figures["messagesReceived"]),
+        ("errors", figures["errors"]),
+        ("deliveries", latency["count"]),
+        ("latency p50/p95/p99/max ms", "/".join(str(latency[k]) for k in ("p50", "p95", "p99", "max"))),
+    ]:
+        summary.add_row(label, str(value))
+    console.print(summary)
+
+    rooms = Table(title="Rooms")
+    for column in ("room", "inventory", "connections"):
+        rooms.add_column(column)
+    keys = _room_keys(figures)
+    for room in figures["rooms"]:
+        rooms.add_row(keys.get(room["inventoryId"], "?"), room["inventoryId"], str(room["connections"]))
+    console.print(rooms)
+
+    instances = Table(title="Instances")
+    for column in ("instance", "connections", "users", "sent", "received", "errors", "updated"):
+        instances.add_column(column)
+    for instance in figures["instances"]:
+        instances.add_row(
+            instance["instance"],
+            str(instance["activeConnections"]),
+            str(instance["userSessions"]),
+            str(instance["messagesSent"]),
+            str(instance["messagesReceived"]),
+            str(instance["errors"]),
+            instance["updatedAt"],
+        )
+    console.print(instances)
+
+
+class Command(BaseCommand):
+    help = "Show rooms, connections, users and messages across every server instance."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+        parser.add_argument("--watch", type=float, metavar="SECONDS", help="Refresh every SECONDS.")
+        parser.add_argument(
+            "--url",
+            help="Ask a running server instead of Redis (the default without REDIS_URL: "
+            "http://localhost:$PORT).",
+        )
+        parser.add_argument("--token", help="A staff user's API token for --url (default: a superuser's).")
+
+    def handle(self, *args, json: bool = False, watch: float | None = None, url=None, token=None, **options):
+        as_json = json
+        if not url and not settings.REDIS_URL:
+            # Without Redis every figure lives in the server process: ask it over HTTP.
+            url = f"http://localhost:{settings.PORT}"
+        fetch = (lambda: _fetch(url, token or _staff_token())) if url else metrics.aggregate
+        console = Console(file=self.stdout._out, width=None if self.stdout.isatty() else 140)
+        while True:
+            figures = fetch()
+            if as_json:
+                figures["rooms"] = [
+                    {**room, "room": _room_keys(figures).get(room["inventoryId"])}
+                    for room in figures["rooms"]
+                ]
+                self.stdout.write(_json_dumps(figures))
+            else:
+                if watch:
+                    console.clear()
+                render(figures, console)
+            if not watch:
+                return
+            try:
+                time.sleep(watch)
+            except KeyboardInterrupt:
+                return
+
+
+def _staff_token() -> str:
+    from rest_framework.authtoken.models import Token
+
+    user = get_user_model().objects.filter(is_superuser=True, is_active=True).order_by("pk").first()
+    if user is None:
+        raise CommandError(
+            "No superuser to ask the server with: pass --token or create one (createsuperuser)."
+        )
+    return Token.objects.get_or_create(user=user)[0].key
+
+
+def _fetch(url: str, token: str) -> dict:
+    request = urllib.request.Request(
+        url.rstrip("/") + "/api/inventory/websocket/metrics", headers={"Authorization": f"Token {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+    except OSError as exc:
+        raise CommandError(f"Could not read the metrics from {url}: {exc}") from exc
+
+
+def _json_dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False)
