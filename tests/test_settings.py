@@ -1,0 +1,77 @@
+"""Configuration from the environment: defaults, production refusal, the seed's debug switch."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_django(code: str, settings: str, **env) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
+    environment.update({"DJANGO_SETTINGS_MODULE": settings, **env})
+    script = f"import django; django.setup(); from django.conf import settings; {code}"
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_seed_defaults_apply_when_the_environment_is_silent():
+    result = run_django("print(settings.REALTIME, settings.PORT)", "inventory_site.settings.local")
+    assert result.returncode == 0, result.stderr
+    for expected in (
+        "'/ws/inventory'",
+        "'MAX_CONNECTIONS_PER_ROOM': 50",
+        "'RATE_LIMIT_MAX_MESSAGES': 100",
+        "'HEARTBEAT_INTERVAL_MS': 30000",
+        " 5000",
+    ):
+        assert expected in result.stdout
+
+
+def test_seed_variables_are_read_from_the_environment():
+    result = run_django(
+        "print(settings.REALTIME)",
+        "inventory_site.settings.local",
+        WEBSOCKET_PATH="/live",
+        WEBSOCKET_MAX_CONNECTIONS_PER_ROOM="7",
+        WEBSOCKET_RATE_LIMIT_MAX_MESSAGES="9",
+        WEBSOCKET_HEARTBEAT_INTERVAL="1500",
+    )
+    assert "'/live'" in result.stdout and "7" in result.stdout and "1500" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_real_secret_key():
+    result = run_django("print('started')", "inventory_site.settings.production")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_passes_the_deploy_checklist():
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "inventory_site.settings.production",
+        "SECRET_KEY": "x" * 20 + "a-long-random-production-secret-value-0123456789",
+    }
+    env.pop("DEBUG", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_seeds_debug_switch_turns_on_realtime_debug_output():
+    code = "import logging; print(logging.getLogger('realtime').getEffectiveLevel())"
+    assert run_django(code, "inventory_site.settings.local", DEBUG="websocket:*").stdout.strip() == "10"
+    assert run_django(code, "inventory_site.settings.local").stdout.strip() == "20"
+
+
+def test_debug_websocket_switch_keeps_local_debug_on():
+    result = run_django("print(settings.DEBUG)", "inventory_site.settings.local", DEBUG="websocket:*")
+    assert result.stdout.strip() == "True"
