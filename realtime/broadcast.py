@@ -49,9 +49,12 @@ async def apublish(inventory_id: int, *messages: dict[str, Any], close: bool = F
             await layer.group_send(group, room_event(message))
         if close:
             await layer.group_send(group, {"type": ROOM_CLOSE})
-    except Exception:
-        # The change is committed; live delivery is best effort and clients resume by seq.
-        logger.exception("Could not deliver %s to %s", [m["type"] for m in messages], group)
+    except Exception as exc:
+        # The change is committed; live delivery failed, and clients catch up by resuming from seq.
+        from . import metrics
+
+        metrics.local.broadcast_failures += 1
+        logger.error("Could not broadcast %s to %s: %r", [m["type"] for m in messages], group, exc)
 
 
 def publish(inventory_id: int, *messages: dict[str, Any], close: bool = False) -> None:

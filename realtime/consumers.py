@@ -10,6 +10,7 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.db import DatabaseError
 from django.utils.translation import gettext as _
 
 from inventory import rooms, selectors, services
@@ -26,6 +27,11 @@ CLOSE_FOR_STATUS = {
     403: protocol.CLOSE_FORBIDDEN,
     404: protocol.CLOSE_NOT_FOUND,
 }
+
+
+def _DATABASE_DOWN() -> str:  # noqa: N802 - a message, translated when used
+    return _("La base de datos no está disponible; no se guardó nada. Inténtalo de nuevo.")
+
 
 HANDLERS = {
     protocol.USER_JOINED: "_handle_user_joined",
@@ -107,14 +113,30 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
             instance=metrics.INSTANCE_ID,
         )
         limit = realtime_settings.MAX_CONNECTIONS_PER_ROOM
-        if not await get_presence().join(self.inventory.pk, self.connection, limit=limit):
+        try:
+            has_place = await get_presence().join(self.inventory.pk, self.connection, limit=limit)
+        except Exception as exc:  # presence store down: let people count, unlisted
+            logger.warning("Presence unavailable, joining without it: %r", exc)
+            has_place = True
+        if not has_place:
             await self._reject(
                 protocol.CLOSE_ROOM_FULL,
                 _("La sala está llena: máximo %(max)s conexiones.") % {"max": limit},
                 "room_full",
             )
             return
-        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        try:
+            await self.channel_layer.group_add(self.group_name, self.channel_name)
+        except Exception as exc:
+            # Without the channel layer there is no live room: say so; the client retries later.
+            logger.error("Channel layer unavailable, refusing %s: %r", self.channel_name, exc)
+            await self._leave_presence()
+            await self._reject(
+                protocol.CLOSE_UNAVAILABLE,
+                _("Las actualizaciones en vivo no están disponibles ahora; reintenta en unos segundos."),
+                "unavailable",
+            )
+            return
         self.joined = True
         metrics.local.connected(self.connection.user_id)
         metrics.ensure_reporter()
@@ -142,6 +164,9 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         metrics.local.disconnected(self.connection.user_id)
         try:
             await self.channel_layer.group_discard(self.group_name, self.channel_name)
+        except Exception as exc:
+            logger.warning("Could not leave group %s: %r", self.group_name, exc)
+        try:
             presence = get_presence()
             await presence.leave(self.inventory.pk, self.channel_name)
             remaining = [
@@ -206,6 +231,9 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
             await getattr(self, HANDLERS[kind])(data)
         except InventoryError as exc:
             await self._error(exc.message, exc.code, **exc.details)
+        except DatabaseError as exc:
+            logger.error("Database unavailable handling %s: %s", kind, exc)
+            await self._error(_DATABASE_DOWN(), "database_unavailable")
         except Exception:
             logger.exception("Failed to handle %s in %s", kind, self.room.key)
             await self._error(_("Error interno: el mensaje no se procesó."), "internal_error")
@@ -287,6 +315,12 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         await self.close()
 
     # Helpers.
+
+    async def _leave_presence(self) -> None:
+        try:
+            await get_presence().leave(self.inventory.pk, self.channel_name)
+        except Exception as exc:
+            logger.warning("Could not leave presence: %r", exc)
 
     async def _resume(self, since: int) -> None:
         """Send every event after `since`, or a snapshot when the log no longer holds them."""

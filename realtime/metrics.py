@@ -44,6 +44,8 @@ class InstanceMetrics:
         self.errors = 0
         self.errors_by_code: Counter[str] = Counter()
         self.deliveries = 0
+        # Room events that could not be handed to the channel layer (clients resume by seq).
+        self.broadcast_failures = 0
         self.latency_count = 0
         self.latency_max = 0.0
         self.latency_samples: deque[float] = deque(maxlen=LATENCY_SAMPLES)
@@ -89,6 +91,7 @@ class InstanceMetrics:
             "errors": self.errors,
             "errorsByCode": dict(self.errors_by_code),
             "deliveries": self.deliveries,
+            "broadcastFailures": self.broadcast_failures,
             "latency": {
                 "count": self.latency_count,
                 "max": round(self.latency_max, 3),
@@ -182,6 +185,7 @@ async def aaggregate() -> dict[str, Any]:
         "errorsByCode": dict(errors_by_code),
         "rejections": dict(rejections),
         "deliveries": sum(snap["deliveries"] for snap in snapshots),
+        "broadcastFailures": sum(snap.get("broadcastFailures", 0) for snap in snapshots),
         "deliveryLatencyMs": latency_summary(snapshots),
         "rooms": [{"inventoryId": str(room_id), "connections": n} for room_id, n in sorted(rooms.items())],
         "instances": [

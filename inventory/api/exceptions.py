@@ -1,9 +1,16 @@
-"""Answer domain errors with DRF's error shape: `{"detail": ..., "code": ...}` and the right status."""
+"""Answer errors with DRF's error shape: `{"detail": ..., "code": ...}` and the right status."""
 
+import logging
+
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.utils.translation import gettext as _
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from inventory.exceptions import InvalidInput, InventoryError
+
+logger = logging.getLogger("inventory.api")
 
 
 def exception_handler(exc, context):
@@ -11,4 +18,26 @@ def exception_handler(exc, context):
         return Response({exc.details["field"]: [exc.message]}, status=exc.status)
     if isinstance(exc, InventoryError):
         return Response({"detail": exc.message, "code": exc.code, **exc.details}, status=exc.status)
+    if isinstance(exc, (OperationalError, InterfaceError)) or type(exc) is DatabaseError:
+        # The database is unreachable: nothing was written (every change is one transaction).
+        logger.error("Database unavailable: %s", exc)
+        return Response(
+            {
+                "detail": _("La base de datos no está disponible; no se guardó nada. Inténtalo de nuevo."),
+                "code": "database_unavailable",
+            },
+            status=503,
+            headers={"Retry-After": "5"},
+        )
     return drf_exception_handler(exc, context)
+
+
+class ResilientScopedRateThrottle(ScopedRateThrottle):
+    """DRF's scoped throttle, failing open when its cache (Redis) is down: writes keep working."""
+
+    def allow_request(self, request, view):
+        try:
+            return super().allow_request(request, view)
+        except Exception as exc:
+            logger.warning("Throttle cache unavailable, not throttling: %r", exc)
+            return True

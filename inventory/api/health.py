@@ -50,12 +50,18 @@ def check_channel_layer() -> dict:
 @api_view(["GET"])
 @permission_classes([permissions.AllowAny])
 def health(request):
-    """Liveness and database reachability, for load balancers."""
-    database = check_database()
-    ok = database["ok"]
+    """Liveness for load balancers: 503 when the database is down; says which part is down."""
+    database = check_database()["ok"]
+    layer = check_channel_layer()["ok"]
     return Response(
-        {"status": "ok" if ok else "error", "timestamp": protocol.timestamp()},
-        status=200 if ok else 503,
+        {
+            "status": "ok" if database and layer else ("degraded" if database else "error"),
+            "database": "ok" if database else "down",
+            "channelLayer": "ok" if layer else "down",
+            "timestamp": protocol.timestamp(),
+        },
+        # Without the channel layer the server still records scans: only live delivery waits.
+        status=200 if database else 503,
     )
 
 
@@ -72,6 +78,13 @@ def health_detailed(request):
         "timestamp": protocol.timestamp(),
         "database": database,
         "channelLayer": layer,
-        "websocket": metrics.aggregate(),
+        "websocket": _websocket_figures(),
     }
     return Response(body, status=200 if ok else 503)
+
+
+def _websocket_figures() -> dict:
+    try:
+        return metrics.aggregate()
+    except Exception as exc:  # Redis down: say so rather than fail the whole check
+        return {"ok": False, "error": repr(exc)[:200]}

@@ -10,7 +10,6 @@ from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from inventory import rooms, selectors, services
@@ -19,10 +18,7 @@ from inventory.models import Agency, Inventory
 from realtime import metrics, presence
 
 from . import serializers as s
-
-
-class ScanWriteThrottle(ScopedRateThrottle):
-    scope_attr = "throttle_scope"
+from .exceptions import ResilientScopedRateThrottle as ScopedRateThrottle
 
 
 class IsStaffOrReadOnly(permissions.BasePermission):

@@ -292,3 +292,28 @@ def test_schema_and_docs_are_served(api_for, db):
     assert schema.status_code == 200
     assert b"/api/inventory/save-scan" in schema.content
     assert api_for().get(reverse("api-docs")).status_code == 200
+
+
+def test_rest_writes_are_throttled_per_user(api_for, ana, luis, monkeypatch):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"scan_write": "2/min", "login": "5/min"})
+    client = api_for(ana)
+    statuses = [client.post(SAVE, seed_body(code=f"T{n}"), format="json").status_code for n in range(3)]
+    assert statuses == [201, 201, 429]
+    assert "detail" in client.post(SAVE, seed_body(code="T9"), format="json").json()
+    assert api_for(luis).post(SAVE, seed_body(code="L1"), format="json").status_code == 201
+    assert Scan.objects.count() == 3
+
+
+def test_database_errors_answer_503_and_write_nothing(api_for, ana, monkeypatch):
+    from django.db import OperationalError
+
+    def unreachable(**kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr("inventory.services.scan_record", unreachable)
+    response = api_for(ana).post(SAVE, seed_body(), format="json")
+    assert response.status_code == 503
+    assert response.json()["code"] == "database_unavailable"
+    assert response["Retry-After"] == "5"
