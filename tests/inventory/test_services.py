@@ -173,3 +173,19 @@ def test_broadcast_waits_for_commit_and_never_announces_a_rollback(alfa, ana, mo
     assert sent == [] and not Scan.objects.exists()
     services.scan_record(inventory=inventory, user=ana, code="VIN2")
     assert [m[0]["type"] for m in sent] == ["scan_added"]
+
+
+def test_prune_events_keeps_recent_events(inventory, ana):
+    from datetime import timedelta
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    for code in ("A", "B"):
+        services.scan_record(inventory=inventory, user=ana, code=code)
+    InventoryEvent.objects.filter(seq=1).update(created_at=timezone.now() - timedelta(days=40))
+    out = StringIO()
+    call_command("prune_events", "--days", "30", stdout=out)
+    assert "Deleted 1 events" in out.getvalue()
+    assert list(InventoryEvent.objects.values_list("seq", flat=True)) == [2]
