@@ -8,6 +8,7 @@ import logging
 import time
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.db import DatabaseError
@@ -77,6 +78,18 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
     inventory = None
     connection = None
     _keepalive = None
+
+    async def dispatch(self, message):
+        """Route a message to its handler, without channels' per-message database hop.
+
+        Channels 4.2+ awaits close_old_connections() in a thread before every handler; here every
+        ORM call already runs in database_sync_to_async, which does that itself, so the hop would
+        only tax the relay of each broadcast to each socket.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self):
         self.user = self.scope.get("user")
