@@ -317,6 +317,9 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
             if seq <= self.last_seq:
                 return
             if seq > self.last_seq + 1:
+                # An event was dropped or overtaken on its way here: fill the gap from the log.
+                metrics.local.gaps_filled += 1
+                logger.info("%s: filling seq gap %s..%s", self.group_name, self.last_seq + 1, seq - 1)
                 await self._backfill(until=seq - 1)
             self.last_seq = seq
         await self.send(text_data=event["text"])

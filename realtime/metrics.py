@@ -46,6 +46,8 @@ class InstanceMetrics:
         self.deliveries = 0
         # Room events that could not be handed to the channel layer (clients resume by seq).
         self.broadcast_failures = 0
+        # Sequence gaps a consumer found and filled from the event log.
+        self.gaps_filled = 0
         self.latency_count = 0
         self.latency_max = 0.0
         self.latency_samples: deque[float] = deque(maxlen=LATENCY_SAMPLES)
@@ -92,6 +94,7 @@ class InstanceMetrics:
             "errorsByCode": dict(self.errors_by_code),
             "deliveries": self.deliveries,
             "broadcastFailures": self.broadcast_failures,
+            "gapsFilled": self.gaps_filled,
             "latency": {
                 "count": self.latency_count,
                 "max": round(self.latency_max, 3),
@@ -186,6 +189,7 @@ async def aaggregate() -> dict[str, Any]:
         "rejections": dict(rejections),
         "deliveries": sum(snap["deliveries"] for snap in snapshots),
         "broadcastFailures": sum(snap.get("broadcastFailures", 0) for snap in snapshots),
+        "gapsFilled": sum(snap.get("gapsFilled", 0) for snap in snapshots),
         "deliveryLatencyMs": latency_summary(snapshots),
         "rooms": [{"inventoryId": str(room_id), "connections": n} for room_id, n in sorted(rooms.items())],
         "instances": [
