@@ -1,0 +1,59 @@
+import pytest
+
+from inventory import services
+from inventory.models import Inventory
+from inventory.rooms import Room
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client, staff):
+    client.force_login(staff)
+    return client
+
+
+@pytest.fixture
+def inventory(alfa, ana):
+    inventory = services.inventory_get_or_open(room=Room(alfa, 10, 2025))
+    services.scan_record(inventory=inventory, user=ana, code="VIN-ADMIN-1")
+    return inventory
+
+
+def test_admin_lists_agencies_inventories_and_scans(admin_client, inventory):
+    assert b"Alfa Romeo" in admin_client.get("/admin/inventory/agency/").content
+    page = admin_client.get("/admin/inventory/inventory/?status__exact=open&year=2025")
+    assert page.status_code == 200 and b"Alfa Romeo/10/2025" in page.content
+    change = admin_client.get(f"/admin/inventory/inventory/{inventory.pk}/change/")
+    assert b"VIN-ADMIN-1" in change.content  # scans inline, read-only
+    search = admin_client.get("/admin/inventory/scan/?q=ADMIN")
+    assert b"VIN-ADMIN-1" in search.content
+
+
+def test_admin_action_completes_through_the_service_and_tells_open_sessions(
+    admin_client, inventory, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr("realtime.broadcast.publish", lambda inventory_id, *m, **kw: sent.append((m, kw)))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            "/admin/inventory/inventory/",
+            {"action": "complete_inventories", "_selected_action": [inventory.pk]},
+            follow=True,
+        )
+    assert response.status_code == 200
+    inventory.refresh_from_db()
+    assert inventory.status == Inventory.Status.COMPLETED
+    assert inventory.completed_by_name == "Jefa"
+    messages, options = sent[-1]
+    assert [m["type"] for m in messages] == ["inventory_completed", "session_terminated"]
+    assert options == {"close": True}
+
+
+def test_admin_agency_is_created_with_members(admin_client, ana):
+    response = admin_client.post(
+        "/admin/inventory/agency/add/",
+        {"name": "Fiat Puebla", "slug": "fiat-puebla", "is_active": "on", "members": [ana.pk]},
+    )
+    assert response.status_code == 302
+    assert ana.agencies.filter(slug="fiat-puebla").exists()
