@@ -1,7 +1,118 @@
-"""Pages."""
+"""Pages: the index of the user's agencies and the live-scan page of one inventory."""
 
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dates import MONTHS
+
+from realtime import protocol
+from realtime.conf import realtime_settings
+
+from . import rooms, selectors, services
+from .exceptions import AgencyNotFound, InvalidInput, NotAMember
+from .models import Agency, Inventory
 
 
+@dataclass(frozen=True)
+class InventoryEntry:
+    inventory: Inventory
+
+    @property
+    def month_name(self) -> str:
+        return MONTHS[self.inventory.month]
+
+
+@dataclass
+class AgencyCard:
+    """One agency on the index: this month's inventory and the earlier ones."""
+
+    agency: Agency
+    month: int
+    year: int
+    current: Inventory | None = None
+    past: list[InventoryEntry] = field(default_factory=list)
+
+    @property
+    def month_name(self) -> str:
+        return MONTHS[self.month]
+
+    @property
+    def key(self) -> str:
+        """How the agency appears in page URLs: its slug, or its name when it has none."""
+        return self.agency.slug or self.agency.name
+
+
+@login_required
 def home(request):
-    return render(request, "home.html")
+    today = timezone.localdate()
+    by_agency: dict[int, list[Inventory]] = defaultdict(list)
+    # Aggregated querysets drop Meta.ordering: order them here, newest first.
+    for inventory in selectors.inventories_visible_to(request.user).order_by("-year", "-month"):
+        by_agency[inventory.agency_id].append(inventory)
+    cards = []
+    for agency in selectors.agencies_visible_to(request.user).filter(is_active=True):
+        card = AgencyCard(agency=agency, month=today.month, year=today.year)
+        for inventory in by_agency[agency.pk]:
+            if (inventory.month, inventory.year) == (today.month, today.year):
+                card.current = inventory
+            else:
+                card.past.append(InventoryEntry(inventory))
+        cards.append(card)
+    return render(request, "home.html", {"cards": cards})
+
+
+@login_required
+def inventory_live(request, agency, month, year):
+    try:
+        room = rooms.room_resolve(request.user, agency=agency, month=month, year=year)
+    except NotAMember as exc:
+        raise PermissionDenied(exc.message) from exc
+    except (AgencyNotFound, InvalidInput) as exc:
+        raise Http404(exc.message) from exc
+    # Opening on first visit is what the socket does on connect; doing it here gives the page
+    # the inventory's id (for the REST fallback) before the socket is up.
+    inventory = services.inventory_get_or_open(room=room)
+    # Read the sequence before the scans: an event in between is replayed by `?since=` and
+    # the client applies it idempotently, so the page never misses one.
+    inventory = selectors.inventory_with_count(inventory)
+    scans = [_scan_state(scan) for scan in selectors.scans_of(inventory)]
+    context = {
+        "inventory": inventory,
+        "month_name": MONTHS[inventory.month],
+        "scans": scans,
+        "live_config": _live_config(request, inventory),
+    }
+    return render(request, "inventory/live.html", context)
+
+
+def _scan_state(scan) -> dict:
+    """The protocol's scanData, plus who scanned it so the page can count "mine"."""
+    return {**protocol.scan_data(scan), "userId": str(scan.scanned_by_id) if scan.scanned_by_id else None}
+
+
+def _live_config(request, inventory: Inventory) -> dict:
+    """Everything the page's script needs to join the room and resync it."""
+    return {
+        "agency": inventory.agency.name,
+        "month": str(inventory.month),
+        "year": inventory.year,
+        "inventoryId": inventory.pk,
+        "status": inventory.status,
+        "lastSeq": inventory.last_seq,
+        "completedBy": inventory.completed_by_name,
+        "websocketPath": "/" + realtime_settings.WEBSOCKET_PATH.strip("/"),
+        "heartbeatMs": realtime_settings.HEARTBEAT_INTERVAL_MS,
+        "inventoryUrl": reverse("inventory-detail", args=[inventory.pk]),
+        "scansUrl": reverse("inventory-scans", args=[inventory.pk]),
+        "homeUrl": reverse("home"),
+        "loginUrl": reverse("login"),
+        "user": {"id": str(request.user.pk), "name": protocol.display_name(request.user)},
+    }

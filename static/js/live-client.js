@@ -1,0 +1,543 @@
+/**
+ * The live room's protocol client, with no DOM: the page listens to the events it dispatches.
+ *
+ * - One WebSocket, reconnected with exponential backoff and jitter.
+ * - Resync by sequence number: every change broadcast carries `data.seq` (gap-free per
+ *   inventory); a reconnect asks for `?since=<last seq>` and the server replays what was
+ *   missed, or sends a `snapshot`. When the socket cannot resume, the list is refetched by REST.
+ * - An outbox in localStorage: scans and removals made offline are sent when the room is back,
+ *   one at a time (an error names no request, so only one may be unanswered). Each scan carries
+ *   a client-generated id that the server uses as an idempotency key, so a resend never
+ *   counts twice.
+ *
+ * Events (CustomEvent, payload in `detail`): state, presence, user-joined, user-left,
+ * scan-added, scan-removed, snapshot, request-failed, request-retrying, completed,
+ * terminated, fatal, server-error.
+ */
+
+export const State = Object.freeze({
+  CONNECTING: "connecting",
+  ONLINE: "online",
+  RECONNECTING: "reconnecting",
+  OFFLINE: "offline",
+  CLOSED: "closed",
+});
+
+// Close codes from realtime/protocol.py.
+const CLOSE_SERVER_ERROR = 1011;
+const CLOSE_COMPLETED = 4409;
+const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404]);
+
+// Error codes that answer the request in flight (see inventory/exceptions.py).
+const REPLY_ERROR_CODES = new Set([
+  "duplicate_scan",
+  "scan_id_conflict",
+  "scan_not_found",
+  "invalid",
+  "invalid_data",
+  "wrong_room",
+  "internal_error",
+]);
+
+const REPLY_TIMEOUT_MS = 10000;
+const RATE_LIMIT_RETRY_MS = 5000;
+
+/** Milliseconds to wait before reconnect attempt `attempt` (0-based): half fixed, half random. */
+export function backoffDelay(attempt, { baseMs = 500, maxMs = 15000 } = {}, random = Math.random) {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 20));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/** A v4 UUID; crypto.randomUUID exists only in secure contexts (HTTPS or localhost). */
+export function newId() {
+  if (globalThis.crypto?.randomUUID) return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** Requests not yet answered by the server, kept in localStorage so a reload or a crash keeps them. */
+export class Outbox {
+  constructor(key, storage = globalThis.localStorage) {
+    this.key = key;
+    this.storage = storage;
+    this.memory = [];
+  }
+
+  all() {
+    try {
+      const items = JSON.parse(this.storage.getItem(this.key) || "[]");
+      return Array.isArray(items) ? items.filter(isItem) : [];
+    } catch {
+      return this.memory.slice();
+    }
+  }
+
+  first() {
+    return this.all()[0] ?? null;
+  }
+
+  push(item) {
+    this.write([...this.all().filter((other) => other.id !== item.id), item]);
+  }
+
+  remove(id) {
+    const items = this.all();
+    const kept = items.filter((item) => item.id !== id);
+    this.write(kept);
+    return kept.length !== items.length;
+  }
+
+  clear() {
+    const items = this.all();
+    this.write([]);
+    return items;
+  }
+
+  write(items) {
+    this.memory = items;
+    try {
+      if (items.length) this.storage.setItem(this.key, JSON.stringify(items));
+      else this.storage.removeItem(this.key);
+    } catch {
+      // Private mode or a full quota: keep the items in memory for this page's life.
+    }
+  }
+}
+
+function isItem(item) {
+  const kinds = ["scan", "remove"];
+  return item && typeof item.id === "string" && typeof item.code === "string" && kinds.includes(item.kind);
+}
+
+export class LiveClient extends EventTarget {
+  /**
+   * @param {object} options
+   * @param {{agency: string, month: string, year: number}} options.room
+   * @param {string} options.websocketPath  e.g. "/ws/inventory"
+   * @param {number} options.lastSeq  the sequence the initial state was read at
+   * @param {string} options.userId
+   * @param {{inventory: string, scans: string}} options.urls  REST fallback
+   * @param {string[]} [options.knownScanIds]  ids already stored: dropped from the outbox
+   */
+  constructor({ room, websocketPath, lastSeq, userId, urls, heartbeatMs = 30000, knownScanIds = [] }) {
+    super();
+    this.room = { agency: room.agency, month: String(room.month), year: Number(room.year) };
+    this.websocketPath = websocketPath;
+    this.lastSeq = lastSeq;
+    this.userId = String(userId);
+    this.urls = urls;
+    this.heartbeatMs = heartbeatMs;
+    const roomKey = `${room.agency.toLowerCase()}/${room.month}/${room.year}`;
+    this.outbox = new Outbox(`inventario:outbox:v1:${this.userId}:${roomKey}`);
+    for (const id of knownScanIds) this.outbox.remove(id);
+
+    this.state = State.CONNECTING;
+    this.ws = null;
+    this.opened = false;
+    this.joined = false;
+    this.everJoined = false;
+    this.attempt = 0;
+    this.inflight = null;
+    this.completeRequested = false;
+    this.completeSentOn = null;
+    this.needsResync = false;
+    this.resyncing = false;
+    this.terminated = false;
+    this.lastError = null;
+    this.lastHeard = 0;
+    this.pausedUntil = 0;
+    this.timers = {};
+  }
+
+  // Public API.
+
+  start() {
+    window.addEventListener("online", () => this.reconnectNow());
+    window.addEventListener("offline", () => {
+      if (!this.joined) this.setState(State.OFFLINE);
+    });
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState !== "visible") return;
+      if (this.joined) this.send({ type: "user_joined", data: { ...this.room } });
+      else this.reconnectNow();
+    });
+    this.timers.heartbeat = setInterval(() => this.checkHeartbeat(), Math.min(this.heartbeatMs / 2, 15000));
+    this.connect();
+  }
+
+  /** Queue a scan; it is sent now if the room is joined, else when it is. */
+  scan(code) {
+    const item = { kind: "scan", id: newId(), code, timestamp: now() };
+    this.outbox.push(item);
+    this.pump();
+    return item;
+  }
+
+  /** Queue the removal of a stored code. */
+  remove(code) {
+    const item = { kind: "remove", id: newId(), code };
+    this.outbox.push(item);
+    this.pump();
+    return item;
+  }
+
+  /** Drop a request not yet sent; false when it is already on its way. */
+  cancel(id) {
+    return id !== this.inflight?.id && this.outbox.remove(id);
+  }
+
+  /** Complete the inventory once everything queued before has been answered. */
+  complete() {
+    this.completeRequested = true;
+    this.pump();
+  }
+
+  pending() {
+    return this.outbox.all();
+  }
+
+  /** Forget every unsent request: the inventory was completed while they waited. */
+  discard() {
+    return this.outbox.clear();
+  }
+
+  reconnectNow() {
+    if (this.terminated || this.ws) return;
+    this.attempt = 0;
+    this.connect();
+  }
+
+  // The socket.
+
+  async connect() {
+    clearTimeout(this.timers.reconnect);
+    if (this.terminated || this.ws || this.resyncing) return;
+    if (this.needsResync) {
+      this.resyncing = true;
+      try {
+        await this.resyncFromRest();
+        this.needsResync = false;
+      } catch {
+        this.scheduleReconnect();
+        return;
+      } finally {
+        this.resyncing = false;
+      }
+      if (this.terminated || this.ws) return;
+    }
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const { agency, month, year } = this.room;
+    const path = `${this.websocketPath}/${encodeURIComponent(agency)}/${month}/${year}`;
+    const ws = new WebSocket(`${scheme}://${location.host}${path}?since=${this.lastSeq}`);
+    this.ws = ws;
+    this.opened = false;
+    this.joined = false;
+    this.lastError = null;
+    this.lastHeard = Date.now();
+    ws.addEventListener("open", () => {
+      if (ws === this.ws) this.opened = true;
+    });
+    ws.addEventListener("message", (event) => ws === this.ws && this.receive(event.data));
+    ws.addEventListener("close", (event) => ws === this.ws && this.closed(event.code));
+  }
+
+  closed(code) {
+    const { opened, joined } = this;
+    this.ws = null;
+    this.joined = false;
+    this.inflight = null;
+    clearTimeout(this.timers.reply);
+    if (this.terminated) return;
+    if (code === CLOSE_COMPLETED) {
+      this.terminate(this.lastError?.message ?? "", this.lastError?.completedBy);
+      return;
+    }
+    if (FINAL_CLOSE_CODES.has(code)) {
+      this.setState(State.CLOSED);
+      this.emit("fatal", { closeCode: code, message: this.lastError?.message ?? "" });
+      return;
+    }
+    // Refused for now (room full, server degraded): say why, then retry like any other loss.
+    if (!joined && this.lastError) {
+      this.emit("server-error", { code: this.lastError.code, message: this.lastError.message });
+    }
+    // A server fault while joining (e.g. on a `since` it cannot resume from), as opposed to a
+    // refusal, which explains itself first: refetch the list before joining again.
+    if (code === CLOSE_SERVER_ERROR || (opened && !joined && !this.lastError)) {
+      this.needsResync = true;
+    }
+    this.scheduleReconnect();
+  }
+
+  scheduleReconnect() {
+    if (this.terminated) return;
+    const delay = backoffDelay(this.attempt++);
+    const offline = navigator.onLine === false;
+    this.setState(offline ? State.OFFLINE : this.everJoined ? State.RECONNECTING : State.CONNECTING);
+    clearTimeout(this.timers.reconnect);
+    this.timers.reconnect = setTimeout(() => this.connect(), delay);
+  }
+
+  /** Give up on a socket that looks dead and reconnect. */
+  dropSocket() {
+    if (!this.ws) return;
+    // Close it, but handle the loss now: its own close event is ignored once it is not `this.ws`.
+    this.ws.close();
+    this.closed(1006);
+  }
+
+  checkHeartbeat() {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return;
+    const silence = Date.now() - this.lastHeard;
+    if (silence > 2 * this.heartbeatMs + 5000) this.dropSocket();
+    else if (silence >= this.heartbeatMs) this.send({ type: "ping", data: { timestamp: now() } });
+  }
+
+  send(message) {
+    if (this.ws?.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(message));
+    return true;
+  }
+
+  // Incoming messages.
+
+  receive(text) {
+    this.lastHeard = Date.now();
+    let message;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      return;
+    }
+    const data = message?.data;
+    if (typeof message?.type !== "string" || !data || typeof data !== "object") return;
+    switch (message.type) {
+      case "presence":
+        this.onJoined(data);
+        break;
+      case "user_joined":
+      case "user_left":
+        this.emit(message.type.replace("_", "-"), {
+          userId: String(data.userId),
+          userName: String(data.userName ?? ""),
+        });
+        break;
+      case "scan_added":
+        this.onScanAdded(data);
+        break;
+      case "scan_removed":
+        this.onScanRemoved(data);
+        break;
+      case "snapshot":
+        this.applySnapshot(data);
+        break;
+      case "inventory_completed":
+        if (this.acceptSeq(data)) {
+          this.emit("completed", { message: data.message, completedBy: data.completedBy });
+        }
+        break;
+      case "session_terminated":
+        this.terminate(data.message, data.completedBy);
+        break;
+      case "error":
+        this.onError(data);
+        break;
+      default: // pong, and types added later
+    }
+  }
+
+  onJoined(data) {
+    this.joined = true;
+    this.everJoined = true;
+    this.attempt = 0;
+    this.setState(State.ONLINE);
+    this.emit("presence", { users: Array.isArray(data.users) ? data.users : [] });
+    this.pump();
+  }
+
+  /** Whether a sequenced change is new; a gap means a lost event: reconnect to resume. */
+  acceptSeq(data) {
+    const seq = data.seq;
+    if (!Number.isInteger(seq)) return true;
+    if (seq <= this.lastSeq) return false;
+    if (seq > this.lastSeq + 1) {
+      this.dropSocket();
+      return false;
+    }
+    this.lastSeq = seq;
+    return true;
+  }
+
+  onScanAdded(data) {
+    const scan = data.scanData;
+    if (!scan || typeof scan.code !== "string") return;
+    const fresh = this.acceptSeq(data);
+    const answersUs = this.outbox.all().some((item) => item.id === scan.id);
+    if (!fresh && !answersUs) return;
+    const userId = data.userId == null ? null : String(data.userId);
+    this.emit("scan-added", { scan: { ...scan, userId }, userName: data.userName, ours: answersUs });
+    if (answersUs) this.settle(scan.id);
+  }
+
+  onScanRemoved(data) {
+    const scan = data.scanData;
+    if (!scan || typeof scan.code !== "string") return;
+    if (!this.acceptSeq(data)) return;
+    const userId = data.userId == null ? null : String(data.userId);
+    const inflight =
+      this.inflight?.kind === "remove" && this.inflight.code === scan.code ? this.inflight : null;
+    // Removed by us answers our request; removed by someone else makes ours moot, but it still
+    // gets its own answer (scan_not_found), which must not be taken for the next request's.
+    const ours = Boolean(inflight) && userId === this.userId;
+    this.emit("scan-removed", { scan, userId, userName: data.userName, ours });
+    for (const item of this.outbox.all()) {
+      const queuedRemoval = item.kind === "remove" && item.code === scan.code && item.id !== inflight?.id;
+      if (queuedRemoval) this.outbox.remove(item.id);
+    }
+    if (ours) this.settle(inflight.id);
+    else if (inflight) this.outbox.remove(inflight.id);
+  }
+
+  applySnapshot(data) {
+    if (!Array.isArray(data.scans)) return;
+    if (Number.isInteger(data.seq)) this.lastSeq = data.seq;
+    const stored = new Set(data.scans.map((scan) => scan.id));
+    this.emit("snapshot", { scans: data.scans, status: data.status });
+    for (const item of this.outbox.all()) {
+      if (item.kind === "scan" && stored.has(item.id)) this.settle(item.id);
+    }
+  }
+
+  onError(data) {
+    this.lastError = data;
+    if (data.code === "inventory_completed") {
+      this.terminate(data.message, data.completedBy);
+      return;
+    }
+    const item = this.inflight;
+    const type = item?.kind === "scan" ? "scan_added" : "scan_removed";
+    if (item && data.code === "rate_limited" && data.messageType === type) {
+      // Nothing was stored: keep the request and try again when the window has moved on.
+      this.inflight = null;
+      clearTimeout(this.timers.reply);
+      this.pausedUntil = Date.now() + RATE_LIMIT_RETRY_MS;
+      this.timers.pause = setTimeout(() => this.pump(), RATE_LIMIT_RETRY_MS);
+      this.emit("request-retrying", { item, code: data.code, message: data.message });
+      return;
+    }
+    if (!item && data.code === "invalid_data") {
+      // Nothing of ours in flight, so it answers our `since`: the server cannot resume from it
+      // (its log went back in time). Refetch the list and join again from the server's seq.
+      this.needsResync = true;
+      this.dropSocket();
+      return;
+    }
+    if (item && REPLY_ERROR_CODES.has(data.code)) {
+      this.emit("request-failed", { item, code: data.code, message: data.message, details: data });
+      this.settle(item.id);
+      return;
+    }
+    this.emit("server-error", { code: data.code, message: data.message });
+  }
+
+  terminate(message, completedBy) {
+    if (this.terminated) return;
+    this.terminated = true;
+    this.inflight = null;
+    for (const timer of Object.values(this.timers)) {
+      clearTimeout(timer);
+      clearInterval(timer);
+    }
+    const dropped = this.discard();
+    const ws = this.ws;
+    this.ws = null;
+    ws?.close();
+    this.setState(State.CLOSED);
+    this.emit("terminated", { message: message ?? "", completedBy: completedBy ?? "", dropped });
+  }
+
+  // The outbox, one request at a time.
+
+  pump() {
+    if (!this.joined || this.inflight || this.terminated || Date.now() < this.pausedUntil) return;
+    const item = this.outbox.first();
+    if (item) {
+      this.inflight = item;
+      this.send(this.requestFor(item));
+      // No answer in time: the socket is likely dead; the request stays queued for the next one.
+      this.timers.reply = setTimeout(() => this.dropSocket(), REPLY_TIMEOUT_MS);
+      return;
+    }
+    // Sent once per socket until the room is terminated: one lost with its socket is sent again.
+    if (this.completeRequested && this.completeSentOn !== this.ws) {
+      if (this.send({ type: "inventory_completed", data: { ...this.room } })) this.completeSentOn = this.ws;
+    }
+  }
+
+  requestFor(item) {
+    if (item.kind === "scan") {
+      const scanData = { code: item.code, timestamp: item.timestamp, id: item.id };
+      return { type: "scan_added", data: { ...this.room, scanData } };
+    }
+    return { type: "scan_removed", data: { ...this.room, scanData: { code: item.code } } };
+  }
+
+  /** A request was answered (or made moot): forget it and send the next one. */
+  settle(id) {
+    this.outbox.remove(id);
+    if (this.inflight?.id === id) {
+      this.inflight = null;
+      clearTimeout(this.timers.reply);
+    }
+    this.pump();
+  }
+
+  // The REST fallback.
+
+  async resyncFromRest() {
+    // The sequence first: what changes after it is replayed by `?since=` and applied idempotently.
+    const inventory = await getJson(this.urls.inventory);
+    const scans = [];
+    let url = `${this.urls.scans}?limit=1000`;
+    while (url) {
+      const page = await getJson(url);
+      scans.push(...(page.results ?? []));
+      url = page.next ? sameOriginPath(page.next) : null;
+    }
+    if (inventory.status !== "open") {
+      this.terminate("", inventory.completed_by);
+      return;
+    }
+    this.applySnapshot({ scans, seq: inventory.last_seq, status: inventory.status });
+  }
+
+  // Events.
+
+  setState(state) {
+    if (state === this.state) return;
+    this.state = state;
+    this.emit("state", { state });
+  }
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+function now() {
+  return new Date().toISOString();
+}
+
+async function getJson(url) {
+  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return response.json();
+}
+
+function sameOriginPath(url) {
+  const parsed = new URL(url, location.href);
+  return parsed.pathname + parsed.search;
+}

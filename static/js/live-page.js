@@ -1,0 +1,223 @@
+/** The live-scan page: wires the protocol client to the scan list, the people and the notices. */
+
+import { h, readJson } from "./dom.js";
+import { format, gettext, ngettext } from "./i18n.js";
+import { LiveClient, State } from "./live-client.js";
+import { Notices } from "./notices.js";
+import { PeopleList } from "./people-list.js";
+import { ScanList } from "./scan-list.js";
+import { keepFocused } from "./scan-focus.js";
+
+const CODE_MAX_LENGTH = 64;
+const STATE_LABELS = {
+  [State.CONNECTING]: () => gettext("Conectando…"),
+  [State.ONLINE]: () => gettext("En línea"),
+  [State.RECONNECTING]: () => gettext("Reconectando…"),
+  [State.OFFLINE]: () => gettext("Sin conexión"),
+  [State.CLOSED]: () => gettext("Cerrado"),
+};
+
+const $ = (id) => document.getElementById(id);
+const config = readJson("live-config");
+const me = config.user;
+const ui = {
+  form: $("scan-form"),
+  field: $("scan-input"),
+  submit: document.querySelector("#scan-form button[type=submit]"),
+  feedback: $("scan-feedback"),
+  connection: $("connection"),
+  connectionLabel: $("connection-label"),
+  completeButton: $("complete-button"),
+  dialog: $("complete-dialog"),
+  dialogPending: $("complete-pending"),
+  terminated: $("terminated"),
+  terminatedMessage: $("terminated-message"),
+};
+
+const scans = new ScanList({
+  list: $("scan-list"),
+  empty: $("scan-empty"),
+  counters: { total: $("count-total"), mine: $("count-mine"), pending: $("count-pending") },
+  me,
+});
+const people = new PeopleList({ list: $("people"), count: $("people-count"), me });
+const notices = new Notices($("notices"));
+const initialScans = readJson("initial-scans");
+scans.reset(initialScans);
+
+const client = new LiveClient({
+  room: { agency: config.agency, month: config.month, year: config.year },
+  websocketPath: config.websocketPath,
+  lastSeq: config.lastSeq,
+  userId: me.id,
+  heartbeatMs: config.heartbeatMs,
+  urls: { inventory: config.inventoryUrl, scans: config.scansUrl },
+  knownScanIds: initialScans.map((scan) => scan.id),
+});
+// Scans kept from an earlier visit (made offline, never answered) show as pending until sent.
+for (const item of client.pending()) {
+  if (item.kind === "scan") scans.addPending(item);
+  else scans.markRemoving(item.code);
+}
+if (config.status === "open") {
+  const focusField = keepFocused(ui.field);
+  listen();
+  bindControls(focusField);
+  client.start();
+} else {
+  // Completed meanwhile: what was kept can no longer be stored; say so once and forget it.
+  client.discard();
+  scans.close(gettext("No se envió: el inventario ya está cerrado."));
+}
+
+function listen() {
+  const on = (type, handler) => client.addEventListener(type, (event) => handler(event.detail));
+  const tell = (template, values, kind) => notices.show(format(template, values), kind);
+
+  on("state", ({ state }) => showConnection(state));
+  on("presence", ({ users }) => people.set(users));
+  on("user-joined", ({ userId, userName }) => {
+    if (people.join(userId, userName) && userId !== me.id) {
+      tell(gettext("%(name)s entró a la sala"), { name: userName });
+    }
+  });
+  on("user-left", ({ userId, userName }) => {
+    if (people.leave(userId) && userId !== me.id) {
+      tell(gettext("%(name)s salió de la sala"), { name: userName });
+    }
+  });
+  on("scan-added", ({ scan, userName, ours }) => {
+    scans.confirm(scan);
+    if (ours) showFeedback(format(gettext("%(code)s registrado"), { code: scan.code }), "success");
+    else if (scan.userId !== me.id) {
+      tell(gettext("%(name)s escaneó %(code)s"), { name: userName, code: scan.code });
+    }
+  });
+  on("scan-removed", ({ scan, userId, userName }) => {
+    scans.removeCode(scan.code);
+    if (userId !== me.id) tell(gettext("%(name)s eliminó %(code)s"), { name: userName, code: scan.code });
+  });
+  on("snapshot", ({ scans: list }) => scans.reset(list));
+  on("request-failed", ({ item, code, message, details }) => {
+    if (item.kind === "remove") {
+      if (code === "scan_not_found") scans.removeCode(item.code);
+      else scans.restore(item.code, message);
+      return;
+    }
+    const reason = refusalReason(code, message, details);
+    scans.fail(item.id, reason);
+    showFeedback(`${item.code}: ${reason}`, "error");
+  });
+  on("request-retrying", ({ item }) => {
+    if (item.kind !== "scan") return;
+    scans.retrying(item.id, gettext("Demasiados escaneos por minuto: se reintentará en unos segundos."));
+  });
+  on("completed", ({ message }) => notices.show(message, "warning"));
+  on("terminated", ({ message, completedBy }) => {
+    const text =
+      message ||
+      (completedBy
+        ? format(gettext("El inventario ya fue completado por %(name)s."), { name: completedBy })
+        : gettext("El inventario ya fue completado."));
+    endSession(text);
+  });
+  on("fatal", ({ closeCode, message }) => {
+    const text = closeCode === 4401 ? gettext("Tu sesión expiró: inicia sesión de nuevo.") : message;
+    endSession(text || gettext("No se pudo entrar a la sala."), closeCode === 4401 ? config.loginUrl : null);
+  });
+  on("server-error", ({ message }) => message && notices.show(message, "error"));
+}
+
+function bindControls(focusField) {
+  ui.form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const code = ui.field.value.trim();
+    ui.field.value = "";
+    if (!code) return;
+    if (code.length > CODE_MAX_LENGTH) {
+      const tooLong = gettext("El código no puede tener más de %(max)s caracteres.");
+      showFeedback(format(tooLong, { max: CODE_MAX_LENGTH }), "error");
+      return;
+    }
+    scans.addPending(client.scan(code));
+    if (client.state === State.ONLINE) {
+      showFeedback(format(gettext("Enviando %(code)s…"), { code }), "info");
+    } else {
+      showFeedback(format(gettext("%(code)s guardado: se enviará al reconectar."), { code }), "warning");
+    }
+  });
+
+  $("scan-list").addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-action]");
+    if (!button) return;
+    const entry = scans.get(button.closest("li").dataset.id);
+    if (!entry) return;
+    if (button.dataset.action === "remove") {
+      client.remove(entry.code);
+      scans.markRemoving(entry.code);
+    } else if (button.dataset.action === "cancel") {
+      if (client.cancel(entry.id)) scans.delete(entry.id);
+    } else {
+      scans.delete(entry.id);
+    }
+  });
+
+  ui.completeButton.addEventListener("click", () => {
+    const unsent = client.pending().length;
+    ui.dialogPending.hidden = unsent === 0;
+    ui.dialogPending.textContent = format(
+      ngettext(
+        "Hay %(count)s cambio por enviar: se enviará antes de completar.",
+        "Hay %(count)s cambios por enviar: se enviarán antes de completar.",
+        unsent,
+      ),
+      { count: unsent },
+    );
+    ui.dialog.showModal();
+  });
+  ui.dialog.addEventListener("close", () => {
+    if (ui.dialog.returnValue === "confirm") {
+      ui.completeButton.disabled = true;
+      client.complete();
+      showFeedback(gettext("Completando el inventario…"), "info");
+    }
+    focusField();
+  });
+}
+
+function showConnection(state) {
+  ui.connection.dataset.state = state;
+  ui.connectionLabel.textContent = STATE_LABELS[state]();
+}
+
+function showFeedback(text, kind) {
+  ui.feedback.dataset.kind = kind;
+  ui.feedback.textContent = text;
+}
+
+function refusalReason(code, message, details) {
+  switch (code) {
+    case "duplicate_scan":
+      return format(gettext("Ya lo escaneó %(name)s."), { name: details.scannedBy ?? "" });
+    case "invalid":
+    case "invalid_data":
+      return message || gettext("Código no válido.");
+    default:
+      return message || gettext("El servidor rechazó el escaneo.");
+  }
+}
+
+/** The room is over: say why, stop scanning and offer the way back. */
+function endSession(text, loginUrl = null) {
+  ui.terminatedMessage.textContent = text;
+  if (loginUrl) {
+    ui.terminatedMessage.append(" ", h("a", { attrs: { href: loginUrl }, text: gettext("Iniciar sesión") }));
+  }
+  ui.terminated.hidden = false;
+  showFeedback("", "info");
+  for (const control of [ui.field, ui.submit, ui.completeButton]) control.disabled = true;
+  if (ui.dialog.open) ui.dialog.close("cancel");
+  scans.close(gettext("No se envió: el inventario ya está cerrado."));
+  showConnection(State.CLOSED);
+  ui.terminated.querySelector("a.btn")?.focus();
+}

@@ -1,0 +1,243 @@
+/**
+ * The list of scans, newest first, keyed by scan id, with the counters.
+ *
+ * Row states: pending (queued or sent, not yet echoed), retrying (the server asked us to slow
+ * down), confirmed (stored), removing (removal sent), failed (refused, with the reason).
+ */
+
+import { h } from "./dom.js";
+import { format, gettext, language } from "./i18n.js";
+
+const STATE_LABELS = {
+  pending: () => gettext("Enviando"),
+  retrying: () => gettext("Reintentando"),
+  confirmed: () => gettext("Confirmado"),
+  removing: () => gettext("Eliminando"),
+  failed: () => gettext("Rechazado"),
+};
+const COUNTED = new Set(["confirmed", "removing"]);
+const UNSENT = new Set(["pending", "retrying"]);
+
+const timeOnly = new Intl.DateTimeFormat(language, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+const dateAndTime = new Intl.DateTimeFormat(language, {
+  day: "numeric",
+  month: "short",
+  hour: "2-digit",
+  minute: "2-digit",
+});
+
+export class ScanList {
+  constructor({ list, empty, counters, me }) {
+    this.list = list;
+    this.empty = empty;
+    this.counters = counters;
+    this.me = me;
+    this.entries = new Map();
+    this.readOnly = false;
+  }
+
+  /** Replace the stored scans with the server's list; unsent and refused rows stay. */
+  reset(scans) {
+    const next = new Map();
+    for (const scan of scans) {
+      const state = this.entries.get(scan.id)?.state === "removing" ? "removing" : "confirmed";
+      next.set(scan.id, { ...scan, state, reason: "" });
+    }
+    for (const entry of this.entries.values()) {
+      if (!COUNTED.has(entry.state) && !next.has(entry.id)) next.set(entry.id, entry);
+    }
+    this.entries = next;
+    const sorted = [...next.values()].sort((a, b) => time(b) - time(a));
+    this.list.replaceChildren(...sorted.map((entry) => this.render(entry)));
+    this.update();
+  }
+
+  addPending(item) {
+    for (const entry of this.entries.values()) {
+      if (entry.code === item.code && entry.state === "failed") this.delete(entry.id);
+    }
+    const { id, code, timestamp } = item;
+    this.put({ id, code, timestamp, user: this.me.name, userId: this.me.id, state: "pending" });
+  }
+
+  confirm(scan) {
+    const state = this.entries.get(scan.id)?.state === "removing" ? "removing" : "confirmed";
+    this.put({ ...scan, state, reason: "" });
+  }
+
+  fail(id, reason) {
+    this.patch(id, { state: "failed", reason });
+  }
+
+  retrying(id, reason) {
+    this.patch(id, { state: "retrying", reason });
+  }
+
+  markRemoving(code) {
+    const entry = this.storedWithCode(code);
+    if (entry) this.patch(entry.id, { state: "removing", reason: "" });
+  }
+
+  restore(code, reason = "") {
+    const entry = this.storedWithCode(code);
+    if (entry) this.patch(entry.id, { state: "confirmed", reason });
+  }
+
+  removeCode(code) {
+    const entry = this.storedWithCode(code);
+    if (entry) this.delete(entry.id);
+  }
+
+  delete(id) {
+    const entry = this.entries.get(id);
+    if (!entry) return;
+    entry.li.remove();
+    this.entries.delete(id);
+    this.update();
+  }
+
+  get(id) {
+    return this.entries.get(id);
+  }
+
+  /** Completed: no more actions; unsent rows are refused with the reason. */
+  close(reason) {
+    this.readOnly = true;
+    for (const entry of [...this.entries.values()]) {
+      if (UNSENT.has(entry.state)) entry.state = "failed";
+      if (entry.state === "failed" && !entry.reason) entry.reason = reason;
+      if (entry.state === "removing") entry.state = "confirmed";
+      this.replaceRow(entry);
+    }
+    this.update();
+  }
+
+  // Rendering.
+
+  storedWithCode(code) {
+    for (const entry of this.entries.values()) {
+      if (entry.code === code && COUNTED.has(entry.state)) return entry;
+    }
+    return null;
+  }
+
+  put(entry) {
+    const old = this.entries.get(entry.id);
+    this.entries.set(entry.id, entry);
+    if (old) {
+      entry.li = old.li;
+      this.replaceRow(entry);
+    } else {
+      this.insert(entry);
+    }
+    this.update();
+  }
+
+  patch(id, changes) {
+    const entry = this.entries.get(id);
+    if (!entry) return;
+    Object.assign(entry, changes);
+    this.replaceRow(entry);
+    this.update();
+  }
+
+  insert(entry) {
+    const row = this.render(entry);
+    const later = [...this.list.children].find((li) => time(this.entries.get(li.dataset.id)) < time(entry));
+    this.list.insertBefore(row, later ?? null);
+  }
+
+  replaceRow(entry) {
+    const old = entry.li;
+    const row = this.render(entry);
+    old?.replaceWith(row);
+  }
+
+  render(entry) {
+    const moment = new Date(entry.timestamp);
+    const action = this.actionFor(entry);
+    entry.li = h(
+      "li",
+      { class: "scan", data: { id: entry.id, code: entry.code, state: entry.state } },
+      h("span", { class: "scan-icon", attrs: { "aria-hidden": "true" } }),
+      h(
+        "div",
+        { class: "scan-body" },
+        h("span", { class: "scan-code", text: entry.code }),
+        h(
+          "span",
+          { class: "scan-meta" },
+          h("span", { class: "scan-user", text: entry.user ?? "" }),
+          h("time", {
+            attrs: { datetime: entry.timestamp, title: moment.toLocaleString(language) },
+            text: when(moment),
+          }),
+        ),
+        entry.reason ? h("span", { class: "scan-reason", text: entry.reason }) : null,
+      ),
+      h("span", { class: "scan-state", text: STATE_LABELS[entry.state]() }),
+      action
+        ? h("button", {
+            class: "scan-action",
+            data: { action: action.name },
+            attrs: {
+              type: "button",
+              "aria-label": format(action.label, { code: entry.code }),
+              title: action.title,
+            },
+            text: "×",
+          })
+        : null,
+    );
+    return entry.li;
+  }
+
+  actionFor(entry) {
+    if (this.readOnly) return entry.state === "failed" ? dismiss() : null;
+    if (COUNTED.has(entry.state)) {
+      if (entry.state === "removing") return null;
+      return { name: "remove", label: gettext("Eliminar %(code)s"), title: gettext("Eliminar") };
+    }
+    if (UNSENT.has(entry.state)) {
+      return { name: "cancel", label: gettext("Cancelar %(code)s"), title: gettext("Cancelar") };
+    }
+    return dismiss();
+  }
+
+  update() {
+    let total = 0;
+    let mine = 0;
+    let unsent = 0;
+    for (const entry of this.entries.values()) {
+      if (COUNTED.has(entry.state)) {
+        total += 1;
+        if (this.isMine(entry)) mine += 1;
+      } else if (UNSENT.has(entry.state)) {
+        unsent += 1;
+      }
+    }
+    this.counters.total.textContent = String(total);
+    this.counters.mine.textContent = String(mine);
+    this.counters.pending.textContent = String(unsent);
+    this.empty.hidden = this.entries.size > 0;
+  }
+
+  isMine(entry) {
+    // Snapshots carry the scanner's name but not always its id.
+    return entry.userId ? entry.userId === this.me.id : entry.user === this.me.name;
+  }
+}
+
+function dismiss() {
+  return { name: "dismiss", label: gettext("Descartar %(code)s"), title: gettext("Descartar") };
+}
+
+function time(entry) {
+  return entry ? Date.parse(entry.timestamp) || 0 : 0;
+}
+
+function when(moment) {
+  if (Number.isNaN(moment.getTime())) return "";
+  const today = moment.toDateString() === new Date().toDateString();
+  return today ? timeOnly.format(moment) : dateAndTime.format(moment);
+}

@@ -1,0 +1,207 @@
+import json
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from inventory import services
+from inventory.models import Agency, Inventory
+from inventory.rooms import Room
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(user=None, **headers) -> Client:
+    client = Client(headers=headers)
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def live_url(agency="alfa-romeo", month=10, year=2025) -> str:
+    return reverse("inventory-live", args=[agency, month, year])
+
+
+def json_script(html: str, element_id: str):
+    match = re.search(rf'<script id="{element_id}" type="application/json">(.*?)</script>', html, re.S)
+    assert match, f"no json_script #{element_id}"
+    return json.loads(match.group(1))
+
+
+def record(user, agency, code, month=10, year=2025):
+    inventory = services.inventory_get_or_open(room=Room(agency=agency, month=month, year=year))
+    return services.scan_record(inventory=inventory, user=user, code=code).scan
+
+
+@pytest.mark.parametrize("url", ["/", "/inventory/alfa-romeo/10/2025/"])
+def test_pages_require_login(url, alfa):
+    response = client_for().get(url)
+    assert response.status_code == 302
+    assert response.url == f"{reverse('login')}?next={url}"
+
+
+def test_login_page_signs_in_and_goes_home(ana):
+    client = client_for()
+    assert client.get(reverse("login")).status_code == 200
+    response = client.post(reverse("login"), {"username": "ana", "password": "secret-pass-123"})
+    assert response.status_code == 302
+    assert response.url == reverse("home")
+
+
+def test_login_page_explains_wrong_password(ana):
+    response = client_for().post(reverse("login"), {"username": "ana", "password": "nope"})
+    assert response.status_code == 200
+    assert "Usuario o contraseña incorrectos" in response.content.decode()
+
+
+def test_logout_signs_out(ana):
+    client = client_for(ana)
+    response = client.post(reverse("logout"))
+    assert response.status_code == 302
+    assert client.get("/").status_code == 302
+
+
+def test_index_lists_only_the_users_agencies(luis, alfa, peugeot):
+    html = client_for(luis).get("/").content.decode()
+    assert "Alfa Romeo" in html
+    assert "Peugeot" not in html
+    today = timezone.localdate()
+    assert live_url("alfa-romeo", today.month, today.year) in html
+
+
+def test_index_shows_every_agency_to_staff(staff, alfa, peugeot):
+    html = client_for(staff).get("/").content.decode()
+    assert "Alfa Romeo" in html and "Peugeot Querétaro" in html
+
+
+def test_index_shows_past_inventories_and_their_status(ana, alfa):
+    record(ana, alfa, "VIN-1", month=9, year=2025)
+    inventory = Inventory.objects.get(month=9, year=2025)
+    services.inventory_complete(inventory=inventory, user=ana)
+    html = client_for(ana).get("/").content.decode()
+    assert live_url("alfa-romeo", 9, 2025) in html
+    assert "Completado" in html
+    assert "completado por Ana García" in html
+    assert "1 vehículo" in html
+
+
+def test_index_lists_past_inventories_newest_first(ana, alfa):
+    for month in (3, 9, 5):
+        record(ana, alfa, f"VIN-{month}", month=month, year=2024)
+    html = client_for(ana).get("/").content.decode()
+    positions = [html.index(live_url("alfa-romeo", month, 2024)) for month in (9, 5, 3)]
+    assert positions == sorted(positions)
+
+
+def test_index_explains_when_the_user_has_no_agency(outsider):
+    html = client_for(outsider).get("/").content.decode()
+    assert "Aún no perteneces a ninguna agencia" in html
+
+
+def test_live_page_renders_the_room_for_a_member(ana, luis, alfa):
+    record(luis, alfa, "VIN-1")
+    record(ana, alfa, "VIN-2")
+    response = client_for(ana).get(live_url())
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="scan-input"' in html
+    scans = json_script(html, "initial-scans")
+    assert [scan["code"] for scan in scans] == ["VIN-2", "VIN-1"]
+    assert scans[0]["user"] == "Ana García" and scans[0]["userId"] == str(ana.pk)
+    config = json_script(html, "live-config")
+    inventory = Inventory.objects.get()
+    assert config["agency"] == "Alfa Romeo"
+    assert config["month"] == "10" and config["year"] == 2025
+    assert config["inventoryId"] == inventory.pk
+    assert config["lastSeq"] == inventory.last_seq == 2
+    assert config["status"] == "open"
+    assert config["websocketPath"] == "/ws/inventory"
+    assert config["scansUrl"] == f"/api/inventories/{inventory.pk}/scans/"
+    assert config["user"] == {"id": str(ana.pk), "name": "Ana García"}
+
+
+def test_live_page_accepts_the_agency_name(ana, alfa):
+    assert client_for(ana).get(live_url("Alfa Romeo", "03", 2026)).status_code == 200
+    assert Inventory.objects.get().month == 3
+
+
+def test_live_page_of_a_completed_inventory_is_read_only(ana, alfa):
+    record(ana, alfa, "VIN-1")
+    services.inventory_complete(inventory=Inventory.objects.get(), user=ana)
+    html = client_for(ana).get(live_url()).content.decode()
+    assert "El inventario ya fue completado por Ana García." in html
+    assert re.search(r'<input id="scan-input"[^>]*disabled', html)
+    assert json_script(html, "live-config")["status"] == "completed"
+
+
+def test_live_page_is_forbidden_to_non_members(outsider, alfa):
+    response = client_for(outsider).get(live_url())
+    assert response.status_code == 403
+    assert "No perteneces a la agencia «Alfa Romeo»." in response.content.decode()
+    assert not Inventory.objects.exists()
+
+
+def test_live_page_is_open_to_staff(staff, alfa):
+    assert client_for(staff).get(live_url()).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("agency", "month", "year"),
+    [("nope", 10, 2025), ("alfa-romeo", 13, 2025), ("alfa-romeo", "x", 2025), ("alfa-romeo", 10, 1999)],
+)
+def test_live_page_is_not_found_for_unknown_agency_or_bad_month(ana, agency, month, year):
+    response = client_for(ana).get(live_url(agency, month, year))
+    assert response.status_code == 404
+    assert not Inventory.objects.exists()
+
+
+def test_inactive_agency_is_not_found(ana, alfa):
+    Agency.objects.filter(pk=alfa.pk).update(is_active=False)
+    assert client_for(ana).get(live_url()).status_code == 404
+
+
+def test_pages_are_in_english_for_an_english_browser(ana, alfa):
+    client = client_for(ana, accept_language="en")
+    home = client.get("/").content.decode()
+    assert '<html lang="en">' in home
+    assert "My agencies" in home
+    live = client.get(live_url()).content.decode()
+    assert "Complete inventory" in live
+    assert "October 2025" in live
+    assert "/jsi18n/" in live
+
+
+def test_pages_are_in_spanish_by_default(ana, alfa):
+    html = client_for(ana).get(live_url()).content.decode()
+    assert '<html lang="es">' in html
+    assert "Completar inventario" in html
+    assert "Octubre 2025" in html
+
+
+def test_language_switch_sets_the_language(ana):
+    client = client_for(ana)
+    response = client.post(reverse("set_language"), {"language": "en", "next": "/"})
+    assert response.status_code == 302
+    assert "My agencies" in client.get("/").content.decode()
+
+
+def test_javascript_catalog_translates_the_page_strings():
+    catalog = client_for(accept_language="en").get(reverse("javascript-catalog")).content.decode()
+    assert "Reconectando" in catalog and "Reconnecting" in catalog
+
+
+def test_user_text_is_escaped_in_the_html(make_user):
+    agency = Agency.objects.create(name="<b>Agencia</b>", slug="agencia")
+    user = make_user("xss", first_name="<script>alert(1)</script>", agencies=[agency])
+    record(user, agency, "<img src=x onerror=alert(2)>")
+    client = client_for(user)
+    for url in ["/", live_url("agencia")]:
+        html = client.get(url).content.decode()
+        assert "<script>alert(1)" not in html
+        assert "<img src=x" not in html
+        assert "<b>Agencia" not in html
+    html = client.get(live_url("agencia")).content.decode()
+    assert "&lt;b&gt;Agencia&lt;/b&gt;" in html
+    assert json_script(html, "initial-scans")[0]["code"] == "<img src=x onerror=alert(2)>"
