@@ -6,15 +6,16 @@ from django.utils.translation import ngettext
 from . import services
 from .exceptions import InventoryError
 from .models import Agency, Inventory, Scan
+from .reconciliation.admin import InventoryReconciliationMixin
 
 
 @admin.register(Agency)
 class AgencyAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "is_active", "member_count", "created_at"]
-    list_filter = ["is_active"]
+    list_display = ["name", "slug", "is_active", "blind_count", "member_count", "created_at"]
+    list_filter = ["is_active", "blind_count"]
     search_fields = ["name", "slug", "members__username"]
     prepopulated_fields = {"slug": ["name"]}
-    filter_horizontal = ["members"]
+    filter_horizontal = ["members", "managers"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(member_count=Count("members", distinct=True))
@@ -37,7 +38,7 @@ class ScanInline(admin.TabularInline):
 
 
 @admin.register(Inventory)
-class InventoryAdmin(admin.ModelAdmin):
+class InventoryAdmin(InventoryReconciliationMixin, admin.ModelAdmin):
     list_display = [
         "__str__",
         "agency",
@@ -45,6 +46,7 @@ class InventoryAdmin(admin.ModelAdmin):
         "year",
         "status",
         "scan_count",
+        "reconciliation_links",
         "completed_by_name",
         "completed_at",
     ]
@@ -57,9 +59,10 @@ class InventoryAdmin(admin.ModelAdmin):
         "completed_by_name",
         "last_seq",
         "created_at",
+        "reconciliation_links",
     ]
     inlines = [ScanInline]
-    actions = ["complete_inventories"]
+    actions = ["complete_inventories", "clear_expected_lists"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("agency").annotate(scan_count=Count("scans"))
@@ -87,8 +90,8 @@ class InventoryAdmin(admin.ModelAdmin):
 
 @admin.register(Scan)
 class ScanAdmin(admin.ModelAdmin):
-    list_display = ["code", "inventory", "scanned_by_name", "scanned_at"]
-    list_filter = ["inventory__agency", "inventory__year", "inventory__month"]
+    list_display = ["code", "inventory", "scanned_by_name", "scanned_at", "match"]
+    list_filter = ["inventory__agency", "inventory__year", "inventory__month", "match"]
     search_fields = ["code", "scanned_by_name"]
     list_select_related = ["inventory__agency"]
     readonly_fields = [
@@ -99,6 +102,7 @@ class ScanAdmin(admin.ModelAdmin):
         "scanned_by_name",
         "scanned_at",
         "created_at",
+        "match",
     ]
 
     def has_add_permission(self, request):

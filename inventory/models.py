@@ -21,6 +21,15 @@ class Agency(models.Model):
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="agencies", verbose_name=_("members")
     )
+    # Managers explain variances and always see the expected list; staff are managers everywhere.
+    managers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="managed_agencies", verbose_name=_("gerentes")
+    )
+    blind_count = models.BooleanField(
+        _("conteo a ciegas"),
+        default=False,
+        help_text=_("Quien cuenta no ve la lista esperada, solo el avance; los gerentes ven todo."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -94,6 +103,14 @@ class Inventory(models.Model):
         return self.status == self.Status.OPEN
 
 
+class ScanMatch(models.TextChoices):
+    """How a scan compares with the inventory's expected list (blank: there is no list)."""
+
+    EXPECTED = "expected", _("esperado")
+    UNEXPECTED = "unexpected", _("no esperado")
+    FLAGGED = "flagged", _("VIN dudoso")
+
+
 class Scan(models.Model):
     """One vehicle counted once in one inventory."""
 
@@ -114,6 +131,11 @@ class Scan(models.Model):
     scanned_by_name = models.CharField(_("scanned by (name)"), max_length=150)
     scanned_at = models.DateTimeField(_("scanned at"))
     created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+    # The code as compared with the expected list: trimmed and upper-cased.
+    code_key = models.CharField(
+        _("código normalizado"), max_length=CODE_MAX_LENGTH, default="", editable=False
+    )
+    match = models.CharField(_("coincidencia"), max_length=12, choices=ScanMatch, blank=True, default="")
 
     class Meta:
         verbose_name = _("scan")
@@ -122,6 +144,7 @@ class Scan(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["inventory", "code"], name="scan_code_once_per_inventory"),
         ]
+        indexes = [models.Index(fields=["inventory", "code_key"], name="scan_code_key_idx")]
 
     def __str__(self):
         return self.code
@@ -149,3 +172,114 @@ class InventoryEvent(models.Model):
 
     def __str__(self):
         return f"{self.inventory_id}#{self.seq} {self.type}"
+
+
+class ExpectedVehicle(models.Model):
+    """A vehicle the agency's books say it holds: one line of the imported expected list."""
+
+    inventory = models.ForeignKey(
+        Inventory, on_delete=models.CASCADE, related_name="expected_vehicles", verbose_name=_("inventario")
+    )
+    code = models.CharField(_("VIN o código"), max_length=CODE_MAX_LENGTH)
+    code_key = models.CharField(_("código normalizado"), max_length=CODE_MAX_LENGTH, editable=False)
+    stock_number = models.CharField(_("número de stock"), max_length=64, blank=True)
+    description = models.CharField(_("descripción"), max_length=255, blank=True)
+    make = models.CharField(_("marca"), max_length=80, blank=True)
+    model = models.CharField(_("modelo"), max_length=80, blank=True)
+    year = models.PositiveSmallIntegerField(_("año"), null=True, blank=True)
+    color = models.CharField(_("color"), max_length=60, blank=True)
+    location = models.CharField(_("ubicación"), max_length=120, blank=True)
+    line = models.PositiveIntegerField(_("línea del archivo"), default=0)
+    created_at = models.DateTimeField(_("importado"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("vehículo esperado")
+        verbose_name_plural = _("vehículos esperados")
+        ordering = ["inventory", "line", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["inventory", "code_key"], name="expected_code_once_per_inventory"
+            ),
+        ]
+
+    def __str__(self):
+        return self.code
+
+    @property
+    def label(self) -> str:
+        """The description, or make, model, year and colour when the books give no description."""
+        if self.description:
+            return self.description
+        parts = [self.make, self.model, str(self.year or ""), self.color]
+        return " ".join(part for part in parts if part)
+
+
+class VarianceReason(models.TextChoices):
+    SOLD_NOT_DELIVERED = "sold_not_delivered", _("Vendido no entregado")
+    IN_TRANSIT = "in_transit", _("En tránsito")
+    OTHER_BRANCH = "other_branch", _("En otra sucursal")
+    DEMO_OR_LOANER = "demo_or_loaner", _("Demo o préstamo")
+    MISREAD = "misread", _("Error de lectura")
+    OTHER = "other", _("Otro")
+
+
+class VarianceExplanation(models.Model):
+    """A manager's reason for a variance: a missing or unexpected code in one inventory."""
+
+    inventory = models.ForeignKey(
+        Inventory, on_delete=models.CASCADE, related_name="explanations", verbose_name=_("inventario")
+    )
+    code = models.CharField(_("código"), max_length=CODE_MAX_LENGTH)
+    # Keyed like the matching, so a reason outlives a re-import or a rescan in another case.
+    code_key = models.CharField(_("código normalizado"), max_length=CODE_MAX_LENGTH, editable=False)
+    reason = models.CharField(_("motivo"), max_length=32, choices=VarianceReason)
+    note = models.TextField(_("nota"), max_length=500, blank=True)
+    explained_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("explicado por"),
+    )
+    explained_by_name = models.CharField(_("explicado por (nombre)"), max_length=150, blank=True)
+    explained_at = models.DateTimeField(_("explicado el"))
+
+    class Meta:
+        verbose_name = _("explicación de diferencia")
+        verbose_name_plural = _("explicaciones de diferencias")
+        ordering = ["inventory", "code_key"]
+        constraints = [
+            models.UniqueConstraint(fields=["inventory", "code_key"], name="explanation_once_per_code"),
+        ]
+
+    def __str__(self):
+        return f"{self.code}: {self.get_reason_display()}"
+
+
+class DuplicateScanAttempt(models.Model):
+    """A scan refused because its code was already counted: kept for the variance report."""
+
+    inventory = models.ForeignKey(
+        Inventory, on_delete=models.CASCADE, related_name="duplicate_attempts", verbose_name=_("inventario")
+    )
+    code = models.CharField(_("código"), max_length=CODE_MAX_LENGTH)
+    attempted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("intentado por"),
+    )
+    attempted_by_name = models.CharField(_("intentado por (nombre)"), max_length=150, blank=True)
+    first_scanned_by_name = models.CharField(_("escaneado antes por"), max_length=150, blank=True)
+    created_at = models.DateTimeField(_("fecha"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("escaneo duplicado rechazado")
+        verbose_name_plural = _("escaneos duplicados rechazados")
+        ordering = ["inventory", "created_at"]
+
+    def __str__(self):
+        return f"{self.code} ({self.attempted_by_name})"

@@ -25,6 +25,9 @@ from .exceptions import (
     ScanNotFound,
 )
 from .models import CODE_MAX_LENGTH, Inventory, InventoryEvent, Scan
+from .reconciliation import matching
+from .reconciliation import selectors as reconciliation_selectors
+from .reconciliation import services as reconciliation_services
 from .rooms import Room
 
 
@@ -100,9 +103,23 @@ def _log_and_publish(inventory: Inventory, kind: str, build, *extra, close: bool
     return inventory.last_seq
 
 
-@transaction.atomic
 def scan_record(*, inventory: Inventory, user, code, scanned_at=None, scan_id=None) -> ScanResult:
     """Count a code once in an open inventory; a retried scan id returns the stored scan."""
+    try:
+        return _scan_record(inventory=inventory, user=user, code=code, scanned_at=scanned_at, scan_id=scan_id)
+    except DuplicateScan as exc:
+        # Written after the scan's own transaction rolled back, so the refusal is kept for the report.
+        reconciliation_services.duplicate_attempt_record(
+            inventory=inventory,
+            user=user,
+            code=clean_code(code),
+            first_scanned_by_name=exc.details.get("scannedBy", ""),
+        )
+        raise
+
+
+@transaction.atomic
+def _scan_record(*, inventory: Inventory, user, code, scanned_at=None, scan_id=None) -> ScanResult:
     code = clean_code(code)
     uid = clean_scan_id(scan_id)
     moment = clean_scanned_at(scanned_at)
@@ -122,6 +139,9 @@ def scan_record(*, inventory: Inventory, user, code, scanned_at=None, scan_id=No
     if first is not None:
         raise DuplicateScan(first)
 
+    # Match against the expected list as the scan is recorded: two indexed queries.
+    key = matching.code_key(code)
+    expected, in_list = reconciliation_selectors.expected_lookup(inventory, key)
     scan = Scan.objects.create(
         inventory=inventory,
         uid=uid or uuid.uuid4(),
@@ -129,9 +149,15 @@ def scan_record(*, inventory: Inventory, user, code, scanned_at=None, scan_id=No
         scanned_by=user,
         scanned_by_name=protocol.display_name(user),
         scanned_at=moment,
+        code_key=key,
+        match=matching.classify(key, in_list=in_list, has_list=expected > 0),
     )
     _log_and_publish(
-        inventory, InventoryEvent.Type.SCAN_ADDED, lambda seq: protocol.scan_added(scan, seq=seq)
+        inventory,
+        InventoryEvent.Type.SCAN_ADDED,
+        lambda seq: protocol.scan_added(
+            scan, seq=seq, progress=reconciliation_selectors.progress_of(inventory, expected=expected)
+        ),
     )
     return ScanResult(scan, created=True)
 
@@ -150,7 +176,12 @@ def scan_remove(*, inventory: Inventory, user, code) -> Scan:
     _log_and_publish(
         inventory,
         InventoryEvent.Type.SCAN_REMOVED,
-        lambda seq: protocol.scan_removed(scan, user=user, seq=seq),
+        lambda seq: protocol.scan_removed(
+            scan,
+            user=user,
+            seq=seq,
+            progress=reconciliation_selectors.progress_of(inventory, excluding_scan=scan.pk),
+        ),
     )
     scan.delete()
     return scan
@@ -170,7 +201,9 @@ def inventory_complete(*, inventory: Inventory, user) -> Inventory:
     _log_and_publish(
         inventory,
         InventoryEvent.Type.INVENTORY_COMPLETED,
-        lambda seq: protocol.inventory_completed(inventory, seq=seq),
+        lambda seq: protocol.inventory_completed(
+            inventory, seq=seq, summary=reconciliation_selectors.summary_of(inventory)
+        ),
         protocol.session_terminated(inventory),
         close=True,
     )

@@ -27,6 +27,7 @@ ERROR = "error"
 USER_LEFT = "user_left"
 PRESENCE = "presence"
 SNAPSHOT = "snapshot"
+PROGRESS = "progress"
 
 # Close codes: 1009 is the standard "message too big"; the 44xx codes mirror HTTP statuses.
 CLOSE_MESSAGE_TOO_BIG = 1009
@@ -74,12 +75,27 @@ def scan_data(scan) -> dict[str, Any]:
     }
 
 
-def scan_added(scan, *, seq: int | None = None) -> dict[str, Any]:
-    return _scan_message(SCAN_ADDED, scan, user=scan.scanned_by, name=scan.scanned_by_name, seq=seq)
+def scan_added(scan, *, seq: int | None = None, progress: dict[str, int] | None = None) -> dict[str, Any]:
+    message = _scan_message(SCAN_ADDED, scan, user=scan.scanned_by, name=scan.scanned_by_name, seq=seq)
+    # Extension (reconciliation): how the scan compares with the expected list, and the room's figures.
+    message["data"]["match"] = scan_match(scan)
+    if progress is not None:
+        message["data"]["progress"] = progress
+    return message
 
 
-def scan_removed(scan, *, user, seq: int | None = None) -> dict[str, Any]:
-    return _scan_message(SCAN_REMOVED, scan, user=user, name=display_name(user), seq=seq)
+def scan_removed(
+    scan, *, user, seq: int | None = None, progress: dict[str, int] | None = None
+) -> dict[str, Any]:
+    message = _scan_message(SCAN_REMOVED, scan, user=user, name=display_name(user), seq=seq)
+    if progress is not None:
+        message["data"]["progress"] = progress
+    return message
+
+
+def scan_match(scan) -> str | None:
+    """The scan's match: expected, unexpected or flagged; None when there is no expected list."""
+    return getattr(scan, "match", "") or None
 
 
 def _scan_message(kind, scan, *, user, name, seq):
@@ -95,7 +111,9 @@ def _scan_message(kind, scan, *, user, name, seq):
     return {"type": kind, "data": data}
 
 
-def inventory_completed(inventory, *, seq: int | None = None) -> dict[str, Any]:
+def inventory_completed(
+    inventory, *, seq: int | None = None, summary: dict[str, int] | None = None
+) -> dict[str, Any]:
     name = inventory.completed_by_name
     data = {
         **room_fields(inventory),
@@ -106,6 +124,8 @@ def inventory_completed(inventory, *, seq: int | None = None) -> dict[str, Any]:
     }
     if seq is not None:
         data["seq"] = seq
+    if summary is not None:
+        data["summary"] = summary  # extension (reconciliation): the final figures
     return {"type": INVENTORY_COMPLETED, "data": data}
 
 
@@ -170,4 +190,15 @@ def snapshot(inventory, scans, *, seq: int) -> dict[str, Any]:
             "scans": [scan_data(scan) for scan in scans],
             "timestamp": timestamp(),
         },
+    }
+
+
+def progress_update(inventory, figures: dict[str, int], *, cause: str) -> dict[str, Any]:
+    """Extension (reconciliation): the room's figures changed without a scan, e.g. a new expected list.
+
+    Not sequenced: a client that misses it gets the figures again with the next scan.
+    """
+    return {
+        "type": PROGRESS,
+        "data": {**room_fields(inventory), "progress": figures, "cause": cause, "timestamp": timestamp()},
     }

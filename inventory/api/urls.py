@@ -1,7 +1,7 @@
-from django.urls import path
+from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
-from . import views
+from . import reconciliation, views
 
 router = DefaultRouter(trailing_slash=True)
 router.register("agencies", views.AgencyViewSet, basename="agency")
@@ -22,5 +22,27 @@ urlpatterns = [
         name="room-info",
     ),
     path("inventory/websocket/metrics", views.MetricsView.as_view(), name="websocket-metrics"),
+    # Reconciliation: expected list, progress, variance reasons, report (docs/reconciliation.md).
+    path(
+        "inventories/<int:pk>/expected/",
+        reconciliation.ExpectedListView.as_view(),
+        name="inventory-expected",
+    ),
+    path(
+        "inventories/<int:pk>/progress/",
+        reconciliation.ProgressView.as_view(),
+        name="inventory-progress",
+    ),
+    path(
+        "inventories/<int:pk>/exceptions/",
+        reconciliation.VarianceView.as_view(),
+        name="inventory-exceptions",
+    ),
+    path("inventories/<int:pk>/report/", reconciliation.ReportView.as_view(), name="inventory-report-api"),
+    re_path(
+        r"^inventories/(?P<pk>\d+)/report\.(?P<format>csv|xlsx|json)$",
+        reconciliation.ReportView.as_view(),
+        name="inventory-report-download",
+    ),
     *router.urls,
 ]

@@ -1,0 +1,260 @@
+"""Reconciliation endpoints: the expected list, live progress, variance reasons and the report."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from inventory.exceptions import InventoryError, InventoryNotFound, NotAMember
+from inventory.models import Inventory, VarianceReason
+from inventory.reconciliation import access, exports, selectors, services
+from inventory.reconciliation.errors import ExpectedListHidden, ImportRejected, NotAManager, RowError
+from inventory.reconciliation.report import report_of
+
+from .exceptions import ResilientScopedRateThrottle as ScopedRateThrottle
+
+
+def inventory_for(request, pk) -> Inventory:
+    """The inventory, if the user may see its reconciliation: 404 if unknown, 403 if not a member."""
+    inventory = Inventory.objects.select_related("agency").filter(pk=pk).first()
+    if inventory is None:
+        raise InventoryNotFound(_("No existe el inventario %(id)s.") % {"id": pk})
+    if not access.can_view(request.user, inventory.agency):
+        raise NotAMember(inventory.agency)
+    return inventory
+
+
+class ExpectedVehicleOutput(serializers.Serializer):
+    code = serializers.CharField()
+    stockNumber = serializers.CharField(source="stock_number")  # noqa: N815
+    description = serializers.CharField(source="label")
+    make = serializers.CharField()
+    model = serializers.CharField()
+    year = serializers.IntegerField(allow_null=True)
+    color = serializers.CharField()
+    location = serializers.CharField()
+    line = serializers.IntegerField()
+    state = serializers.SerializerMethodField()
+    foundBy = serializers.CharField(source="found_by", allow_null=True)  # noqa: N815
+    foundAt = serializers.DateTimeField(source="found_at", allow_null=True)  # noqa: N815
+    reason = serializers.CharField(allow_null=True)
+    reasonLabel = serializers.SerializerMethodField()  # noqa: N815
+    note = serializers.CharField(allow_null=True)
+
+    def get_state(self, vehicle) -> str:
+        return selectors.FOUND if vehicle.found else selectors.MISSING
+
+    def get_reasonLabel(self, vehicle) -> str | None:  # noqa: N802
+        return str(VarianceReason(vehicle.reason).label) if vehicle.reason else None
+
+
+class ImportOutput(serializers.Serializer):
+    imported = serializers.IntegerField()
+    replaced = serializers.IntegerField()
+    rematched = serializers.IntegerField()
+    progress = serializers.DictField(child=serializers.IntegerField())
+    columns = serializers.DictField(child=serializers.CharField())
+    ignored = serializers.ListField(child=serializers.CharField())
+
+
+class ImportInput(serializers.Serializer):
+    file = serializers.FileField(help_text=gettext_lazy("CSV o XLSX con una fila de encabezado."))
+
+
+class VarianceInput(serializers.Serializer):
+    code = serializers.CharField(max_length=200)
+    reason = serializers.ChoiceField(
+        choices=VarianceReason.choices,
+        allow_null=True,
+        allow_blank=True,
+        help_text=gettext_lazy("Vacío o null borra la explicación."),
+    )
+    note = serializers.CharField(max_length=500, allow_blank=True, required=False, default="")
+
+
+class ExpectedListView(APIView):
+    """The expected list: GET lists it with found/missing state; POST replaces it; DELETE clears it."""
+
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "scan_write"
+
+    def get_throttles(self):
+        return super().get_throttles() if self.request.method != "GET" else []
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("state", str, enum=["found", "missing"]),
+            OpenApiParameter("location", str, description="Exact location, any case."),
+            OpenApiParameter("search", str, description="Part of the code, stock number or description."),
+        ],
+        responses={200: ExpectedVehicleOutput(many=True)},
+    )
+    def get(self, request, pk):
+        inventory = inventory_for(request, pk)
+        if not access.can_see_expected(request.user, inventory.agency):
+            raise ExpectedListHidden(inventory.agency)
+        params = request.query_params
+        vehicles = selectors.expected_list(
+            inventory,
+            state=params.get("state") or None,
+            location=params.get("location"),
+            search=params.get("search"),
+        )
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(vehicles, request, view=self)
+        return paginator.get_paginated_response(ExpectedVehicleOutput(page, many=True).data)
+
+    @extend_schema(request={"multipart/form-data": ImportInput}, responses={201: ImportOutput})
+    def post(self, request, pk):
+        inventory = inventory_for(request, pk)
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ImportRejected([RowError(None, _("Adjunta el archivo CSV o XLSX en el campo «file»."))])
+        result = services.expected_import_file(
+            inventory=inventory, upload=upload, filename=upload.name or "", user=request.user
+        )
+        return Response(ImportOutput(result.as_data()).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def delete(self, request, pk):
+        inventory = inventory_for(request, pk)
+        removed = services.expected_clear(inventory=inventory, user=request.user)
+        return Response({"removed": removed, "progress": selectors.progress_of(inventory)})
+
+
+class ProgressView(APIView):
+    """The room's figures now, and what this user may see and do (the live page's initial state)."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, pk):
+        inventory = inventory_for(request, pk)
+        agency = inventory.agency
+        can_see = access.can_see_expected(request.user, agency)
+        return Response(
+            {
+                "inventoryId": str(inventory.pk),
+                "status": inventory.status,
+                "progress": selectors.progress_of(inventory),
+                "duplicatesRefused": selectors.duplicates_refused(inventory),
+                "blindCount": agency.blind_count,
+                "canSeeExpected": can_see,
+                "isManager": access.is_manager(request.user, agency),
+                "locations": selectors.locations_of(inventory) if can_see else None,
+                "reasons": selectors.reasons(),
+            }
+        )
+
+
+class VarianceView(APIView):
+    """Variances (missing and unexpected codes) with their reasons; PUT explains them (managers)."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "scan_write"
+
+    def get_throttles(self):
+        return super().get_throttles() if self.request.method != "GET" else []
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, pk):
+        inventory = inventory_for(request, pk)
+        can_see = access.can_see_expected(request.user, inventory.agency)
+        variances = selectors.variances_of(inventory, include_missing=can_see)
+        return Response({"reasons": selectors.reasons(), "expectedHidden": not can_see, **variances})
+
+    @extend_schema(request=VarianceInput(many=True), responses={200: OpenApiTypes.OBJECT})
+    def put(self, request, pk):
+        """One `{code, reason, note}` or a list of them: all are saved, or none."""
+        inventory = inventory_for(request, pk)
+        if not access.is_manager(request.user, inventory.agency):
+            raise NotAManager(inventory.agency)
+        many = isinstance(request.data, list)
+        serializer = VarianceInput(data=request.data, many=many)
+        serializer.is_valid(raise_exception=True)
+        items = serializer.validated_data if many else [serializer.validated_data]
+        results = []
+        with transaction.atomic():
+            for index, item in enumerate(items):
+                try:
+                    explanation = services.variance_explain(
+                        inventory=inventory,
+                        user=request.user,
+                        code=item["code"],
+                        reason=item["reason"],
+                        note=item.get("note", ""),
+                    )
+                except InventoryError as exc:
+                    transaction.set_rollback(True)
+                    return Response(
+                        {
+                            "detail": exc.message,
+                            "code": exc.code,
+                            **exc.details,
+                            "item": index,
+                            "itemCode": item["code"],
+                        },
+                        status=exc.status,
+                    )
+                results.append(
+                    {"code": item["code"].strip(), **selectors.explanation_data(explanation)},
+                )
+        return Response({"results": results})
+
+
+class CSVRenderer(BaseRenderer):
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return exports.report_csv(data)
+
+
+class XLSXRenderer(BaseRenderer):
+    media_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    format = "xlsx"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return exports.report_xlsx(data)
+
+
+class ReportView(APIView):
+    """The variance report as JSON, or a CSV / XLSX download (`report.csv`, `report.xlsx` or `?format=`)."""
+
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CSVRenderer, XLSXRenderer]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["json", "csv", "xlsx"])],
+        responses={
+            (200, "application/json"): OpenApiTypes.OBJECT,
+            (200, "text/csv"): OpenApiTypes.BINARY,
+            (200, XLSXRenderer.media_type): OpenApiTypes.BINARY,
+        },
+    )
+    def get(self, request, pk, format=None):  # noqa: A002 - DRF's name for the suffix
+        inventory = inventory_for(request, pk)
+        report = report_of(inventory, user=request.user)
+        kind = request.accepted_renderer.format
+        headers = {}
+        if kind in ("csv", "xlsx"):
+            name = f"diferencias-{inventory.agency.slug}-{inventory.year}-{inventory.month:02d}.{kind}"
+            headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        return Response(report, headers=headers)
+
+    def handle_exception(self, exc):
+        # Errors are JSON whatever download was asked for.
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response

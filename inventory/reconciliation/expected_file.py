@@ -1,0 +1,356 @@
+"""Read an expected stock list from CSV or XLSX: flexible headers, every bad row by line number.
+
+Reading writes nothing: it returns the rows and the problems found, and the import service
+refuses the whole file if there is any problem.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import IO, Any
+
+from django.utils.translation import gettext as _
+
+from inventory.models import CODE_MAX_LENGTH
+
+from .errors import RowError
+from .matching import code_key
+
+MAX_BYTES = 20 * 1024 * 1024
+MAX_ROWS = 100_000
+HEADER_SEARCH_ROWS = 10  # title lines above the header row are skipped
+PROGRESS_EVERY = 500
+
+# Words that decorate a header without naming it: "No. de serie" is "serie".
+FILLER_WORDS = frozenset(
+    {"no", "n", "nro", "num", "numero", "number", "nr", "de", "del", "la", "el", "los", "las", "the", "of"}
+)
+
+# Each field and the headers that name it, as normalized by header_key().
+HEADER_ALIASES: dict[str, frozenset[str]] = {
+    "code": frozenset(
+        {
+            "vin",
+            "niv",
+            "serie",
+            "serial",
+            "chasis",
+            "chassis",
+            "codigo",
+            "code",
+            "barcode",
+            "codigobarras",
+            "identificacionvehicular",
+            "vehicleidentification",
+        }
+    ),
+    "stock_number": frozenset(
+        {"stock", "inventario", "inventory", "stockid", "economico", "unidadstock", "clavestock"}
+    ),
+    "description": frozenset(
+        {"descripcion", "description", "desc", "vehiculo", "vehicle", "descripcionvehiculo", "unidad"}
+    ),
+    "make": frozenset({"marca", "make", "brand", "fabricante", "manufacturer"}),
+    "model": frozenset({"modelo", "model"}),
+    "year": frozenset({"ano", "anio", "year", "anomodelo", "modelyear", "yr"}),
+    "color": frozenset({"color", "colour", "colorexterior", "exteriorcolor", "colorext"}),
+    "location": frozenset(
+        {"ubicacion", "location", "lugar", "patio", "zona", "lot", "sucursal", "ubicacionfisica"}
+    ),
+}
+FIELD_MAX_LENGTH = {
+    "code": CODE_MAX_LENGTH,
+    "stock_number": 64,
+    "description": 255,
+    "make": 80,
+    "model": 80,
+    "color": 60,
+    "location": 120,
+}
+MIN_YEAR, MAX_YEAR = 1900, 2100
+
+
+def FIELD_LABELS() -> dict[str, str]:  # noqa: N802 - translated when used
+    return {
+        "code": _("VIN o código"),
+        "stock_number": _("número de stock"),
+        "description": _("descripción"),
+        "make": _("marca"),
+        "model": _("modelo"),
+        "year": _("año"),
+        "color": _("color"),
+        "location": _("ubicación"),
+    }
+
+
+@dataclass(frozen=True)
+class ExpectedRow:
+    line: int
+    code: str
+    code_key: str
+    stock_number: str = ""
+    description: str = ""
+    make: str = ""
+    model: str = ""
+    year: int | None = None
+    color: str = ""
+    location: str = ""
+
+    def model_fields(self) -> dict[str, Any]:
+        return {
+            "line": self.line,
+            "code": self.code,
+            "code_key": self.code_key,
+            "stock_number": self.stock_number,
+            "description": self.description,
+            "make": self.make,
+            "model": self.model,
+            "year": self.year,
+            "color": self.color,
+            "location": self.location,
+        }
+
+
+@dataclass
+class ParsedFile:
+    rows: list[ExpectedRow] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    # field -> the header it was read from, and the headers that named no field.
+    columns: dict[str, str] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)
+    header_line: int | None = None
+
+
+Progress = Callable[[int, int | None], None]
+
+
+def header_key(text: Any) -> str:
+    """Normalize a header: no accents, case, punctuation or filler words ("No. de Serie" -> "serie")."""
+    decomposed = unicodedata.normalize("NFKD", str(text or ""))
+    plain = "".join(char for char in decomposed if not unicodedata.combining(char)).lower()
+    return "".join(word for word in re.findall(r"[a-z0-9]+", plain) if word not in FILLER_WORDS)
+
+
+def field_for(header: Any) -> str | None:
+    key = header_key(header)
+    return next((name for name, aliases in HEADER_ALIASES.items() if key in aliases), None)
+
+
+def read_expected_file(
+    upload: IO[bytes] | bytes, *, filename: str = "", progress: Progress | None = None
+) -> ParsedFile:
+    """Read a CSV or XLSX expected list; problems come back in `errors`, never as exceptions."""
+    data = upload if isinstance(upload, bytes) else upload.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        return _refused(_("El archivo supera %(mb)s MB.") % {"mb": MAX_BYTES // (1024 * 1024)})
+    if not data.strip():
+        return _refused(_("El archivo está vacío."))
+    name = filename.lower()
+    if data[:4] == b"\xd0\xcf\x11\xe0" or name.endswith(".xls"):
+        return _refused(_("El formato .xls antiguo no se admite: guarda el archivo como .xlsx o .csv."))
+    if data[:4] == b"PK\x03\x04":
+        try:
+            rows, total = _xlsx_rows(data)
+        except Exception:  # openpyxl raises many kinds of errors for a damaged file
+            return _refused(_("El archivo no es un XLSX válido."))
+    elif name.endswith((".xlsx", ".xlsm")):
+        return _refused(_("El archivo no es un XLSX válido."))
+    else:
+        rows, total = _csv_rows(data)
+    return _parse(rows, total=total, progress=progress)
+
+
+def _refused(message: str) -> ParsedFile:
+    return ParsedFile(errors=[RowError(None, message)])
+
+
+def _csv_rows(data: bytes) -> tuple[Iterator[tuple[int, list[Any]]], int]:
+    text = _decode(data)
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    delimiter = max(";,\t|", key=first.count) if any(d in first for d in ";,\t|") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+
+    def rows():
+        start = 1
+        try:
+            for values in reader:
+                yield start, values
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            yield start, exc
+
+    return rows(), text.count("\n") + 1
+
+
+def _decode(data: bytes) -> str:
+    """UTF-8 (with or without BOM), else Windows-1252, as Excel in Spanish saves CSV."""
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
+def _xlsx_rows(data: bytes) -> tuple[Iterator[tuple[int, list[Any]]], int | None]:
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    sheet = workbook.worksheets[0]
+    total = sheet.max_row
+
+    def rows():
+        try:
+            for number, values in enumerate(sheet.iter_rows(min_row=1, values_only=True), start=1):
+                yield number, list(values)
+        finally:
+            workbook.close()
+
+    return rows(), total
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _parse(rows: Iterable[tuple[int, Any]], *, total: int | None, progress: Progress | None) -> ParsedFile:
+    parsed = ParsedFile()
+    columns: dict[str, int] | None = None
+    seen: dict[str, int] = {}
+    searched = 0
+    count = 0
+    for line, values in rows:
+        if isinstance(values, Exception):
+            parsed.errors.append(RowError(line, _("El CSV está mal formado: %(error)s") % {"error": values}))
+            break
+        cells = [_cell_text(value) for value in values]
+        if not any(cells):
+            continue
+        if columns is None:
+            columns = _header(cells, parsed)
+            if columns is not None:
+                parsed.header_line = line
+                continue
+            searched += 1
+            if searched >= HEADER_SEARCH_ROWS:
+                break
+            continue
+        count += 1
+        if count > MAX_ROWS:
+            parsed.errors.append(
+                RowError(line, _("El archivo tiene más de %(max)s filas.") % {"max": MAX_ROWS})
+            )
+            break
+        row = _row(line, cells, columns, seen, parsed.errors)
+        if row is not None:
+            parsed.rows.append(row)
+        if progress and count % PROGRESS_EVERY == 0:
+            progress(line, total)
+    if columns is None and not parsed.errors:
+        parsed.errors.append(
+            RowError(
+                None,
+                _(
+                    "No se encontró la columna del VIN o código: el encabezado debe tener una columna "
+                    "como «VIN», «Serie», «No. de serie» o «Código»."
+                ),
+            )
+        )
+    elif columns is not None and not parsed.rows and not parsed.errors:
+        parsed.errors.append(RowError(None, _("El archivo no tiene vehículos bajo el encabezado.")))
+    if progress:
+        progress(total or count, total)
+    return parsed
+
+
+def _header(cells: list[str], parsed: ParsedFile) -> dict[str, int] | None:
+    """Map fields to column positions if this row is the header (it names the code column)."""
+    found: dict[str, int] = {}
+    ignored: list[str] = []
+    for position, cell in enumerate(cells):
+        if not cell:
+            continue
+        name = field_for(cell)
+        if name is None or name in found:
+            ignored.append(cell)
+        else:
+            found[name] = position
+    if "code" not in found:
+        return None
+    parsed.columns = {name: cells[position] for name, position in found.items()}
+    parsed.ignored = ignored
+    return found
+
+
+def _row(
+    line: int, cells: list[str], columns: dict[str, int], seen: dict[str, int], errors: list[RowError]
+) -> ExpectedRow | None:
+    values = {name: cells[pos] if pos < len(cells) else "" for name, pos in columns.items()}
+    # Descriptions may wrap inside a cell; the code is taken exactly as the scanner will read it.
+    values = {name: value if name == "code" else " ".join(value.split()) for name, value in values.items()}
+    problems = []
+    code = values.get("code", "")
+    if not code:
+        problems.append(_("Falta el VIN o código."))
+    elif not code.isprintable():
+        problems.append(_("El código solo puede tener caracteres imprimibles."))
+    for name, limit in FIELD_MAX_LENGTH.items():
+        if len(values.get(name, "")) > limit:
+            problems.append(
+                _("El campo %(field)s tiene más de %(max)s caracteres.")
+                % {"field": FIELD_LABELS()[name], "max": limit}
+            )
+    year = None
+    if values.get("year"):
+        year = _year(values["year"])
+        if year is None:
+            problems.append(_("El año «%(value)s» no es válido.") % {"value": values["year"]})
+    key = code_key(code)
+    if code and key in seen:
+        problems.append(
+            _("El código %(code)s está repetido (ya aparece en la línea %(line)s).")
+            % {"code": code, "line": seen[key]}
+        )
+    if code and key not in seen:
+        seen[key] = line  # even on a bad row, so that a later copy is reported too
+    if problems:
+        errors.extend(RowError(line, problem) for problem in problems)
+        return None
+    return ExpectedRow(
+        line=line,
+        code=code,
+        code_key=key,
+        stock_number=values.get("stock_number", ""),
+        description=values.get("description", ""),
+        make=values.get("make", ""),
+        model=values.get("model", ""),
+        year=year,
+        color=values.get("color", ""),
+        location=values.get("location", ""),
+    )
+
+
+def _year(value: str) -> int | None:
+    text = value.strip()
+    if text.endswith(".0"):
+        text = text[:-2]
+    if not (text.isdigit() and len(text) == 4):
+        return None
+    year = int(text)
+    return year if MIN_YEAR <= year <= MAX_YEAR else None

@@ -1,0 +1,210 @@
+"""Reads: live progress, the expected list with its found/missing state, and the variances."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+
+from inventory.models import (
+    DuplicateScanAttempt,
+    ExpectedVehicle,
+    Inventory,
+    Scan,
+    ScanMatch,
+    VarianceExplanation,
+    VarianceReason,
+)
+from realtime.protocol import timestamp
+
+# The kinds of variance: expected but never scanned, and scanned but not expected.
+MISSING = "missing"
+FOUND = "found"
+VARIANCE_MATCHES = (ScanMatch.UNEXPECTED, ScanMatch.FLAGGED)
+
+
+def expected_lookup(inventory: Inventory, key: str) -> tuple[int, bool]:
+    """How many vehicles the books list, and whether `key` is one of them: one indexed query."""
+    figures = ExpectedVehicle.objects.filter(inventory=inventory).aggregate(
+        total=Count("pk"), hit=Count("pk", filter=Q(code_key=key))
+    )
+    return figures["total"], bool(figures["hit"])
+
+
+def progress_of(
+    inventory: Inventory, *, expected: int | None = None, excluding_scan: int | None = None
+) -> dict[str, int]:
+    """The room's figures: expected, found, missing, unexpected, flagged and counted.
+
+    `excluding_scan` leaves out a scan that is being removed in the current transaction.
+    """
+    if expected is None:
+        expected = ExpectedVehicle.objects.filter(inventory=inventory).count()
+    scans = Scan.objects.filter(inventory=inventory)
+    if excluding_scan is not None:
+        scans = scans.exclude(pk=excluding_scan)
+    figures = scans.aggregate(
+        counted=Count("pk"),
+        # Two scans of one VIN in different case are one vehicle found.
+        found=Count("code_key", distinct=True, filter=Q(match=ScanMatch.EXPECTED)),
+        unexpected=Count("pk", filter=Q(match=ScanMatch.UNEXPECTED)),
+        flagged=Count("pk", filter=Q(match=ScanMatch.FLAGGED)),
+    )
+    return {
+        "expected": expected,
+        "found": figures["found"],
+        "missing": max(expected - figures["found"], 0),
+        "unexpected": figures["unexpected"],
+        "flagged": figures["flagged"],
+        "counted": figures["counted"],
+    }
+
+
+def summary_of(inventory: Inventory) -> dict[str, int]:
+    """The figures `inventory_completed` carries: counted, found, missing, unexpected, flagged, expected."""
+    return progress_of(inventory)
+
+
+def duplicates_refused(inventory: Inventory) -> int:
+    return DuplicateScanAttempt.objects.filter(inventory=inventory).count()
+
+
+def _explanation(field: str):
+    return Subquery(
+        VarianceExplanation.objects.filter(
+            inventory=OuterRef("inventory"), code_key=OuterRef("code_key")
+        ).values(field)[:1]
+    )
+
+
+def _first_scan(field: str):
+    return Subquery(
+        Scan.objects.filter(inventory=OuterRef("inventory"), code_key=OuterRef("code_key"))
+        .order_by("scanned_at", "pk")
+        .values(field)[:1]
+    )
+
+
+def expected_list(
+    inventory: Inventory,
+    *,
+    state: str | None = None,
+    location: str | None = None,
+    search: str | None = None,
+) -> QuerySet[ExpectedVehicle]:
+    """The expected list in file order, each with `found`, who found it and when, and its reason."""
+    vehicles = ExpectedVehicle.objects.filter(inventory=inventory).annotate(
+        found=Exists(Scan.objects.filter(inventory=OuterRef("inventory"), code_key=OuterRef("code_key"))),
+        found_by=_first_scan("scanned_by_name"),
+        found_at=_first_scan("scanned_at"),
+        reason=_explanation("reason"),
+        note=_explanation("note"),
+    )
+    if state == FOUND:
+        vehicles = vehicles.filter(found=True)
+    elif state == MISSING:
+        vehicles = vehicles.filter(found=False)
+    if location is not None:
+        vehicles = vehicles.filter(location__iexact=location.strip())
+    if search:
+        term = search.strip()
+        vehicles = vehicles.filter(
+            Q(code__icontains=term) | Q(stock_number__icontains=term) | Q(description__icontains=term)
+        )
+    return vehicles.order_by("line", "pk")
+
+
+def locations_of(inventory: Inventory) -> list[dict[str, Any]]:
+    """Each location of the expected list with how many vehicles it holds and how many are missing."""
+    found = Exists(Scan.objects.filter(inventory=OuterRef("inventory"), code_key=OuterRef("code_key")))
+    rows = (
+        ExpectedVehicle.objects.filter(inventory=inventory)
+        .annotate(is_found=found)
+        .values("location")
+        .annotate(expected=Count("pk"), missing=Count("pk", filter=Q(is_found=False)))
+        .order_by("location")
+    )
+    return [
+        {"location": row["location"], "expected": row["expected"], "missing": row["missing"]} for row in rows
+    ]
+
+
+def explanations_of(inventory: Inventory) -> dict[str, VarianceExplanation]:
+    return {item.code_key: item for item in VarianceExplanation.objects.filter(inventory=inventory)}
+
+
+def variance_kind(inventory: Inventory, key: str) -> str | None:
+    """Whether a code is a variance now: "missing", "unexpected", "flagged", or None."""
+    scan_match = (
+        Scan.objects.filter(inventory=inventory, code_key=key)
+        .order_by("pk")
+        .values_list("match", flat=True)
+        .first()
+    )
+    if scan_match is not None:
+        return scan_match if scan_match in VARIANCE_MATCHES else None
+    if ExpectedVehicle.objects.filter(inventory=inventory, code_key=key).exists():
+        return MISSING
+    return None
+
+
+def explanation_data(item: VarianceExplanation | None) -> dict[str, Any]:
+    if item is None:
+        return {"reason": None, "reasonLabel": None, "note": "", "explainedBy": None, "explainedAt": None}
+    return {
+        "reason": item.reason,
+        "reasonLabel": str(VarianceReason(item.reason).label),
+        "note": item.note,
+        "explainedBy": item.explained_by_name,
+        "explainedAt": timestamp(item.explained_at),
+    }
+
+
+def expected_vehicle_data(vehicle: ExpectedVehicle) -> dict[str, Any]:
+    return {
+        "code": vehicle.code,
+        "stockNumber": vehicle.stock_number,
+        "description": vehicle.label,
+        "make": vehicle.make,
+        "model": vehicle.model,
+        "year": vehicle.year,
+        "color": vehicle.color,
+        "location": vehicle.location,
+        "line": vehicle.line,
+    }
+
+
+def scan_variance_data(scan: Scan) -> dict[str, Any]:
+    return {
+        "code": scan.code,
+        "match": scan.match,
+        "scannedBy": scan.scanned_by_name,
+        "scannedById": str(scan.scanned_by_id) if scan.scanned_by_id else None,
+        "scannedAt": timestamp(scan.scanned_at),
+    }
+
+
+def variances_of(inventory: Inventory, *, include_missing: bool = True) -> dict[str, list[dict[str, Any]]]:
+    """Every variance with its explanation: missing vehicles and unexpected or flagged scans."""
+    explanations = explanations_of(inventory)
+    missing = None
+    if include_missing:
+        missing = [
+            {
+                **expected_vehicle_data(vehicle),
+                "kind": MISSING,
+                **explanation_data(explanations.get(vehicle.code_key)),
+            }
+            for vehicle in expected_list(inventory, state=MISSING)
+        ]
+    unexpected = [
+        {**scan_variance_data(scan), "kind": scan.match, **explanation_data(explanations.get(scan.code_key))}
+        for scan in Scan.objects.filter(inventory=inventory, match__in=VARIANCE_MATCHES).order_by(
+            "scanned_at", "pk"
+        )
+    ]
+    return {"missing": missing, "unexpected": unexpected}
+
+
+def reasons() -> list[dict[str, str]]:
+    return [{"value": choice.value, "label": str(choice.label)} for choice in VarianceReason]

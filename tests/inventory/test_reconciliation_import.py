@@ -1,0 +1,283 @@
+"""Importing the expected stock list: CSV and XLSX, flexible headers, all or nothing."""
+
+import time
+from io import StringIO
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
+
+from inventory import services
+from inventory.models import ExpectedVehicle, Scan, ScanMatch
+from inventory.reconciliation import services as reconciliation
+from inventory.reconciliation.errors import ImportRejected, NotAManager
+from inventory.reconciliation.expected_file import field_for, header_key, read_expected_file
+from inventory.rooms import Room
+
+from .reconciliation_helpers import BOOKS, csv_bytes, make_vin, xlsx_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def inventory(alfa):
+    return services.inventory_get_or_open(room=Room(alfa, 10, 2025))
+
+
+def upload(data: bytes, name: str = "lista.csv") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, data)
+
+
+@pytest.mark.parametrize(
+    "header,field",
+    [
+        ("VIN", "code"),
+        ("Serie", "code"),
+        ("No. de serie", "code"),
+        ("Número de serie", "code"),
+        ("NÚMERO DE SERIE", "code"),
+        ("Nº de serie", "code"),
+        ("NIV", "code"),
+        ("Serial number", "code"),
+        ("Stock", "stock_number"),
+        ("No. Stock", "stock_number"),
+        ("Stock #", "stock_number"),
+        ("Inventario", "stock_number"),
+        ("No. de inventario", "stock_number"),
+        ("Descripción", "description"),
+        ("Description", "description"),
+        ("Marca", "make"),
+        ("Make", "make"),
+        ("Modelo", "model"),
+        ("Model", "model"),
+        ("Año", "year"),
+        ("AÑO", "year"),
+        ("Year", "year"),
+        ("Color", "color"),
+        ("Colour", "color"),
+        ("Ubicación", "location"),
+        ("ubicacion", "location"),
+        ("Location", "location"),
+        ("Precio", None),
+        ("", None),
+    ],
+)
+def test_headers_are_matched_in_spanish_and_english_whatever_the_accents_case_or_punctuation(header, field):
+    assert field_for(header) == field
+
+
+def test_header_key_drops_accents_punctuation_and_filler_words():
+    assert header_key("  No. de Serie ") == "serie"
+    assert header_key("Ubicación física") == "ubicacionfisica"
+
+
+def test_csv_with_spanish_headers_is_imported(inventory, staff):
+    result = reconciliation.expected_import_file(
+        inventory=inventory, upload=csv_bytes(BOOKS), filename="libros.csv", user=staff
+    )
+    assert result.imported == 4 and result.replaced == 0
+    assert result.columns == {
+        "code": "No. de serie",
+        "stock_number": "No. Stock",
+        "make": "Marca",
+        "model": "Modelo",
+        "year": "Año",
+        "color": "Color",
+        "location": "Ubicación",
+    }
+    first = ExpectedVehicle.objects.get(inventory=inventory, code="1HGCM82633A004352")
+    assert (
+        first.stock_number,
+        first.make,
+        first.model,
+        first.year,
+        first.color,
+        first.location,
+        first.line,
+    ) == (
+        "S1",
+        "Honda",
+        "Accord",
+        2003,
+        "Plata",
+        "Patio A",
+        2,
+    )
+    assert first.label == "Honda Accord 2003 Plata"
+    assert result.progress == {
+        "expected": 4,
+        "found": 0,
+        "missing": 4,
+        "unexpected": 0,
+        "flagged": 0,
+        "counted": 0,
+    }
+
+
+def test_excel_style_csv_with_semicolons_and_windows_1252_is_read(inventory):
+    rows = [["Número de serie", "Descripción", "Ubicación"], ["3VWFE21C04M000001", "Jetta café", "Almacén"]]
+    parsed = read_expected_file(csv_bytes(rows, delimiter=";", encoding="cp1252"), filename="lista.csv")
+    assert not parsed.errors
+    assert (parsed.rows[0].description, parsed.rows[0].location) == ("Jetta café", "Almacén")
+
+
+def test_xlsx_with_english_headers_and_a_title_row_is_imported(inventory):
+    rows = [
+        ["VIN", "Stock No.", "Description", "Year", "Location", "Price"],
+        ["1M8GDM9AXKP042788", 1001, "Coach", 2019, "Lot 1", 10.5],
+        ["JH4KA7561PC008269", 1002.0, "Legend", 1993.0, "Lot 2", None],
+    ]
+    data = xlsx_bytes(rows, title_rows=[["Inventario al 31/10/2025"], []])
+    result = reconciliation.expected_import_file(inventory=inventory, upload=data, filename="stock.xlsx")
+    assert result.imported == 2
+    assert result.ignored == ["Price"]
+    vehicles = list(ExpectedVehicle.objects.filter(inventory=inventory).order_by("line"))
+    assert [(v.code, v.stock_number, v.year, v.location, v.line) for v in vehicles] == [
+        ("1M8GDM9AXKP042788", "1001", 2019, "Lot 1", 4),
+        ("JH4KA7561PC008269", "1002", 1993, "Lot 2", 5),
+    ]
+
+
+def test_bad_rows_are_reported_by_line_and_nothing_is_imported(inventory):
+    reconciliation.expected_import_file(inventory=inventory, upload=csv_bytes(BOOKS[:2]), filename="a.csv")
+    rows = [
+        ["VIN", "Año", "Ubicación"],
+        ["1HGCM82633A004352", "2003", "A"],
+        ["", "2020", "B"],  # line 3: no code
+        ["1hgcm82633a004352", "2003", "C"],  # line 4: the same code in another case
+        ["X" * 65, "2020", "D"],  # line 5: too long
+        ["OK-CODE", "dos mil", "E"],  # line 6: bad year
+        [],  # blank lines are skipped
+        ["LAST", "2021", "F" * 121],  # line 8: location too long
+    ]
+    with pytest.raises(ImportRejected) as caught:
+        reconciliation.expected_import_file(inventory=inventory, upload=csv_bytes(rows), filename="b.csv")
+    errors = [(error.line, error.message) for error in caught.value.errors]
+    assert [line for line, _ in errors] == [3, 4, 5, 6, 8]
+    assert "Falta el VIN" in errors[0][1]
+    assert "repetido" in errors[1][1] and "línea 2" in errors[1][1]
+    assert "64" in errors[2][1]
+    assert "dos mil" in errors[3][1]
+    assert "120" in errors[4][1]
+    # The previous list is untouched.
+    assert list(ExpectedVehicle.objects.filter(inventory=inventory).values_list("code", flat=True)) == [
+        "1HGCM82633A004352"
+    ]
+
+
+@pytest.mark.parametrize(
+    "data,name,message",
+    [
+        (b"", "a.csv", "vacío"),
+        (b"Precio,Color\n1,2\n", "a.csv", "columna del VIN"),
+        (b"VIN,Color\n", "a.csv", "no tiene vehículos"),
+        (b"PK\x03\x04 not really a zip", "a.xlsx", "XLSX"),
+        (b"\xd0\xcf\x11\xe0old excel", "a.xls", ".xls"),
+    ],
+)
+def test_unusable_files_are_refused_with_a_reason(inventory, data, name, message):
+    with pytest.raises(ImportRejected) as caught:
+        reconciliation.expected_import_file(inventory=inventory, upload=data, filename=name)
+    assert message in caught.value.errors[0].message
+    assert not ExpectedVehicle.objects.exists()
+
+
+def test_reimporting_replaces_the_list_and_rematches_the_scans(inventory, ana):
+    services.scan_record(inventory=inventory, user=ana, code="1hgcm82633a004352")
+    services.scan_record(inventory=inventory, user=ana, code="EXTRA-1")
+    assert set(Scan.objects.values_list("match", flat=True)) == {""}  # no list yet
+    reconciliation.expected_import_file(inventory=inventory, upload=csv_bytes(BOOKS), filename="a.csv")
+    assert dict(Scan.objects.values_list("code", "match")) == {
+        "1hgcm82633a004352": ScanMatch.EXPECTED,
+        "EXTRA-1": ScanMatch.UNEXPECTED,
+    }
+    result = reconciliation.expected_import_file(
+        inventory=inventory, upload=csv_bytes([["VIN"], ["EXTRA-1"]]), filename="b.csv"
+    )
+    assert result.replaced == 4 and result.imported == 1 and result.rematched == 2
+    assert list(ExpectedVehicle.objects.values_list("code", flat=True)) == ["EXTRA-1"]
+    assert dict(Scan.objects.values_list("code", "match")) == {
+        "1hgcm82633a004352": ScanMatch.UNEXPECTED,
+        "EXTRA-1": ScanMatch.EXPECTED,
+    }
+
+
+def test_only_managers_may_import(inventory, luis, make_user, alfa):
+    with pytest.raises(NotAManager):
+        reconciliation.expected_import_file(inventory=inventory, upload=csv_bytes(BOOKS), user=luis)
+    boss = make_user("gerente", agencies=[alfa])
+    alfa.managers.add(boss)
+    assert (
+        reconciliation.expected_import_file(inventory=inventory, upload=csv_bytes(BOOKS), user=boss).imported
+        == 4
+    )
+
+
+def test_a_5000_row_file_imports_in_a_few_seconds(inventory, staff):
+    rows = [["VIN", "Stock", "Descripción", "Ubicación"]]
+    rows += [[make_vin("3VWFE21C", f"{n:08d}"), f"S{n}", f"Auto {n}", f"Patio {n % 7}"] for n in range(5000)]
+    data = csv_bytes(rows)
+    started = time.perf_counter()
+    result = reconciliation.expected_import_file(
+        inventory=inventory, upload=data, filename="big.csv", user=staff
+    )
+    elapsed = time.perf_counter() - started
+    assert result.imported == 5000
+    assert ExpectedVehicle.objects.filter(inventory=inventory).count() == 5000
+    assert elapsed < 10, f"5,000 rows took {elapsed:.2f}s"
+
+
+def test_import_command_opens_the_room_and_reports(tmp_path, alfa):
+    path = tmp_path / "libros.xlsx"
+    path.write_bytes(xlsx_bytes(BOOKS))
+    out, err = StringIO(), StringIO()
+    call_command("import_expected", "alfa-romeo", "11", "2025", str(path), stdout=out, stderr=err)
+    assert "imported 4 expected vehicles" in out.getvalue()
+    assert ExpectedVehicle.objects.filter(inventory__month=11, inventory__agency=alfa).count() == 4
+
+
+def test_import_command_lists_bad_rows_and_fails(tmp_path, alfa):
+    path = tmp_path / "malo.csv"
+    path.write_bytes(csv_bytes([["VIN", "Año"], ["A1", "1800"], ["A1", "2020"]]))
+    err = StringIO()
+    with pytest.raises(CommandError):
+        call_command("import_expected", "Alfa Romeo", "11", "2025", str(path), "--no-progress", stderr=err)
+    assert "line 2:" in err.getvalue() and "line 3:" in err.getvalue()
+    assert not ExpectedVehicle.objects.exists()
+
+
+def test_rest_upload_replaces_the_list(api_for, staff, inventory):
+    url = f"/api/inventories/{inventory.pk}/expected/"
+    response = api_for(staff).post(url, {"file": upload(csv_bytes(BOOKS))}, format="multipart")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["imported"] == 4 and body["progress"]["expected"] == 4
+    xlsx = upload(xlsx_bytes([["Serie", "Ubicación"], ["ONLY-1", "Patio"]]), "lista.xlsx")
+    again = api_for(staff).post(url, {"file": xlsx}, format="multipart")
+    assert again.status_code == 201 and again.json()["replaced"] == 4
+    assert list(ExpectedVehicle.objects.values_list("code", flat=True)) == ["ONLY-1"]
+
+
+def test_rest_upload_with_bad_rows_is_400_with_lines_and_imports_nothing(api_for, staff, inventory):
+    url = f"/api/inventories/{inventory.pk}/expected/"
+    bad = csv_bytes([["VIN", "Año"], ["A1", "2020"], ["", "2020"], ["A2", "año"]])
+    response = api_for(staff).post(url, {"file": upload(bad)}, format="multipart")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid_file"
+    assert [error["line"] for error in body["errors"]] == [3, 4]
+    assert all(error["message"] for error in body["errors"])
+    assert not ExpectedVehicle.objects.exists()
+    missing = api_for(staff).post(url, {}, format="multipart")
+    assert missing.status_code == 400 and missing.json()["errors"][0]["line"] is None
+
+
+def test_a_file_wrong_throughout_lists_the_first_500_problems_and_counts_them(api_for, staff, inventory):
+    rows = [["VIN", "Año"]] + [[f"C{n}", "nunca"] for n in range(600)]
+    response = api_for(staff).post(
+        f"/api/inventories/{inventory.pk}/expected/", {"file": upload(csv_bytes(rows))}, format="multipart"
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert len(body["errors"]) == 500 and body["errorCount"] == 600
+    assert "600 filas" in body["detail"]
