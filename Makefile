@@ -41,5 +41,13 @@ messages: $(VENV)/.dev
 	$(BIN)/python manage.py makemessages -d djangojs -l es -l en --ignore=.venv --ignore=staticfiles
 	$(BIN)/python manage.py compilemessages --ignore=.venv
 
+## Check a running deployment in seconds: make smoke URL=https://... TOKEN=...
+smoke: $(VENV)/.base
+	$(BIN)/python manage.py ws_smoke --url $${URL:-http://localhost:$${PORT:-5000}} --token $${TOKEN:?set TOKEN to an API token}
+
+## Rooms x clients against a running server: make loadtest [URL=...] [ARGS="--rooms 5 --rate 2"]
+loadtest: $(VENV)/.base
+	$(BIN)/python manage.py ws_loadtest --url $${URL:-http://localhost:$${PORT:-5000}} $(ARGS)
+
 clean:
 	rm -rf $(VENV) staticfiles test-results .pytest_cache

@@ -1,0 +1,247 @@
+"""The load test's WebSocket clients and the room state the clients of one room share."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from .plan import RoomPlan, RunSettings
+from .tracking import DeliveryTracker, Observation
+
+CLOSE_ROOM_FULL = 4429
+# Join/leave chatter is most of the traffic while rooms fill up and carries nothing we check;
+# the server encodes `type` first, so it can be skipped without parsing.
+CHATTER_PREFIX = '{"type":"user_'
+
+
+@dataclass
+class SentScan:
+    order: int
+    at: float  # time.perf_counter() just before the send
+
+
+@dataclass
+class Sink:
+    """A worker's running totals, shared by all its clients; also what the progress bar shows."""
+
+    attempted: int = 0
+    accepted: int = 0
+    refused: int = 0
+    sent: int = 0
+    received: int = 0
+    latencies: array = field(default_factory=lambda: array("d"))
+    errors: Counter = field(default_factory=Counter)
+    first_send: float | None = None
+    last_receipt: float | None = None
+    last_message: float = 0.0  # any message at all, chatter included
+
+    def delivered(self, latency: float, now: float) -> None:
+        self.received += 1
+        self.latencies.append(latency)
+        self.last_receipt = now
+
+
+class RoomState:
+    """One room inside a worker: its clients, the scans published in it and which were stored."""
+
+    def __init__(self, plan: RoomPlan):
+        self.plan = plan
+        self.clients: list[RoomClient] = []
+        self.publisher: RoomClient | None = None
+        self.publishing = False
+        self.sent: dict[str, SentScan] = {}
+        # Scan id -> when we first had proof it was stored: someone received it, or REST said 201.
+        self.stored_at: dict[str, float] = {}
+        self.rejected: Counter = Counter()
+
+    def note_stored(self, scan_id: str, at: float) -> None:
+        self.stored_at.setdefault(scan_id, at)
+
+    def settled(self) -> bool:
+        """Every scan has an outcome and every connected client has every stored scan."""
+        if len(self.stored_at) + sum(self.rejected.values()) < len(self.sent):
+            return False
+        stored = self.stored_at.keys()
+        return all(stored <= client.tracker.received for client in self.clients if client.is_open)
+
+
+class RoomClient:
+    """One simulated user in a room: connects, waits for `presence`, then checks every broadcast."""
+
+    def __init__(self, room: RoomState, index: int, token: str, settings: RunSettings, sink: Sink):
+        self.room = room
+        self.index = index
+        self.token = token
+        self.settings = settings
+        self.sink = sink
+        self.tracker = DeliveryTracker(resume=settings.resume)
+        self.accepted = False
+        self.dropped = False
+        self.refusal: str | None = None  # why the server (or the network) refused us
+        self.close_code: int | None = None
+        self.closed_at: float | None = None
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task | None = None
+        self._ready: asyncio.Future | None = None
+        self._closing = False
+        self._server_code: str | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    @property
+    def is_open(self) -> bool:
+        return self.accepted and self.closed_at is None
+
+    async def open(self, slots: asyncio.Semaphore) -> None:
+        """Connect and wait for the room's `presence`, holding one of the worker's connect slots."""
+        async with slots:
+            self.sink.attempted += 1
+            self._ready = asyncio.get_running_loop().create_future()
+            try:
+                self._ws = await connect(
+                    self.settings.room_url(self.room.plan),
+                    additional_headers={"Authorization": f"Token {self.token}"},
+                    max_size=2**20,
+                    open_timeout=self.settings.open_timeout,
+                    close_timeout=2,
+                    ping_interval=None,
+                    compression=None,
+                    proxy=None,
+                )
+            except InvalidStatus as exc:
+                return self._refuse(f"http_{exc.response.status_code}")
+            except TimeoutError:
+                return self._refuse("open_timeout")
+            except (OSError, InvalidHandshake, InvalidURI) as exc:
+                return self._refuse(f"{type(exc).__name__}: {exc}"[:80])
+            self._reader = asyncio.create_task(self._read())
+            try:
+                accepted = await asyncio.wait_for(asyncio.shield(self._ready), self.settings.open_timeout)
+            except TimeoutError:
+                await self.close()
+                return self._refuse("no_presence")
+            if accepted:
+                self.accepted = True
+                self.sink.accepted += 1
+            else:
+                self._refuse(self._close_reason())
+
+    async def send_json(self, message: dict) -> None:
+        await self._ws.send(json.dumps(message))
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._ws is not None:
+            # Closing a socket that already died: nothing is left to do.
+            with contextlib.suppress(Exception):
+                await self._ws.close()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+
+    # Incoming messages.
+
+    async def _read(self) -> None:
+        try:
+            async for text in self._ws:
+                self._on_message(text)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._on_closed()
+
+    def _on_message(self, text: str | bytes) -> None:
+        self.sink.last_message = time.perf_counter()
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        if text.startswith(CHATTER_PREFIX):
+            return
+        message = json.loads(text)
+        kind = message.get("type")
+        data = message.get("data") or {}
+        if kind == "scan_added":
+            self._on_scan(data)
+        elif kind == "presence":
+            if not self._ready.done():
+                self._ready.set_result(True)
+        elif kind == "error":
+            self._on_error(data)
+        elif kind == "snapshot":
+            self._on_snapshot(data)
+        elif isinstance(data.get("seq"), int):
+            self._follow(self.tracker.observe(data["seq"], now=time.perf_counter()))
+
+    def _on_scan(self, data: dict) -> None:
+        now = time.perf_counter()
+        scan_id = (data.get("scanData") or {}).get("id")
+        sent = self.room.sent.get(scan_id)
+        if data.get("replayed"):
+            # A retried scan id, confirmed to its sender alone: proof of storage, not a delivery.
+            if sent is not None:
+                self.room.note_stored(scan_id, now)
+            return
+        seq = data.get("seq")
+        observation = self.tracker.observe(
+            seq if isinstance(seq, int) else None,
+            scan_id if sent is not None else None,
+            order=sent.order if sent is not None else None,
+            now=now,
+        )
+        if observation.new:
+            self.room.note_stored(scan_id, now)
+            self.sink.delivered(now - sent.at, now)
+        self._follow(observation)
+
+    def _on_snapshot(self, data: dict) -> None:
+        ids = [scan.get("id") for scan in data.get("scans", []) if isinstance(scan, dict)]
+        ours = {i: self.room.sent[i].order for i in ids if i in self.room.sent}
+        recovered = self.tracker.observe_snapshot(data.get("seq", 0), ours)
+        now = time.perf_counter()
+        for scan_id in recovered:
+            self.room.note_stored(scan_id, now)
+            self.sink.delivered(now - self.room.sent[scan_id].at, now)
+
+    def _on_error(self, data: dict) -> None:
+        code = str(data.get("code") or "error")
+        if not self._ready.done():
+            self._server_code = code  # the explanation of a refusal; the close follows
+            return
+        self.sink.errors[code] += 1
+        if self is self.room.publisher and self.room.publishing:
+            self.room.rejected[code] += 1
+
+    def _on_closed(self) -> None:
+        self.closed_at = time.perf_counter()
+        self.close_code = self._ws.close_code
+        if not self._ready.done():
+            self._ready.set_result(False)
+        elif self.accepted and not self._closing:
+            self.dropped = True
+
+    def _follow(self, observation: Observation) -> None:
+        if observation.resume_from is None:
+            return
+        message = {"type": "resume", "data": {"since": observation.resume_from}}
+        task = asyncio.create_task(self.send_json(message))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # Refusals.
+
+    def _refuse(self, reason: str) -> None:
+        self.refusal = reason
+        self.sink.refused += 1
+
+    def _close_reason(self) -> str:
+        code = self.close_code if self.close_code is not None else "closed"
+        return f"{code} {self._server_code}" if self._server_code else str(code)
+
+    @property
+    def refused_for_room_limit(self) -> bool:
+        return self.close_code == CLOSE_ROOM_FULL and not self.accepted

@@ -1,0 +1,86 @@
+"""Publish a room's scans at a fixed rate, over the room's socket or over REST."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime
+
+from .client import RoomState, SentScan, Sink
+from .http_client import HttpClient
+from .plan import RunSettings
+
+SAVE_SCAN_PATH = "/api/inventory/save-scan"
+
+
+def scan_code(run_id: str, room_index: int, order: int) -> str:
+    """A code unique to this run, room and scan (codes are counted once per inventory)."""
+    return f"LT-{run_id}-{room_index:03d}-{order:05d}"
+
+
+def iso_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def scan_payload(room: RoomState, scan_id: str, code: str) -> dict:
+    """The seed's `scan_added` data, with the scan id the server broadcasts back."""
+    plan = room.plan
+    return {
+        "agency": plan.agency,
+        "month": str(plan.month),
+        "year": plan.year,
+        "scanData": {"code": code, "id": scan_id, "timestamp": iso_now()},
+    }
+
+
+async def publish_room(room: RoomState, settings: RunSettings, start_at: float, sink: Sink) -> None:
+    """Send `rate * duration` scans from loop time `start_at`, one per 1/rate s, catching up if late."""
+    publisher = room.publisher
+    if publisher is None:
+        return
+    loop = asyncio.get_running_loop()
+    interval = 1 / settings.rate
+    rest = None
+    if settings.via == "rest":
+        rest = HttpClient(settings.http_url, headers={"Authorization": f"Token {publisher.token}"})
+    room.publishing = True
+    try:
+        for order in range(settings.scans_per_room):
+            delay = start_at + order * interval - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if not publisher.is_open:
+                sink.errors["publisher_disconnected"] += 1
+                return
+            scan_id = str(uuid.uuid4())
+            payload = scan_payload(room, scan_id, scan_code(settings.run_id, room.plan.index, order))
+            now = time.perf_counter()
+            room.sent[scan_id] = SentScan(order, now)
+            sink.sent += 1
+            if sink.first_send is None:
+                sink.first_send = now
+            if rest is None:
+                await publisher.send_json({"type": "scan_added", "data": payload})
+            else:
+                await _post(rest, room, scan_id, payload, sink)
+    finally:
+        if rest is not None:
+            await rest.close()
+
+
+async def _post(rest: HttpClient, room: RoomState, scan_id: str, payload: dict, sink: Sink) -> None:
+    try:
+        response = await rest.request("POST", SAVE_SCAN_PATH, payload)
+    except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+        # Maybe stored, maybe not: the clients' receipts will tell.
+        sink.errors[f"request_failed:{type(exc).__name__}"] += 1
+        return
+    if response.status in (200, 201):
+        room.note_stored(scan_id, time.perf_counter())
+        return
+    body = response.json()
+    code = body.get("code") if isinstance(body, dict) else None
+    kind = str(code or f"http_{response.status}")
+    sink.errors[kind] += 1
+    room.rejected[kind] += 1

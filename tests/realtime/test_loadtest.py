@@ -1,0 +1,442 @@
+"""The load test's own logic: percentiles, delivery counting, combining workers, URLs, /proc parsing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from array import array
+
+import pytest
+
+from realtime.loadtest import plan, serverproc
+from realtime.loadtest.http_client import HttpClient
+from realtime.loadtest.shapes import Room, seed_problems
+from realtime.loadtest.stats import latency_summary, percentile, summarize
+from realtime.loadtest.tracking import DeliveryTracker, Tally
+
+# Percentiles.
+
+
+def test_percentile_is_the_nearest_rank_of_the_sorted_values():
+    values = [5, 1, 4, 2, 3, 6, 7, 8, 9, 10]
+    assert percentile(values, 50) == 5
+    assert percentile(values, 95) == 10
+    assert percentile(values, 10) == 1
+    assert percentile(values, 11) == 2
+
+
+def test_percentile_of_a_hundred_values_picks_the_observed_value_at_that_rank():
+    values = list(range(1, 101))
+    assert percentile(values, 50) == 50
+    assert percentile(values, 95) == 95
+    assert percentile(values, 99) == 99
+    assert percentile(values, 100) == 100
+
+
+def test_percentile_edges():
+    assert percentile([], 50) is None
+    assert percentile([7.5], 99) == 7.5
+    assert percentile([3, 1, 2], 0) == 1
+    with pytest.raises(ValueError):
+        percentile([1], 101)
+
+
+def test_latency_summary_reports_milliseconds():
+    summary = latency_summary([0.010, 0.020, 0.030, 0.040, 1.0])
+    assert summary == {"count": 5, "p50": 30.0, "p95": 1000.0, "p99": 1000.0, "max": 1000.0, "mean": 220.0}
+    assert latency_summary([])["p50"] is None
+
+
+# One client's deliveries. Scan "a" is published first, "b" second, and so on.
+
+
+def order(scan_id: str) -> int:
+    return ord(scan_id) - ord("a")
+
+
+def see(tracker: DeliveryTracker, seq, scan_id=None, now=0.0):
+    return tracker.observe(seq, scan_id, order=order(scan_id) if scan_id else None, now=now)
+
+
+def scans(ids: str) -> dict[str, int]:
+    return {scan_id: order(scan_id) for scan_id in ids}
+
+
+def test_in_order_deliveries_are_all_new_and_nothing_is_wrong():
+    tracker = DeliveryTracker()
+    assert [see(tracker, seq, scan).new for seq, scan in [(1, "a"), (2, "b"), (3, "c")]] == [True] * 3
+    assert tracker.tally(scans("abc")) == Tally(expected=3, received=3)
+
+
+def test_tracking_starts_at_the_first_seq_seen():
+    tracker = DeliveryTracker()
+    assert see(tracker, 41, "a").new
+    assert see(tracker, 42, "b").new
+    assert tracker.gaps == 0
+
+
+def test_a_repeated_scan_is_counted_as_duplicated_not_received_twice():
+    tracker = DeliveryTracker()
+    see(tracker, 1, "a")
+    assert not see(tracker, 1, "a").new
+    assert tracker.tally(scans("a")) == Tally(expected=1, received=1, duplicated=1)
+
+
+def test_a_scan_that_arrives_after_a_later_one_is_received_but_out_of_order():
+    tracker = DeliveryTracker(resume=False)
+    see(tracker, 1, "a")
+    see(tracker, 3, "c")  # 2 was skipped: a gap
+    assert see(tracker, 2, "b").new  # and then it arrived after 3
+    tally = tracker.tally(scans("abc"))
+    assert (tally.received, tally.lost, tally.out_of_order, tally.gaps, tally.missing_seqs) == (3, 0, 1, 1, 1)
+
+
+def test_a_scan_skipped_by_a_later_one_is_lost():
+    tracker = DeliveryTracker(resume=False)
+    see(tracker, 1, "a")
+    see(tracker, 4, "d")
+    tally = tracker.tally(scans("abcd"))
+    assert (tally.expected, tally.received, tally.lost, tally.late) == (4, 2, 2, 0)
+    assert (tally.gaps, tally.missing_seqs) == (1, 2)
+
+
+def test_a_scan_missing_after_the_last_one_received_is_late_not_lost():
+    tracker = DeliveryTracker()
+    see(tracker, 1, "a")
+    see(tracker, 2, "b")
+    assert tracker.tally(scans("abcd")) == Tally(expected=4, received=2, late=2)
+    assert DeliveryTracker().tally(scans("ab")) == Tally(expected=2, late=2)
+
+
+def test_received_scans_that_were_not_expected_do_not_hide_losses():
+    tracker = DeliveryTracker()
+    see(tracker, 1, "a")
+    see(tracker, 2, "c")
+    see(tracker, 3, "z")  # not one of the scans this client should have had
+    tally = tracker.tally(scans("abc"))
+    assert (tally.received, tally.lost) == (2, 1)
+
+
+def test_a_gap_asks_to_resume_from_the_last_seq_and_waits_for_the_replay():
+    tracker = DeliveryTracker(resume=True, resume_timeout=2)
+    see(tracker, 1, "a", now=0)
+    observation = see(tracker, 4, "d", now=0.1)
+    assert observation.resume_from == 1
+    assert not observation.new
+    # Live events past the gap wait for the replay too; no second resume is asked for.
+    assert see(tracker, 5, "e", now=0.2).resume_from is None
+    # The replay: 2..5 in order, nothing counted twice.
+    replay = [(2, "b"), (3, "c"), (4, "d"), (5, "e")]
+    assert [see(tracker, seq, scan, now=0.3).new for seq, scan in replay] == [True] * 4
+    assert not tracker.resuming
+    tally = tracker.tally(scans("abcde"))
+    assert (tally.received, tally.lost, tally.duplicated, tally.out_of_order) == (5, 0, 0, 0)
+    assert (tally.gaps, tally.missing_seqs, tally.resumes) == (1, 2, 1)
+
+
+def test_a_replay_that_does_not_come_is_asked_for_again():
+    tracker = DeliveryTracker(resume=True, resume_timeout=1)
+    see(tracker, 1, "a", now=0)
+    assert see(tracker, 3, "c", now=0).resume_from == 1
+    assert see(tracker, 4, "d", now=0.5).resume_from is None
+    assert see(tracker, 5, "e", now=1.5).resume_from == 1
+    assert (tracker.gaps, tracker.resumes) == (1, 2)
+    # Nothing after "a" was taken while waiting: the rest is late, not lost.
+    assert tracker.tally(scans("abcde")) == Tally(
+        expected=5, received=1, late=4, gaps=1, missing_seqs=1, resumes=2
+    )
+
+
+def test_a_snapshot_answers_a_resume_with_the_room_state():
+    tracker = DeliveryTracker()
+    see(tracker, 1, "a", now=0)
+    see(tracker, 9, "i", now=0)
+    assert tracker.observe_snapshot(9, scans("abi")) == {"b", "i"}
+    assert see(tracker, 10, "j").new
+    assert tracker.tally(scans("abij")).lost == 0
+
+
+def test_events_without_seq_are_ordered_by_the_publishers_order():
+    tracker = DeliveryTracker()
+    for scan_id in "acbb":
+        see(tracker, None, scan_id)
+    assert (tracker.out_of_order, tracker.duplicated) == (1, 1)
+
+
+def test_other_events_only_move_the_seq():
+    tracker = DeliveryTracker(resume=False)
+    see(tracker, 1, "a")
+    assert not see(tracker, 2).new  # someone else's scan_removed
+    see(tracker, 3, "c")
+    assert tracker.gaps == 0
+
+
+def test_tallies_add_up():
+    total = Tally(expected=1, received=1).add(Tally(expected=2, lost=2, gaps=1))
+    assert total == Tally(expected=3, received=1, lost=2, gaps=1)
+
+
+# Combining the workers.
+
+
+def worker_result(index=0, **overrides):
+    result = {
+        "worker": index,
+        "connections": {
+            "attempted": 6,
+            "accepted": 5,
+            "refused_room_full": 1,
+            "refused": {},
+            "dropped": {},
+        },
+        "rooms": [
+            {
+                "key": f"Loadtest {index}/11/2026",
+                "sent": 4,
+                "rejected": {"rate_limited": 1},
+                "stored_ids": ["a", "b", "c"],
+                "orders": scans("abcd"),
+                # Five clients to the end: four received up to "c", one only up to "b".
+                "horizons": [2, 2, 2, 2, 1],
+                "publisher": True,
+            }
+        ],
+        "tally": Tally(expected=15, received=15).as_dict(),
+        "errors": {"rate_limited": 1},
+        "latencies": array("d", [0.01, 0.02, 0.03]),
+        "first_send": 100.0,
+        "last_receipt": 101.5,
+        "cpu": {"connect": {"cpu": 0.5, "wall": 1.0}, "publish": {"cpu": 0.2, "wall": 2.0}},
+    }
+    result.update(overrides)
+    return result
+
+
+def test_summarize_adds_up_workers():
+    report = summarize([worker_result(0), worker_result(1, first_send=99.0)], run={"id": "x"})
+    assert report["connections"] == {
+        "attempted": 12,
+        "accepted": 10,
+        "refused_room_full": 2,
+        "refused_other": {},
+        "dropped": {},
+        "seconds": 1.0,
+    }
+    assert report["scans"] == {"sent": 8, "stored": 6, "rejected": 2, "unconfirmed": 0}
+    assert report["deliveries"]["expected"] == 30
+    assert report["deliveries"]["lost"] == 0
+    assert report["deliveries"]["per_second"] == 12.0  # 30 deliveries from 99.0 to 101.5
+    assert report["latency_ms"]["count"] == 6
+    assert report["errors"] == {"rate_limited": 2}
+    assert report["ok"] is True
+
+
+def test_a_rate_limited_scan_is_an_error_not_a_loss():
+    report = summarize([worker_result()], run={})
+    assert report["errors"] == {"rate_limited": 1}
+    assert report["scans"]["unconfirmed"] == 0
+    assert report["deliveries"]["lost"] == 0
+
+
+def test_a_scan_stored_in_the_database_that_no_client_saw_is_expected_by_every_client():
+    room = {**worker_result()["rooms"][0], "rejected": {}, "stored_ids": ["a", "c", "d"]}
+    report = summarize([worker_result(rooms=[room])], run={}, stored_in_db={room["key"]: set("abcd")})
+    assert report["scans"] == {"sent": 4, "stored": 4, "rejected": 0, "unconfirmed": 0}
+    # "b" never reached anyone: lost for the four clients that got "c" after it, late for the fifth.
+    assert report["deliveries"]["expected"] == 20
+    assert (report["deliveries"]["lost"], report["deliveries"]["late"]) == (4, 1)
+    assert report["failures"] == [
+        "4 deliveries lost",
+        "1 deliveries still missing when the drain timeout passed",
+    ]
+
+
+def test_a_scan_neither_stored_nor_refused_fails_the_run():
+    room = {**worker_result()["rooms"][0], "rejected": {}}
+    report = summarize([worker_result(rooms=[room])], run={})
+    assert report["scans"]["unconfirmed"] == 1
+    assert not report["ok"]
+
+
+def test_duplicates_and_disorder_fail_the_run():
+    tally = Tally(expected=15, received=15, duplicated=1, out_of_order=2).as_dict()
+    report = summarize([worker_result(tally=tally)], run={})
+    assert report["failures"] == ["1 deliveries duplicated", "2 deliveries out of order"]
+
+
+def test_a_run_where_nobody_got_in_is_not_ok():
+    connections = {
+        "attempted": 3,
+        "accepted": 0,
+        "refused_room_full": 0,
+        "refused": {"4401": 3},
+        "dropped": {},
+    }
+    room = {**worker_result()["rooms"][0], "sent": 0, "rejected": {}, "stored_ids": [], "horizons": []}
+    report = summarize(
+        [worker_result(connections=connections, rooms=[room], tally=Tally().as_dict(), latencies=[])], run={}
+    )
+    assert report["connections"]["refused_other"] == {"4401": 3}
+    assert report["failures"] == ["no connection was accepted"]
+
+
+def test_a_worker_above_ninety_percent_of_a_core_is_saturated():
+    busy = {"connect": {"cpu": 0.1, "wall": 1.0}, "publish": {"cpu": 9.5, "wall": 10.0}}
+    report = summarize([worker_result(0), worker_result(1, cpu=busy)], run={})
+    assert report["client"]["saturated_workers"] == [1]
+    assert report["client"]["workers"][1]["cpu_percent"] == {"connect": 10.0, "publish": 95.0}
+
+
+# URLs and rooms.
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://localhost:5000", "ws://localhost:5000/ws/inventory"),
+        ("https://example.com/", "wss://example.com/ws/inventory"),
+        ("ws://127.0.0.1:8000", "ws://127.0.0.1:8000/ws/inventory"),
+        ("localhost:5000", "ws://localhost:5000/ws/inventory"),
+    ],
+)
+def test_ws_base_url_is_derived_from_the_server_url(url, expected):
+    assert plan.ws_base_url(url, "/ws/inventory/") == expected
+
+
+def test_room_urls_encode_the_agency():
+    assert (
+        plan.room_ws_url("ws://h/ws/inventory", "Peugeot Querétaro/Norte", 3, 2099)
+        == "ws://h/ws/inventory/Peugeot%20Quer%C3%A9taro%2FNorte/3/2099"
+    )
+
+
+def test_rooms_are_dealt_round_robin_to_at_most_one_worker_each():
+    rooms = [plan.RoomPlan(i, f"A{i}", 1, 2099, ("t",)) for i in range(5)]
+    assert [[r.index for r in share] for share in plan.split_rooms(rooms, 2)] == [[0, 2, 4], [1, 3]]
+    assert len(plan.split_rooms(rooms[:2], 8)) == 2
+
+
+def test_scans_per_room():
+    assert plan.scans_per_room(5, 3) == 15
+    assert plan.scans_per_room(0.5, 3) == 2
+
+
+# The server process, through /proc.
+
+
+def test_sample_reads_cpu_and_memory_of_a_process():
+    taken = serverproc.sample(os.getpid())
+    assert taken is not None
+    assert taken.cpu_seconds > 0
+    assert taken.rss_bytes > 0
+    assert taken.peak_rss_bytes >= taken.rss_bytes
+    assert serverproc.sample(2**22 + 1) is None
+
+
+def test_listening_sockets_are_found_by_port(tmp_path):
+    (tmp_path / "net").mkdir()
+    header = (
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    )
+    (tmp_path / "net" / "tcp").write_text(
+        header
+        + "   0: 0100007F:13BB 00000000:0000 0A 00000000:00000000 00:00000000 00000000  0  0 4242 1\n"
+        + "   1: 0100007F:13BB 0100007F:9C40 01 00000000:00000000 00:00000000 00000000  0  0 4343 1\n"
+    )
+    assert serverproc.listening_inodes(5051, tmp_path) == {"4242"}
+    assert serverproc.listening_inodes(5052, tmp_path) == set()
+
+
+def test_server_watch_reports_cpu_share_between_marks():
+    watch = serverproc.ServerWatch(os.getpid())
+    watch.mark("start")
+    sum(i * i for i in range(200_000))
+    watch.mark("end")
+    report = watch.report({"publish": ("start", "end"), "connect": ("start", "missing")})
+    assert report["available"] is True
+    assert report["cpu_percent"]["publish"] > 0
+    assert report["cpu_percent"]["connect"] is None
+    assert serverproc.ServerWatch(None, "remote").report({})["reason"] == "remote"
+
+
+# The smoke check's shape check.
+
+
+def seed_scan(**overrides):
+    data = {
+        "agency": "Alfa Romeo",
+        "month": "10",
+        "year": 2099,
+        "userId": "7",
+        "userName": "Ana García",
+        "scanData": {"code": "VIN1", "user": "Ana García", "timestamp": "2099-10-01T10:30:00.000Z"},
+        "timestamp": "2099-10-01T10:30:00.123Z",
+        "seq": 3,
+    }
+    data.update(overrides)
+    return data
+
+
+def test_a_seed_shaped_broadcast_has_no_problems():
+    assert seed_problems(seed_scan(), Room("Alfa Romeo", 10, 2099), code="VIN1") == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        ({"month": 10}, "month"),
+        ({"year": "2099"}, "year"),
+        ({"userId": 7}, "userId"),
+        ({"timestamp": "yesterday"}, "timestamp"),
+        ({"scanData": {"code": "VIN1", "user": "Ana"}}, "scanData.timestamp"),
+        (
+            {"scanData": {"code": "OTHER", "user": "Ana", "timestamp": "2099-10-01T10:30:00Z"}},
+            "scanData.code",
+        ),
+    ],
+)
+def test_a_broadcast_that_differs_from_the_seed_is_reported(overrides, problem):
+    problems = seed_problems(seed_scan(**overrides), Room("Alfa Romeo", 10, 2099), code="VIN1")
+    assert any(p.startswith(problem) for p in problems), problems
+
+
+# The REST publisher's HTTP client.
+
+
+async def test_http_client_keeps_the_connection_and_reads_both_body_framings():
+    connections = []
+
+    async def handle(reader, writer):
+        connections.append(writer)
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(
+                next(
+                    line.split(b":")[1]
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")
+                )
+            )
+            await reader.readexactly(length)
+            if len(connections) == 1 and head.startswith(b"POST /chunked"):
+                writer.write(b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n")
+                writer.write(b'4\r\n{"a"\r\n3\r\n:1}\r\n0\r\n\r\n')
+            else:
+                writer.write(b'HTTP/1.1 429 Too Many Requests\r\nContent-Length: 15\r\n\r\n{"code":"slow"}')
+            await writer.drain()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = HttpClient(f"http://127.0.0.1:{port}", headers={"Authorization": "Token x"})
+    try:
+        first = await client.request("POST", "/chunked", {"code": "A"})
+        second = await client.request("POST", "/plain", {"code": "B"})
+    finally:
+        await client.close()
+        server.close()
+        for writer in connections:
+            writer.close()
+        await server.wait_closed()
+    assert (first.status, first.json()) == (201, {"a": 1})
+    assert (second.status, second.json()) == (429, {"code": "slow"})
+    assert len(connections) == 1
