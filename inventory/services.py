@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -68,11 +68,19 @@ def clean_scanned_at(value) -> datetime:
     now = timezone.now()
     if value in (None, ""):
         return now
-    moment = parse_datetime(value) if isinstance(value, str) else None
-    if moment is None:
-        raise InvalidInput(_("La fecha del escaneo no es válida (ISO 8601)."), field="timestamp")
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, timezone.UTC)
+    try:
+        moment = parse_datetime(value) if isinstance(value, str) else None
+        if moment is not None and timezone.is_naive(moment):
+            moment = timezone.make_aware(moment, UTC)
+        if moment is not None:
+            moment = moment.astimezone(UTC)  # out-of-range offsets or years fail here
+    except (ValueError, OverflowError):
+        moment = None
+    if moment is None or not 2000 <= moment.year <= 2100:
+        raise InvalidInput(
+            _("La fecha del escaneo no es válida: usa ISO 8601, p. ej. 2025-01-15T10:30:00.000Z."),
+            field="timestamp",
+        )
     return min(moment, now)
 
 

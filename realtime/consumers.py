@@ -11,7 +11,10 @@ from urllib.parse import parse_qs
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from inventory import rooms, selectors, services
@@ -90,6 +93,16 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+    async def websocket_connect(self, message):
+        self.language = _language_of(self.scope)
+        with translation.override(self.language):
+            await super().websocket_connect(message)
+
+    async def websocket_receive(self, message):
+        # Answers to this client speak its language; room broadcasts keep the default (the seed's).
+        with translation.override(self.language):
+            await super().websocket_receive(message)
 
     async def connect(self):
         self.user = self.scope.get("user")
@@ -243,7 +256,9 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
             self._check_own_room(data)
             await getattr(self, HANDLERS[kind])(data)
         except InventoryError as exc:
-            await self._error(exc.message, exc.code, **exc.details)
+            await self._error(exc.message, exc.code, **exc.details, **_scan_echo(kind, data))
+        except ObjectDoesNotExist:
+            await self._error(_("Este inventario ya no existe."), "inventory_not_found")
         except DatabaseError as exc:
             logger.error("Database unavailable handling %s: %s", kind, exc)
             await self._error(_DATABASE_DOWN(), "database_unavailable")
@@ -342,11 +357,10 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         """Send every event after `since`, or a snapshot when the log no longer holds them."""
         current = await _inventory_state(self.inventory.pk)
         if since > current.last_seq:
-            raise InvalidInput(
-                _("since (%(since)s) es mayor que la última secuencia (%(seq)s).")
-                % {"since": since, "seq": current.last_seq},
-                code="invalid_data",
-            )
+            # The client knows of events this inventory never had: its state is not ours.
+            await self._send(await _snapshot(self.inventory.pk))
+            self.last_seq = current.last_seq
+            return
         events = await _events_after(self.inventory, since, until=current.last_seq)
         if events and events[0][0] != since + 1 or (not events and since < current.last_seq):
             await self._send(await _snapshot(self.inventory.pk))
@@ -402,6 +416,33 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         await self._reject(
             protocol.CLOSE_COMPLETED, InventoryCompleted(inventory).message, "inventory_completed"
         )
+
+
+def _language_of(scope) -> str:
+    """The client's language: Django's language cookie, else Accept-Language, else the default."""
+    from django.utils.translation import trans_real
+
+    cookies = scope.get("cookies") or {}
+    candidates = [cookies.get(settings.LANGUAGE_COOKIE_NAME)]
+    for key, value in scope.get("headers", []):
+        if key == b"accept-language":
+            candidates += [lang for lang, _q in trans_real.parse_accept_lang_header(value.decode("latin-1"))]
+    for candidate in candidates:
+        if candidate:
+            try:
+                return translation.get_supported_language_variant(candidate)
+            except LookupError:
+                continue
+    return settings.LANGUAGE_CODE
+
+
+def _scan_echo(kind: str, data: dict) -> dict:
+    """Name the scan an error answers, so a client with several in flight knows which failed."""
+    if kind not in (protocol.SCAN_ADDED, protocol.SCAN_REMOVED):
+        return {}
+    scan_data = data.get("scanData") if isinstance(data.get("scanData"), dict) else {}
+    echo = {key: scan_data[key] for key in ("code", "id") if isinstance(scan_data.get(key), str)}
+    return {"scanData": echo} if echo else {}
 
 
 def _scan_data(data) -> dict:

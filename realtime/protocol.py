@@ -9,7 +9,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 # Client -> server.
 USER_JOINED = "user_joined"
@@ -46,6 +49,12 @@ def timestamp(moment: datetime | None = None) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _in_room_language(text, **values) -> str:
+    """Texts broadcast to a whole room are in the site's language (the seed's Spanish texts)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return _(text) % values
+
+
 def timestamp_from_epoch(seconds: float) -> str:
     return timestamp(datetime.fromtimestamp(seconds, UTC))
 
@@ -66,12 +75,13 @@ def display_name(user) -> str:
 
 
 def scan_data(scan) -> dict[str, Any]:
-    """The seed's `scanData`, plus the scan's `id` (the client's idempotency key)."""
+    """The seed's `scanData`, plus the scan's `id` (the client's idempotency key) and `userId`."""
     return {
         "code": scan.code,
         "user": scan.scanned_by_name,
         "timestamp": timestamp(scan.scanned_at),
         "id": str(scan.uid),
+        "userId": str(scan.scanned_by_id) if scan.scanned_by_id else None,
     }
 
 
@@ -119,7 +129,9 @@ def inventory_completed(
         **room_fields(inventory),
         "completedBy": name,
         "inventoryId": str(inventory.pk),
-        "message": _("El inventario ha sido completado por %(name)s.") % {"name": name},
+        "message": _in_room_language(
+            gettext_noop("El inventario ha sido completado por %(name)s."), name=name
+        ),
         "timestamp": timestamp(inventory.completed_at),
     }
     if seq is not None:
@@ -136,8 +148,9 @@ def session_terminated(inventory) -> dict[str, Any]:
         "data": {
             **room_fields(inventory),
             "completedBy": name,
-            "message": _("Tu sesión ha sido terminada porque %(name)s completó el inventario.")
-            % {"name": name},
+            "message": _in_room_language(
+                gettext_noop("Tu sesión ha sido terminada porque %(name)s completó el inventario."), name=name
+            ),
             "timestamp": timestamp(),
         },
     }

@@ -335,8 +335,11 @@ async def test_resume_with_since_replays_missed_events_in_order(ana, luis, alfa)
         await client.send("resume", {"since": 3})
         assert (await client.receive_type("scan_removed"))["data"]["seq"] == 4
         assert (await client.receive_type("scan_added"))["data"]["seq"] == 5
+        # A client that knows of events this inventory never had gets the real state instead.
         await client.send("resume", {"since": 99})
-        assert (await client.receive_type("error"))["data"]["code"] == "invalid_data"
+        snapshot = await client.receive_type("snapshot")
+        assert snapshot["data"]["seq"] == 5
+        assert sorted(s["code"] for s in snapshot["data"]["scans"]) == ["A1", "A3", "A4"]
 
 
 async def test_resume_older_than_the_log_gets_a_snapshot(ana, luis, alfa):
@@ -394,3 +397,30 @@ async def test_a_session_cookie_alone_does_not_authenticate_a_client_without_ori
     messages = {(await browser.receive())["type"], (await browser.receive())["type"]}
     assert messages == {"presence", "user_joined"}
     await browser.ws.disconnect()
+
+
+async def test_answers_speak_the_clients_language_and_broadcasts_the_rooms(ana, luis):
+    english = [(b"accept-language", b"en-US,en;q=0.9")]
+    client, _ = await connect_raw(room_path(), token=await token_of(ana), headers=english)
+    await client.receive_type("presence")
+    await client.ws.send_to(text_data="not json")
+    assert (await client.receive_type("error"))["data"]["message"] == "The message is not valid JSON."
+    await client.send("scan_added", {"scanData": {"code": "A1"}})
+    added = await client.receive_type("scan_added")
+    assert added["data"]["scanData"]["userId"] == str(ana.pk)
+    await client.send(
+        "scan_added", {"scanData": {"code": "A1", "id": "9b2f7f7e-2f7a-4c5e-8d7a-0a0b0c0d0e0f"}}
+    )
+    duplicate = await client.receive_type("error")
+    assert duplicate["data"]["message"] == "The code A1 was already scanned by Ana García."
+    assert duplicate["data"]["scanData"] == {"code": "A1", "id": "9b2f7f7e-2f7a-4c5e-8d7a-0a0b0c0d0e0f"}
+    await client.send("inventory_completed", {})
+    completed = await client.receive_type("inventory_completed")
+    assert completed["data"]["message"] == "El inventario ha sido completado por Ana García."
+    await client.ws.disconnect()
+
+
+async def test_resume_on_the_url_beyond_the_log_gets_a_snapshot(ana):
+    async with joined(ana, query="since=42") as client:
+        snapshot = await client.receive_type("snapshot")
+        assert snapshot["data"]["seq"] == 0 and snapshot["data"]["scans"] == []
