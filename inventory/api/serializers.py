@@ -97,7 +97,8 @@ class ScanSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Scan
-        fields = ["id", "code", "user", "userId", "timestamp", "inventoryId"]
+        fields = ["id", "code", "user", "userId", "timestamp", "inventoryId", "match"]
+        read_only_fields = ["match"]
 
     def get_userId(self, scan) -> str | None:  # noqa: N802
         return str(scan.scanned_by_id) if scan.scanned_by_id else None
