@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
+from channels.auth import AuthMiddleware
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.security.websocket import OriginValidator
+from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.db import DatabaseError
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -51,10 +54,29 @@ class TokenAuthMiddleware(BaseMiddleware):
     async def __call__(self, scope, receive, send):
         key = token_from_scope(scope)
         if key:
-            scope["user"] = await user_for_token(key)
+            try:
+                scope["user"] = await user_for_token(key)
+            except DatabaseError:
+                scope["user"], scope["database_unavailable"] = AnonymousUser(), True
         elif _header(scope, b"origin") is None:
             scope["user"] = AnonymousUser()
         return await super().__call__(scope, receive, send)
+
+
+class ResilientAuthMiddleware(AuthMiddleware):
+    """Channels' session authentication; an unreachable database is flagged, not a crash."""
+
+    async def resolve_scope(self, scope):
+        try:
+            await super().resolve_scope(scope)
+        except DatabaseError:
+            scope["user"]._wrapped = AnonymousUser()
+            scope["database_unavailable"] = True
+
+
+def auth_stack(application):
+    """Cookie session, then token authentication, around the application."""
+    return CookieMiddleware(SessionMiddleware(ResilientAuthMiddleware(TokenAuthMiddleware(application))))
 
 
 class BrowserOriginValidator(OriginValidator):

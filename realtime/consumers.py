@@ -10,7 +10,10 @@ from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError
@@ -35,6 +38,10 @@ CLOSE_FOR_STATUS = {
 
 def _DATABASE_DOWN() -> str:  # noqa: N802 - a message, translated when used
     return _("La base de datos no está disponible; no se guardó nada. Inténtalo de nuevo.")
+
+
+def _LIVE_DOWN() -> str:  # noqa: N802
+    return _("Las actualizaciones en vivo no están disponibles ahora; reintenta en unos segundos.")
 
 
 HANDLERS = {
@@ -81,6 +88,7 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
     inventory = None
     connection = None
     _keepalive = None
+    _layer_lost = False
 
     async def dispatch(self, message):
         """Route a message to its handler, without channels' per-message database hop.
@@ -93,6 +101,45 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+    async def __call__(self, scope, receive, send):
+        """Channels' AsyncConsumer.__call__, with a layer receive that survives losing Redis.
+
+        Whatever ends the consumer, it leaves presence, its group and the metrics.
+        """
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.base_send = send
+        try:
+            await await_many_dispatch([receive, self._layer_receive], self.dispatch)
+        except StopConsumer:
+            pass
+        finally:
+            await self._cleanup()
+
+    async def _layer_receive(self):
+        """The channel layer's receive; if the layer is lost, one `layer.lost` event, then silence."""
+        try:
+            return await self.channel_layer.receive(self.channel_name)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if self._layer_lost:
+                await asyncio.Event().wait()
+            self._layer_lost = True
+            logger.error("Channel layer lost for %s: %r", self.channel_name, exc)
+            return {"type": "layer.lost"}
+
+    async def layer_lost(self, event):
+        """Redis went away under this socket: say so and close; the client resumes by seq."""
+        await self._reject(protocol.CLOSE_UNAVAILABLE, _LIVE_DOWN(), "unavailable")
+
+    async def _cleanup(self) -> None:
+        try:
+            await self.disconnect(1006)
+        except Exception as exc:
+            logger.warning("Cleanup of %s failed: %r", getattr(self, "channel_name", "?"), exc)
 
     async def websocket_connect(self, message):
         self.language = _language_of(self.scope)
@@ -109,6 +156,17 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         self.last_seq = 0
         # Accept first, so that every refusal can be explained before the close.
         await self.accept()
+        try:
+            await self._join()
+        except DatabaseError as exc:
+            logger.error("Database unavailable while joining: %s", exc)
+            if self.joined:
+                await self.disconnect(protocol.CLOSE_UNAVAILABLE)
+            await self._reject(protocol.CLOSE_UNAVAILABLE, _DATABASE_DOWN(), "database_unavailable")
+
+    async def _join(self) -> None:
+        if self.scope.get("database_unavailable"):
+            raise DatabaseError("the database was unreachable while authenticating")
         if self.user is None or not self.user.is_authenticated:
             await self._reject(
                 protocol.CLOSE_UNAUTHENTICATED,
@@ -157,11 +215,7 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
             # Without the channel layer there is no live room: say so; the client retries later.
             logger.error("Channel layer unavailable, refusing %s: %r", self.channel_name, exc)
             await self._leave_presence()
-            await self._reject(
-                protocol.CLOSE_UNAVAILABLE,
-                _("Las actualizaciones en vivo no están disponibles ahora; reintenta en unos segundos."),
-                "unavailable",
-            )
+            await self._reject(protocol.CLOSE_UNAVAILABLE, _LIVE_DOWN(), "unavailable")
             return
         self.joined = True
         metrics.local.connected(self.connection.user_id)
@@ -175,11 +229,14 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
             return
         since = self._since_from_query()
         self.last_seq = self.inventory.last_seq
+        # Read what a resuming client missed before greeting it, so that a database failure is
+        # a clean refusal rather than a socket dropped halfway through its join.
+        backlog = await self._backlog(since) if since is not None else None
         logger.debug("%s joined %s (%s)", self.connection.user_name, self.room.key, self.channel_name)
         await broadcast.apublish(self.inventory.pk, protocol.user_joined(self.inventory, self.user))
         await self._send_presence()
-        if since is not None:
-            await self._resume(since)
+        if backlog is not None:
+            await self._send_backlog(backlog)
 
     async def disconnect(self, code):
         if self._keepalive is not None:
@@ -353,21 +410,28 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         except Exception as exc:
             logger.warning("Could not leave presence: %r", exc)
 
-    async def _resume(self, since: int) -> None:
-        """Send every event after `since`, or a snapshot when the log no longer holds them."""
+    async def _backlog(self, since: int) -> tuple[list[dict], int]:
+        """What a client that stopped at `since` missed, and the seq it then stands at.
+
+        Every event after `since`, in order; or one snapshot when the log no longer holds them
+        all, or when `since` is beyond this inventory's last event (the client's state is not ours).
+        """
         current = await _inventory_state(self.inventory.pk)
-        if since > current.last_seq:
-            # The client knows of events this inventory never had: its state is not ours.
-            await self._send(await _snapshot(self.inventory.pk))
-            self.last_seq = current.last_seq
-            return
-        events = await _events_after(self.inventory, since, until=current.last_seq)
-        if events and events[0][0] != since + 1 or (not events and since < current.last_seq):
-            await self._send(await _snapshot(self.inventory.pk))
-            self.last_seq = current.last_seq
-            return
-        self.last_seq = since
-        await self._send_events(events)
+        if since <= current.last_seq:
+            events = await _events_after(self.inventory, since, until=current.last_seq)
+            if [seq for seq, _ in events] == list(range(since + 1, current.last_seq + 1)):
+                return [payload for _, payload in events], current.last_seq
+        snapshot = await _snapshot(self.inventory.pk)
+        return [snapshot], snapshot["data"]["seq"]
+
+    async def _resume(self, since: int) -> None:
+        await self._send_backlog(await self._backlog(since))
+
+    async def _send_backlog(self, backlog: tuple[list[dict], int]) -> None:
+        messages, last_seq = backlog
+        for message in messages:
+            await self._send(message)
+        self.last_seq = last_seq
 
     async def _backfill(self, until: int) -> None:
         await self._send_events(await _events_after(self.inventory, self.last_seq, until=until))

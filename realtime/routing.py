@@ -2,10 +2,9 @@
 
 import re
 
-from channels.auth import AuthMiddlewareStack
 from django.urls import re_path
 
-from .auth import TokenAuthMiddleware, origin_validator
+from .auth import auth_stack, origin_validator
 from .conf import realtime_settings
 from .consumers import InventoryConsumer
 
@@ -22,7 +21,7 @@ websocket_urlpatterns = [
 def build_application():
     from channels.routing import URLRouter
 
-    return origin_validator(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns))))
+    return origin_validator(auth_stack(URLRouter(websocket_urlpatterns)))
 
 
 websocket_application = build_application()

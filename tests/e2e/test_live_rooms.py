@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
 from inventory.models import Scan
 from tests.conftest import token_for
@@ -70,6 +70,7 @@ async def test_rest_scan_reaches_the_room_and_no_other_room(server, tokens, peug
             "user": "Ana García",
             "timestamp": "2025-01-15T10:30:00.000Z",
             "id": body["id"],
+            "userId": str(body["userId"]),
         }
         assert await other_month.nothing() and await other_agency.nothing()
     finally:
@@ -137,7 +138,7 @@ async def test_the_seeds_manual_testing_client_works_with_a_token(server, tokens
         assert (await client.receive_type("pong"))["data"]["timestamp"] == "2025-01-15T10:30:00.000Z"
     finally:
         await client.close()
-    assert await sync_to_async(Scan.objects.count)() == 1
+    assert await database_sync_to_async(Scan.objects.count)() == 1
 
 
 async def test_a_connection_killed_without_a_close_frame_leaves_room_info(transactional_db, tokens):
