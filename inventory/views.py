@@ -19,6 +19,8 @@ from realtime.conf import realtime_settings
 from . import rooms, selectors, services
 from .exceptions import AgencyNotFound, InvalidInput, NotAMember
 from .models import Agency, Inventory
+from .reconciliation import access as reconciliation_access
+from .reconciliation import selectors as reconciliation_selectors
 
 
 @dataclass(frozen=True)
@@ -84,18 +86,47 @@ def inventory_live(request, agency, month, year):
     # the client applies it idempotently, so the page never misses one.
     inventory = selectors.inventory_with_count(inventory)
     scans = [_scan_state(scan) for scan in selectors.scans_of(inventory)]
+    # After the scans: a scan in between is replayed with its own figures, which then win.
+    reconciliation = _reconciliation_state(request, inventory)
     context = {
         "inventory": inventory,
         "month_name": MONTHS[inventory.month],
         "scans": scans,
-        "live_config": _live_config(request, inventory),
+        "progress": reconciliation["progress"],
+        "can_see_expected": reconciliation["canSeeExpected"],
+        "report_url": reconciliation["reportUrl"],
+        "live_config": {**_live_config(request, inventory), "reconciliation": reconciliation},
     }
     return render(request, "inventory/live.html", context)
 
 
 def _scan_state(scan) -> dict:
-    """The protocol's scanData, plus who scanned it so the page can count "mine"."""
-    return {**protocol.scan_data(scan), "userId": str(scan.scanned_by_id) if scan.scanned_by_id else None}
+    """The protocol's scanData, who scanned it (to count "mine") and its match, as `scan_added` carries it."""
+    return {
+        **protocol.scan_data(scan),
+        "userId": str(scan.scanned_by_id) if scan.scanned_by_id else None,
+        "match": protocol.scan_match(scan),
+    }
+
+
+def _reconciliation_state(request, inventory: Inventory) -> dict:
+    """What `GET /api/inventories/{id}/progress/` answers, plus the URLs the page reads it from."""
+    agency = inventory.agency
+    can_see = reconciliation_access.can_see_expected(request.user, agency)
+    return {
+        "progress": reconciliation_selectors.progress_of(inventory),
+        "canSeeExpected": can_see,
+        "blindCount": agency.blind_count,
+        "locations": reconciliation_selectors.locations_of(inventory) if can_see else None,
+        "progressUrl": reverse("inventory-progress", args=[inventory.pk]),
+        # Each scan's match after the list changes: the `progress` message does not carry them.
+        "exceptionsUrl": reverse("inventory-exceptions", args=[inventory.pk]),
+        # Under blind counting the page must not even ask for the list.
+        "expectedUrl": reverse("inventory-expected", args=[inventory.pk]) if can_see else None,
+        "reportUrl": reverse(
+            "inventory-report", args=[agency.slug or agency.name, inventory.month, inventory.year]
+        ),
+    }
 
 
 def _live_config(request, inventory: Inventory) -> dict:

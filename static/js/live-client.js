@@ -12,7 +12,8 @@
  *
  * Events (CustomEvent, payload in `detail`): state, presence, user-joined, user-left,
  * scan-added, scan-removed, snapshot, request-failed, request-retrying, completed,
- * terminated, fatal, server-error.
+ * terminated, fatal, server-error; and from the reconciliation extension: `match` and
+ * `progress` on scan-added, `progress` on scan-removed, `summary` on completed, and progress.
  */
 
 export const State = Object.freeze({
@@ -336,8 +337,12 @@ export class LiveClient extends EventTarget {
         break;
       case "inventory_completed":
         if (this.acceptSeq(data)) {
-          this.emit("completed", { message: data.message, completedBy: data.completedBy });
+          const summary = data.summary ?? null;
+          this.emit("completed", { message: data.message, completedBy: data.completedBy, summary });
         }
+        break;
+      case "progress": // not sequenced: the figures after an import or a clear of the expected list
+        this.emit("progress", { progress: data.progress ?? null, cause: data.cause ?? "" });
         break;
       case "session_terminated":
         this.terminate(data.message, data.completedBy);
@@ -378,7 +383,16 @@ export class LiveClient extends EventTarget {
     const answersUs = this.outbox.all().some((item) => item.id === scan.id);
     if (!fresh && !answersUs) return;
     const userId = data.userId == null ? null : String(data.userId);
-    this.emit("scan-added", { scan: { ...scan, userId }, userName: data.userName, ours: answersUs });
+    // `match` is null without an expected list; a replayed retry carries it but no `progress`.
+    const match = typeof data.match === "string" ? data.match : null;
+    const progress = data.progress ?? null;
+    this.emit("scan-added", {
+      scan: { ...scan, userId, match },
+      userName: data.userName,
+      ours: answersUs,
+      match,
+      progress,
+    });
     if (answersUs) this.settle(scan.id);
   }
 
@@ -392,7 +406,8 @@ export class LiveClient extends EventTarget {
     // Removed by us answers our request; removed by someone else makes ours moot, but it still
     // gets its own answer (scan_not_found), which must not be taken for the next request's.
     const ours = Boolean(inflight) && userId === this.userId;
-    this.emit("scan-removed", { scan, userId, userName: data.userName, ours });
+    const progress = data.progress ?? null;
+    this.emit("scan-removed", { scan, userId, userName: data.userName, ours, progress });
     for (const item of this.outbox.all()) {
       const queuedRemoval = item.kind === "remove" && item.code === scan.code && item.id !== inflight?.id;
       if (queuedRemoval) this.outbox.remove(item.id);
@@ -531,13 +546,17 @@ function now() {
   return new Date().toISOString();
 }
 
-async function getJson(url) {
+export async function getJson(url) {
   const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  if (!response.ok) {
+    const error = new Error(`${url}: HTTP ${response.status}`);
+    error.status = response.status;
+    throw error;
+  }
   return response.json();
 }
 
-function sameOriginPath(url) {
+export function sameOriginPath(url) {
   const parsed = new URL(url, location.href);
   return parsed.pathname + parsed.search;
 }

@@ -1,10 +1,16 @@
-/** The live-scan page: wires the protocol client to the scan list, the people and the notices. */
+/**
+ * The live-scan page: wires the protocol client to the scan list, the people, the notices and
+ * the reconciliation (progress against the expected list, and what is still missing).
+ */
 
 import { h, readJson } from "./dom.js";
 import { format, gettext, ngettext } from "./i18n.js";
 import { LiveClient, State } from "./live-client.js";
+import { MissingList } from "./missing-list.js";
 import { Notices } from "./notices.js";
 import { PeopleList } from "./people-list.js";
+import { ProgressPanel, summaryFigures } from "./progress-panel.js";
+import { Reconciliation } from "./reconciliation.js";
 import { ScanList } from "./scan-list.js";
 import { keepFocused } from "./scan-focus.js";
 
@@ -32,6 +38,9 @@ const ui = {
   dialogPending: $("complete-pending"),
   terminated: $("terminated"),
   terminatedMessage: $("terminated-message"),
+  terminatedSummary: $("terminated-summary"),
+  terminatedReport: $("terminated-report"),
+  terminatedHome: $("terminated-home"),
 };
 
 const scans = new ScanList({
@@ -44,6 +53,38 @@ const people = new PeopleList({ list: $("people"), count: $("people-count"), me 
 const notices = new Notices($("notices"));
 const initialScans = readJson("initial-scans");
 scans.reset(initialScans);
+const focusScanField = () => {
+  if (!ui.field.disabled) ui.field.focus({ preventScroll: true });
+};
+const reconciliation = new Reconciliation({
+  state: config.reconciliation,
+  scans,
+  grid: $("live-grid"),
+  panel: new ProgressPanel({
+    panel: $("progress-panel"),
+    text: $("progress-text"),
+    percent: $("progress-percent"),
+    bar: $("progress-bar"),
+    fill: $("progress-fill"),
+    counted: $("progress-counted"),
+    missing: $("progress-missing"),
+    unexpected: $("progress-unexpected"),
+    flagged: $("progress-flagged"),
+  }),
+  // Under blind counting the page has no missing list and never asks for it.
+  missing:
+    config.reconciliation.canSeeExpected && $("missing-panel")
+      ? new MissingList({
+          list: $("missing-list"),
+          select: $("missing-location"),
+          filter: $("missing-filter"),
+          count: $("missing-count"),
+          status: $("missing-status"),
+          url: config.reconciliation.expectedUrl,
+          onChosen: focusScanField, // a barcode scanner types into whatever has focus
+        })
+      : null,
+});
 
 const client = new LiveClient({
   room: { agency: config.agency, month: config.month, year: config.year },
@@ -74,7 +115,13 @@ function listen() {
   const on = (type, handler) => client.addEventListener(type, (event) => handler(event.detail));
   const tell = (template, values, kind) => notices.show(format(template, values), kind);
 
-  on("state", ({ state }) => showConnection(state));
+  let wasOnline = false;
+  on("state", ({ state }) => {
+    showConnection(state);
+    // Back after a loss: a `progress` message (not replayed) may have been missed.
+    if (state === State.ONLINE && wasOnline) reconciliation.resync();
+    if (state === State.ONLINE) wasOnline = true;
+  });
   on("presence", ({ users }) => people.set(users));
   on("user-joined", ({ userId, userName }) => {
     if (people.join(userId, userName) && userId !== me.id) {
@@ -86,18 +133,26 @@ function listen() {
       tell(gettext("%(name)s salió de la sala"), { name: userName });
     }
   });
-  on("scan-added", ({ scan, userName, ours }) => {
+  on("scan-added", (detail) => {
+    const { scan, userName, ours } = detail;
     scans.confirm(scan);
-    if (ours) showFeedback(format(gettext("%(code)s registrado"), { code: scan.code }), "success");
+    reconciliation.scanAdded(detail);
+    if (ours) showRegistered(scan.code, detail.match);
     else if (scan.userId !== me.id) {
       tell(gettext("%(name)s escaneó %(code)s"), { name: userName, code: scan.code });
     }
   });
-  on("scan-removed", ({ scan, userId, userName }) => {
+  on("scan-removed", (detail) => {
+    const { scan, userId, userName } = detail;
     scans.removeCode(scan.code);
+    reconciliation.scanRemoved(detail);
     if (userId !== me.id) tell(gettext("%(name)s eliminó %(code)s"), { name: userName, code: scan.code });
   });
-  on("snapshot", ({ scans: list }) => scans.reset(list));
+  on("snapshot", ({ scans: list }) => {
+    scans.reset(list);
+    reconciliation.resync(); // a snapshot carries no figures
+  });
+  on("progress", (detail) => reconciliation.progressChanged(detail));
   on("request-failed", ({ item, code, message, details }) => {
     if (item.kind === "remove") {
       if (code === "scan_not_found") scans.removeCode(item.code);
@@ -112,14 +167,17 @@ function listen() {
     if (item.kind !== "scan") return;
     scans.retrying(item.id, gettext("Demasiados escaneos por minuto: se reintentará en unos segundos."));
   });
-  on("completed", ({ message }) => notices.show(message, "warning"));
+  on("completed", ({ message, summary }) => {
+    reconciliation.completed(summary);
+    notices.show(message, "warning");
+  });
   on("terminated", ({ message, completedBy }) => {
     const text =
       message ||
       (completedBy
         ? format(gettext("El inventario ya fue completado por %(name)s."), { name: completedBy })
         : gettext("El inventario ya fue completado."));
-    endSession(text);
+    endSession(text, null, { completed: true });
   });
   on("fatal", ({ closeCode, message }) => {
     const text = closeCode === 4401 ? gettext("Tu sesión expiró: inicia sesión de nuevo.") : message;
@@ -190,6 +248,19 @@ function showConnection(state) {
   ui.connectionLabel.textContent = STATE_LABELS[state]();
 }
 
+/** Our scan was stored: say so, and whether the books have it. */
+function showRegistered(code, match) {
+  if (match === "unexpected") {
+    const text = gettext("%(code)s registrado, pero no está en la lista esperada.");
+    showFeedback(format(text, { code }), "warning");
+  } else if (match === "flagged") {
+    const text = gettext("%(code)s registrado, pero el VIN parece mal leído: revísalo.");
+    showFeedback(format(text, { code }), "warning");
+  } else {
+    showFeedback(format(gettext("%(code)s registrado"), { code }), "success");
+  }
+}
+
 function showFeedback(text, kind) {
   ui.feedback.dataset.kind = kind;
   ui.feedback.textContent = text;
@@ -207,11 +278,20 @@ function refusalReason(code, message, details) {
   }
 }
 
-/** The room is over: say why, stop scanning and offer the way back. */
-function endSession(text, loginUrl = null) {
+/** The room is over: say why (with the final figures if completed), stop scanning, offer the way back. */
+function endSession(text, loginUrl = null, { completed = false } = {}) {
   ui.terminatedMessage.textContent = text;
   if (loginUrl) {
     ui.terminatedMessage.append(" ", h("a", { attrs: { href: loginUrl }, text: gettext("Iniciar sesión") }));
+  }
+  ui.terminatedReport.hidden = !completed;
+  ui.terminatedSummary.hidden = true;
+  if (completed) {
+    reconciliation.finalSummary().then((summary) => {
+      if (!summary) return;
+      ui.terminatedSummary.replaceChildren(...summaryFigures(summary));
+      ui.terminatedSummary.hidden = false;
+    });
   }
   ui.terminated.hidden = false;
   showFeedback("", "info");
@@ -219,5 +299,5 @@ function endSession(text, loginUrl = null) {
   if (ui.dialog.open) ui.dialog.close("cancel");
   scans.close(gettext("No se envió: el inventario ya está cerrado."));
   showConnection(State.CLOSED);
-  ui.terminated.querySelector("a.btn")?.focus();
+  ui.terminatedHome.focus();
 }

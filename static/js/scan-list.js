@@ -15,6 +15,18 @@ const STATE_LABELS = {
   removing: () => gettext("Eliminando"),
   failed: () => gettext("Rechazado"),
 };
+// How a stored scan compares with the expected list; "expected" (in the books) needs no mark.
+const MATCH_MARKS = {
+  unexpected: () => ({
+    label: gettext("No esperado"),
+    title: gettext("No está en la lista esperada (los libros)."),
+  }),
+  flagged: () => ({
+    label: gettext("VIN dudoso"),
+    title: gettext("El dígito verificador del VIN no cuadra: probablemente se leyó mal."),
+    hint: gettext("Revisa el código: el VIN parece mal leído."),
+  }),
+};
 const COUNTED = new Set(["confirmed", "removing"]);
 const UNSENT = new Set(["pending", "retrying"]);
 
@@ -40,8 +52,9 @@ export class ScanList {
   reset(scans) {
     const next = new Map();
     for (const scan of scans) {
-      const state = this.entries.get(scan.id)?.state === "removing" ? "removing" : "confirmed";
-      next.set(scan.id, { ...scan, state, reason: "" });
+      const known = this.entries.get(scan.id);
+      const state = known?.state === "removing" ? "removing" : "confirmed";
+      next.set(scan.id, { ...scan, match: matchOf(scan, known), state, reason: "" });
     }
     for (const entry of this.entries.values()) {
       if (!COUNTED.has(entry.state) && !next.has(entry.id)) next.set(entry.id, entry);
@@ -60,9 +73,11 @@ export class ScanList {
     this.put({ id, code, timestamp, user: this.me.name, userId: this.me.id, state: "pending" });
   }
 
+  /** A stored scan; its `match` (null: no expected list) comes with scan_added, not with a snapshot. */
   confirm(scan) {
-    const state = this.entries.get(scan.id)?.state === "removing" ? "removing" : "confirmed";
-    this.put({ ...scan, state, reason: "" });
+    const known = this.entries.get(scan.id);
+    const state = known?.state === "removing" ? "removing" : "confirmed";
+    this.put({ ...scan, match: matchOf(scan, known), state, reason: "" });
   }
 
   fail(id, reason) {
@@ -98,6 +113,22 @@ export class ScanList {
 
   get(id) {
     return this.entries.get(id);
+  }
+
+  /** The codes of the stored scans. */
+  storedCodes() {
+    return new Set([...this.entries.values()].filter((entry) => COUNTED.has(entry.state)).map((e) => e.code));
+  }
+
+  /** Mark again the stored scans among `codes` after the expected list changed. */
+  remark(codes, matchFor) {
+    for (const entry of this.entries.values()) {
+      if (!COUNTED.has(entry.state) || !codes.has(entry.code)) continue;
+      const match = matchFor(entry.code);
+      if (match === entry.match) continue;
+      entry.match = match;
+      this.replaceRow(entry);
+    }
   }
 
   /** Completed: no more actions; unsent rows are refused with the reason. */
@@ -156,14 +187,28 @@ export class ScanList {
   render(entry) {
     const moment = new Date(entry.timestamp);
     const action = this.actionFor(entry);
+    const mark = COUNTED.has(entry.state) ? MATCH_MARKS[entry.match]?.() : null;
+    const data = { id: entry.id, code: entry.code, state: entry.state };
+    if (entry.match) data.match = entry.match;
     entry.li = h(
       "li",
-      { class: "scan", data: { id: entry.id, code: entry.code, state: entry.state } },
+      { class: "scan", data },
       h("span", { class: "scan-icon", attrs: { "aria-hidden": "true" } }),
       h(
         "div",
         { class: "scan-body" },
-        h("span", { class: "scan-code", text: entry.code }),
+        h(
+          "span",
+          { class: "scan-line" },
+          h("span", { class: "scan-code", text: entry.code }),
+          mark
+            ? h("span", {
+                class: `scan-mark scan-mark-${entry.match}`,
+                attrs: { title: mark.title },
+                text: mark.label,
+              })
+            : null,
+        ),
         h(
           "span",
           { class: "scan-meta" },
@@ -174,6 +219,7 @@ export class ScanList {
           }),
         ),
         entry.reason ? h("span", { class: "scan-reason", text: entry.reason }) : null,
+        mark?.hint && !entry.reason ? h("span", { class: "scan-hint", text: mark.hint }) : null,
       ),
       h("span", { class: "scan-state", text: STATE_LABELS[entry.state]() }),
       action
@@ -226,6 +272,11 @@ export class ScanList {
     // Snapshots carry the scanner's name but not always its id.
     return entry.userId ? entry.userId === this.me.id : entry.user === this.me.name;
   }
+}
+
+/** The scan's match if it brought one, else what was known of it (snapshots carry none). */
+function matchOf(scan, known) {
+  return scan.match !== undefined ? scan.match : (known?.match ?? null);
 }
 
 function dismiss() {

@@ -8,7 +8,10 @@ from django.utils import timezone
 
 from inventory import services
 from inventory.models import Agency, Inventory
+from inventory.reconciliation import services as reconciliation
 from inventory.rooms import Room
+
+from .reconciliation_helpers import BOOKS, csv_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -205,3 +208,98 @@ def test_user_text_is_escaped_in_the_html(make_user):
     html = client.get(live_url("agencia")).content.decode()
     assert "&lt;b&gt;Agencia&lt;/b&gt;" in html
     assert json_script(html, "initial-scans")[0]["code"] == "<img src=x onerror=alert(2)>"
+
+
+def import_books(agency, month=10, year=2025) -> Inventory:
+    inventory = services.inventory_get_or_open(room=Room(agency=agency, month=month, year=year))
+    reconciliation.expected_import_file(inventory=inventory, upload=csv_bytes(BOOKS), filename="libros.csv")
+    return inventory
+
+
+def test_live_page_includes_the_initial_progress_and_each_scans_match(ana, alfa):
+    inventory = import_books(alfa)
+    record(ana, alfa, "1hgcm82633a004352")  # in the books, whatever its case
+    record(ana, alfa, "UNLISTED-1")
+    record(ana, alfa, "1HGCM82633A004353")  # a VIN whose check digit fails: likely misread
+    html = client_for(ana).get(live_url()).content.decode()
+
+    matches = {scan["code"]: scan["match"] for scan in json_script(html, "initial-scans")}
+    assert matches == {
+        "1hgcm82633a004352": "expected",
+        "UNLISTED-1": "unexpected",
+        "1HGCM82633A004353": "flagged",
+    }
+    state = json_script(html, "live-config")["reconciliation"]
+    assert state["progress"] == {
+        "expected": 4,
+        "found": 1,
+        "missing": 3,
+        "unexpected": 1,
+        "flagged": 1,
+        "counted": 3,
+    }
+    assert state["canSeeExpected"] is True and state["blindCount"] is False
+    assert state["locations"] == [
+        {"location": "Patio A", "expected": 2, "missing": 1},
+        {"location": "Patio B", "expected": 1, "missing": 1},
+        {"location": "Taller", "expected": 1, "missing": 1},
+    ]
+    assert state["progressUrl"] == f"/api/inventories/{inventory.pk}/progress/"
+    assert state["expectedUrl"] == f"/api/inventories/{inventory.pk}/expected/"
+    assert state["reportUrl"] == "/inventory/alfa-romeo/10/2025/report/"
+
+    # The figures are on the page before any script runs.
+    assert "1 de 4 encontrados" in html
+    assert re.search(r'role="progressbar"[^>]*aria-valuemax="4" aria-valuenow="1"', html, re.S)
+    assert '<dd id="progress-missing">3</dd>' in html
+    assert '<dd id="progress-unexpected">1</dd>' in html
+    assert '<dd id="progress-flagged">1</dd>' in html
+    assert 'data-has-list="true"' in html and 'data-missing="shown"' in html
+    assert 'id="missing-panel"' in html and 'href="/inventory/alfa-romeo/10/2025/report/"' in html
+
+
+def test_live_page_without_an_expected_list_is_a_plain_counter(ana, alfa):
+    record(ana, alfa, "VIN-1")
+    record(ana, alfa, "1HGCM82633A004353")  # flagged even without a list
+    html = client_for(ana).get(live_url()).content.decode()
+    assert [scan["match"] for scan in json_script(html, "initial-scans")] == ["flagged", None]
+    state = json_script(html, "live-config")["reconciliation"]
+    assert state["progress"]["expected"] == 0 and state["progress"]["counted"] == 2
+    assert state["locations"] == []
+    assert 'data-has-list="false"' in html and 'data-missing="hidden"' in html
+    assert "2 vehículos contados" in html
+
+
+def test_blind_counting_keeps_the_figures_but_not_the_missing_list_from_counters(luis, staff, alfa):
+    import_books(alfa)
+    Agency.objects.filter(pk=alfa.pk).update(blind_count=True)
+    html = client_for(luis).get(live_url()).content.decode()
+    state = json_script(html, "live-config")["reconciliation"]
+    assert state["canSeeExpected"] is False and state["blindCount"] is True
+    assert state["expectedUrl"] is None and state["locations"] is None
+    assert state["progress"]["missing"] == 4
+    assert 'id="missing-panel"' not in html and 'data-missing="hidden"' in html
+    assert "0 de 4 encontrados" in html
+    # Managers (staff here) always see the list.
+    manager_html = client_for(staff).get(live_url()).content.decode()
+    assert json_script(manager_html, "live-config")["reconciliation"]["canSeeExpected"] is True
+    assert 'id="missing-panel"' in manager_html
+
+
+def test_completed_live_page_shows_the_final_figures_and_links_the_report(ana, alfa):
+    inventory = import_books(alfa)
+    record(ana, alfa, "1HGCM82633A004352")
+    record(ana, alfa, "UNLISTED-1")
+    services.inventory_complete(inventory=inventory, user=ana)
+    html = client_for(ana).get(live_url()).content.decode()
+    summary = re.search(r'<dl id="terminated-summary"[^>]*>(.*?)</dl>', html, re.S).group(1)
+    figures = dict(re.findall(r'data-figure="(\w+)">(\d+)<', summary))
+    assert figures == {"counted": "2", "found": "1", "missing": "3", "unexpected": "1", "flagged": "0"}
+    assert re.search(r'id="terminated-report"[^>]*href="/inventory/alfa-romeo/10/2025/report/"', html)
+
+
+def test_live_page_progress_is_in_english_for_an_english_browser(ana, alfa):
+    import_books(alfa)
+    html = client_for(ana, accept_language="en").get(live_url()).content.decode()
+    assert "0 of 4 found" in html
+    assert "Variance report" in html
