@@ -101,7 +101,9 @@ elif REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # No read timeout: an idle receive blocks on Redis for its own 5 s wait, and redis-py's
+                # default 5 s socket timeout would turn every quiet moment into a "lost" layer.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
                 "prefix": f"{REDIS_PREFIX}:asgi",
                 # Consumers refresh their group membership every heartbeat, so a long
                 # expiry is only a safety net against members that vanished uncleanly.

@@ -338,13 +338,6 @@ async def test_a_resume_into_a_big_pruned_inventory_gets_its_snapshot(server, an
         await client.close()
 
 
-@pytest.mark.xfail(
-    bool(settings.REDIS_URL),
-    reason="redis-py 8 reads with socket_timeout=5 s and channels-redis blocks on BZPOPMIN for 5 s: "
-    "an idle layer.receive raises redis TimeoutError, which _layer_receive takes for a lost "
-    "Redis: every 5 s of quiet, one socket per process is closed with 4503",
-    strict=True,
-)
 async def test_a_silent_socket_stays_open_through_quiet_time(server, ana):
     token = await database_sync_to_async(token_for)(ana)
     client = await LiveClient.open(room_url(server), token)
