@@ -49,5 +49,10 @@ smoke: $(VENV)/.base
 loadtest: $(VENV)/.base
 	$(BIN)/python manage.py ws_loadtest --url $${URL:-http://localhost:$${PORT:-5000}} $(ARGS)
 
+## The load benchmark of docs/performance.md (~20 min; PostgreSQL and Redis on localhost, 2+ cores).
+bench: $(VENV)/.dev
+	$(PIP) install -q -r requirements/bench.txt
+	$(BIN)/python bench/run.py
+
 clean:
 	rm -rf $(VENV) staticfiles test-results .pytest_cache

@@ -1,0 +1,119 @@
+"""Hold ROOMS x CLIENTS idle sockets open on a server, for `bench/run.py` to read its memory.
+
+Creates the sockets' agencies, users and tokens through the ORM of the settings it runs with
+(the same helper as ws_loadtest), opens every socket, waits for each one's `presence`, prints one
+JSON line ({"open": N, "refused": N, "seconds": S}) and holds the sockets until a line (or EOF)
+arrives on stdin; then closes them and removes its data.
+
+    python bench/idle.py --url http://127.0.0.1:5101 --rooms 20 --clients 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--rooms", type=int, default=20)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--timeout", type=float, default=30.0)
+    args = parser.parse_args()
+
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inventory_site.settings.production")
+    import django
+
+    django.setup()
+    from realtime.conf import realtime_settings
+    from realtime.loadtest import plan
+    from realtime.loadtest.accounts import accounts_create
+
+    accounts = accounts_create(run_id=secrets.token_hex(3), rooms=args.rooms, clients=args.clients)
+    try:
+        ws_base = plan.ws_base_url(args.url, realtime_settings.WEBSOCKET_PATH)
+        urls = [
+            (plan.room_ws_url(ws_base, room.agency, room.month, room.year), token)
+            for position in range(args.clients)
+            for room in accounts.rooms
+            for token in room.tokens[position : position + 1]
+        ]
+        _run(_hold(urls, args.concurrency, args.timeout))
+    finally:
+        from django.db import connection
+
+        connection.close()
+        accounts.remove()
+
+
+def _run(coroutine):
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
+async def _hold(urls, concurrency: int, timeout: float) -> None:
+    from websockets.asyncio.client import connect
+
+    slots = asyncio.Semaphore(concurrency)
+    sockets = []
+    readers = []
+    refused = 0
+
+    async def drain(ws) -> None:
+        try:
+            async for _ in ws:
+                pass
+        except Exception:
+            pass
+
+    async def open_one(url: str, token: str) -> None:
+        nonlocal refused
+        async with slots:
+            try:
+                ws = await connect(
+                    url,
+                    additional_headers={"Authorization": f"Token {token}"},
+                    open_timeout=timeout,
+                    ping_interval=None,
+                    compression=None,
+                    proxy=None,
+                )
+                while True:
+                    message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+                    if message.get("type") == "presence":
+                        break
+                    if message.get("type") == "error":
+                        raise RuntimeError(message["data"].get("code"))
+            except Exception:
+                refused += 1
+                return
+            sockets.append(ws)
+            readers.append(asyncio.create_task(drain(ws)))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(open_one(url, token) for url, token in urls))
+    seconds = time.perf_counter() - started
+    print(json.dumps({"open": len(sockets), "refused": refused, "seconds": round(seconds, 2)}), flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    for reader in readers:
+        reader.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+
+
+if __name__ == "__main__":
+    main()
