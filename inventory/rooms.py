@@ -66,12 +66,15 @@ def agency_find(identifier: Any) -> Agency:
     return agency
 
 
+def sees_every_agency(user) -> bool:
+    """Staff and superusers see and manage every agency."""
+    return bool(user and user.is_authenticated and (user.is_staff or user.is_superuser))
+
+
 def user_can_access(user, agency: Agency) -> bool:
-    if not user or not user.is_authenticated:
-        return False
-    if user.is_staff or user.is_superuser:
+    if sees_every_agency(user):
         return True
-    return agency.members.filter(pk=user.pk).exists()
+    return bool(user and user.is_authenticated) and agency.members.filter(pk=user.pk).exists()
 
 
 def agency_for_user(user, identifier: Any) -> Agency:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from inventory.models import Agency
+from inventory.rooms import sees_every_agency
 
 
 def is_manager(user, agency: Agency) -> bool:
     """Staff, or a user named among the agency's managers."""
-    if not user or not user.is_authenticated:
-        return False
-    if user.is_staff or user.is_superuser:
+    if sees_every_agency(user):
         return True
-    return agency.managers.filter(pk=user.pk).exists()
+    return bool(user and user.is_authenticated) and agency.managers.filter(pk=user.pk).exists()
 
 
 def can_view(user, agency: Agency) -> bool:
