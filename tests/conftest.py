@@ -6,6 +6,7 @@ import os
 
 import pytest
 from asgiref.sync import async_to_sync
+from channels.layers import channel_layers
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework.authtoken.models import Token
@@ -51,8 +52,13 @@ async def _clear_realtime():
 
 @pytest.fixture(autouse=True)
 def clean_realtime_state(settings):
-    """Every test starts with no presence, no rate-limit windows and zeroed metrics."""
+    """Every test starts with no presence, no rate-limit windows, zeroed metrics and a new layer.
+
+    Each async test runs on its own event loop; a channel layer kept from an earlier test may
+    still hold a receive lock bound to that loop's dead task, so every test builds its own.
+    """
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK}
+    channel_layers.backends.clear()
     cache.clear()
     async_to_sync(_clear_realtime)()
     metrics.local.reset()
