@@ -48,8 +48,15 @@ def _parse_int(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 4:
-        return int(value.strip())
+    if isinstance(value, str):
+        return ascii_int(value.strip(), max_digits=4)
+    return None
+
+
+def ascii_int(text: str, *, max_digits: int = 18) -> int | None:
+    """The number written in ASCII digits, else None ("²" and "١" are digits to str.isdigit, not to int)."""
+    if text.isascii() and text.isdigit() and len(text) <= max_digits:
+        return int(text)
     return None
 
 
@@ -58,6 +65,8 @@ def agency_find(identifier: Any) -> Agency:
     if not isinstance(identifier, str) or not identifier.strip():
         raise InvalidInput(_("Indica la agencia."), field="agency")
     identifier = identifier.strip()
+    if "\x00" in identifier:  # no name has one, and PostgreSQL refuses it in a query
+        raise AgencyNotFound(identifier.replace("\x00", "\ufffd"))
     agency = (
         Agency.objects.filter(is_active=True).filter(Q(name__iexact=identifier) | Q(slug=identifier)).first()
     )

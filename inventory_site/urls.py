@@ -17,3 +17,5 @@ urlpatterns = [
     path("", include("inventory.reconciliation.urls")),
     path("", include("inventory.urls")),
 ]
+
+handler404 = "inventory.api.exceptions.not_found"

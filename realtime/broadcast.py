@@ -26,7 +26,7 @@ ROOM_CLOSE = "room.close"
 
 
 def encode(message: dict[str, Any]) -> str:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(message, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 def room_event(message: dict[str, Any]) -> dict[str, Any]:

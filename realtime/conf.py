@@ -7,8 +7,12 @@ DEFAULTS = {
     "MAX_CONNECTIONS_PER_ROOM": 50,
     "RATE_LIMIT_MAX_MESSAGES": 100,
     "HEARTBEAT_INTERVAL_MS": 30000,
-    # Frames larger than this close the connection with 1009.
+    # Client messages larger than this are refused with an `error` and closed with 1009.
     "MAX_FRAME_BYTES": 64 * 1024,
+    # What daphne accepts and sends per message: above MAX_FRAME_BYTES so that the consumer, not
+    # the transport, refuses a big client frame (with its error and 1009), and large enough for
+    # the server's own big messages (a snapshot of ~6,000 scans fits in 1 MiB).
+    "TRANSPORT_MAX_BYTES": 1024 * 1024,
 }
 
 

@@ -16,7 +16,7 @@ from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -316,6 +316,8 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
             await self._error(exc.message, exc.code, **exc.details, **_scan_echo(kind, data))
         except ObjectDoesNotExist:
             await self._error(_("Este inventario ya no existe."), "inventory_not_found")
+        except DataError:  # the database refused a value: bad input, not a database down
+            await self._error(_("Un valor no es válido (carácter nulo o número fuera de rango)."), "invalid")
         except DatabaseError as exc:
             logger.error("Database unavailable handling %s: %s", kind, exc)
             await self._error(_DATABASE_DOWN(), "database_unavailable")
@@ -372,7 +374,14 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         await database_sync_to_async(services.inventory_complete)(inventory=self.inventory, user=self.user)
 
     async def _handle_ping(self, data):
-        await self._send(protocol.pong(data.get("timestamp")))
+        stamp = data.get("timestamp")
+        if stamp not in (None, "") and not protocol.echoable(stamp):
+            raise InvalidInput(
+                _("timestamp debe ser texto de hasta %(max)s caracteres o un número.")
+                % {"max": protocol.ECHO_MAX_CHARS},
+                field="timestamp",
+            )
+        await self._send(protocol.pong(stamp))
 
     async def _handle_resume(self, data):
         since = data.get("since")
@@ -459,7 +468,7 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
     def _since_from_query(self) -> int | None:
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         value = (query.get("since") or [None])[0]
-        return int(value) if value is not None and value.isdigit() else None
+        return rooms.ascii_int(value) if value is not None else None
 
     async def _send(self, message) -> None:
         await self.send(text_data=broadcast.encode(message))
@@ -505,7 +514,11 @@ def _scan_echo(kind: str, data: dict) -> dict:
     if kind not in (protocol.SCAN_ADDED, protocol.SCAN_REMOVED):
         return {}
     scan_data = data.get("scanData") if isinstance(data.get("scanData"), dict) else {}
-    echo = {key: scan_data[key] for key in ("code", "id") if isinstance(scan_data.get(key), str)}
+    echo = {
+        key: scan_data[key]
+        for key in ("code", "id")
+        if isinstance(scan_data.get(key), str) and protocol.echoable(scan_data[key])
+    }
     return {"scanData": echo} if echo else {}
 
 

@@ -6,6 +6,7 @@ additive (a new key, or a new message type) and documented in docs/protocol.md.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -177,12 +178,26 @@ def presence(inventory, users: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+# What the server sends back of a client's own values (the ping's timestamp, the code and id
+# of a refused scan): short text or a finite number, so no answer can be made invalid JSON,
+# invalid UTF-8 or oversized by what a client sent.
+ECHO_MAX_CHARS = 64
+
+
+def echoable(value: Any) -> bool:
+    """Whether a client's value may go back as it came: text of up to 64 characters or a finite number."""
+    if isinstance(value, str):
+        return len(value) <= ECHO_MAX_CHARS and not any("\ud800" <= char <= "\udfff" for char in value)
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+
+
 def pong(client_timestamp: Any = None) -> dict[str, Any]:
+    """Answer a ping; the client's timestamp (already checked with `echoable`) or the server time."""
     now = timestamp()
-    return {
-        "type": PONG,
-        "data": {"timestamp": client_timestamp if client_timestamp else now, "serverTime": now},
-    }
+    echoed = client_timestamp if client_timestamp not in (None, "") else now
+    return {"type": PONG, "data": {"timestamp": echoed, "serverTime": now}}
 
 
 def error(message: str, *, code: str = "error", **extra: Any) -> dict[str, Any]:

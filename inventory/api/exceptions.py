@@ -2,8 +2,10 @@
 
 import logging
 
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, DataError, InterfaceError, OperationalError
+from django.http import JsonResponse
 from django.utils.translation import gettext as _
+from django.views import defaults
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -18,6 +20,11 @@ def exception_handler(exc, context):
         return Response({exc.details["field"]: [exc.message]}, status=exc.status)
     if isinstance(exc, InventoryError):
         return Response({"detail": exc.message, "code": exc.code, **exc.details}, status=exc.status)
+    if isinstance(exc, DataError):
+        # The database refused a value (a NUL character, a number out of range): the input is bad.
+        logger.info("Database refused a value: %s", exc)
+        detail = _("Un valor no es válido (carácter nulo o número fuera de rango).")
+        return Response({"detail": detail, "code": "invalid"}, status=400)
     if isinstance(exc, (OperationalError, InterfaceError)) or type(exc) is DatabaseError:
         # The database is unreachable: nothing was written (every change is one transaction).
         logger.error("Database unavailable: %s", exc)
@@ -41,3 +48,10 @@ class ResilientScopedRateThrottle(ScopedRateThrottle):
         except Exception as exc:
             logger.warning("Throttle cache unavailable, not throttling: %r", exc)
             return True
+
+
+def not_found(request, exception=None):
+    """handler404: under /api/ a URL that matches no endpoint gets DRF's error shape, not a page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": _("No encontrado."), "code": "not_found"}, status=404)
+    return defaults.page_not_found(request, exception)

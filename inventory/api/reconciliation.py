@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -81,6 +81,17 @@ class VarianceInput(serializers.Serializer):
     note = serializers.CharField(max_length=500, allow_blank=True, required=False, default="")
 
 
+PAGINATED_EXPECTED_LIST = inline_serializer(
+    "PaginatedExpectedVehicleList",
+    fields={
+        "count": serializers.IntegerField(),
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": ExpectedVehicleOutput(many=True),
+    },
+)
+
+
 class ExpectedListView(APIView):
     """The expected list: GET lists it with found/missing state; POST replaces it; DELETE clears it."""
 
@@ -96,8 +107,10 @@ class ExpectedListView(APIView):
             OpenApiParameter("state", str, enum=["found", "missing"]),
             OpenApiParameter("location", str, description="Exact location, any case."),
             OpenApiParameter("search", str, description="Part of the code, stock number or description."),
+            OpenApiParameter("limit", int, description="How many vehicles per page (default 100)."),
+            OpenApiParameter("offset", int, description="Where the page starts."),
         ],
-        responses={200: ExpectedVehicleOutput(many=True)},
+        responses={200: PAGINATED_EXPECTED_LIST},
     )
     def get(self, request, pk):
         inventory = inventory_for(request, pk)

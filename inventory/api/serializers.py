@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from inventory import rooms
 from inventory.exceptions import InvalidInput
-from inventory.models import Agency, Inventory, Scan
+from inventory.models import Agency, Inventory, Scan, ScanMatch
 from realtime import protocol
 
 
@@ -88,17 +88,27 @@ class SaveScanInput(RoomInput):
         return attrs
 
 
+class MatchField(serializers.ChoiceField):
+    """How a scan compares with the expected list; null while the inventory has none (as on the socket)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=ScanMatch.choices, allow_null=True, read_only=True, **kwargs)
+
+    def to_representation(self, value):
+        return value or None
+
+
 class ScanSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="uid", read_only=True)
     user = serializers.CharField(source="scanned_by_name", read_only=True)
     userId = serializers.SerializerMethodField()  # noqa: N815
     timestamp = serializers.SerializerMethodField()
     inventoryId = serializers.IntegerField(source="inventory_id", read_only=True)  # noqa: N815
+    match = MatchField()
 
     class Meta:
         model = Scan
         fields = ["id", "code", "user", "userId", "timestamp", "inventoryId", "match"]
-        read_only_fields = ["match"]
 
     def get_userId(self, scan) -> str | None:  # noqa: N802
         return str(scan.scanned_by_id) if scan.scanned_by_id else None

@@ -25,6 +25,7 @@ from inventory import services
 from inventory.models import InventoryEvent
 from inventory.rooms import Room
 from realtime import protocol
+from realtime.conf import realtime_settings
 from tests.conftest import token_for
 
 from .wsclient import CHATTER, LiveClient, room_url
@@ -273,8 +274,8 @@ async def test_abusive_clients_do_not_starve_a_normal_one(server, ana, luis, sta
     # type; a flood that straddles a minute boundary gets two windows).
     assert answers["other"] == 0 and answers["pong"] + answers["rate_limited"] == FLOOD, answers
     assert answers["pong"] <= 200 and answers["rate_limited"] >= FLOOD - 200, answers
-    # Every oversized frame ended its connection (1009 is pinned by the xfail test below).
-    assert len(close_codes) == OVERSIZED and set(close_codes) <= {1006, 1009}, close_codes
+    # Every oversized frame ended its connection with 1009.
+    assert close_codes == [1009] * OVERSIZED, close_codes
     # Still serving, with its memory bounded.
     assert server.process.poll() is None, server.output()[-3000:]
     assert await asyncio.to_thread(health_status, server) == 200
@@ -285,32 +286,37 @@ async def test_abusive_clients_do_not_starve_a_normal_one(server, ana, luis, sta
     assert max(rss_peak, rss_after) - rss_before < RSS_GROWTH_BOUND_MB
 
 
-# Product bugs found against the real server (in-process, the consumer sees no size limit).
+# Limits on the real server: daphne's transport limit is 1 MiB, so the consumer refuses a client
+# frame over 64 KiB itself (error, then 1009), and the server's own big messages still go out.
 
 
-def bug(reason: str):
-    return pytest.mark.xfail(reason=reason, strict=True)
-
-
-@bug(
-    "daphne's autobahn factory fails oversized frames by dropping TCP (failByDrop): the client "
-    "sees 1006 with no close frame, not the documented 1009"
-)
-async def test_a_frame_over_64_kib_is_closed_with_1009(server, ana):
+async def test_a_frame_over_64_kib_is_refused_with_an_error_and_1009(server, ana):
     token = await database_sync_to_async(token_for)(ana)
-    assert await close_code_after(server, token, oversized_frame(MAX_FRAME + 1)) == 1009
+    async with connect(room_url(server), additional_headers=headers(token)) as ws:
+        await ws.send(oversized_frame(MAX_FRAME + 1))
+        codes = []
+        with suppress(websockets.ConnectionClosed):
+            while True:
+                codes.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=10))["data"].get("code"))
+        assert codes[-1] == "message_too_big", codes
+        assert ws.close_code == 1009
 
 
-@bug(
-    "autobahn's maxMessagePayloadSize (64 KiB) also limits what the server sends: a pong echoing "
-    "a ~64 KiB timestamp raises PayloadExceededError in send -> internal_error"
-)
-async def test_a_ping_of_64_kib_is_answered_with_its_pong(server, ana):
+async def test_a_frame_over_the_transport_limit_is_closed_with_1009_not_dropped(server, ana):
+    token = await database_sync_to_async(token_for)(ana)
+    too_big = realtime_settings.TRANSPORT_MAX_BYTES + 1  # daphne refuses it before the consumer
+    assert await close_code_after(server, token, oversized_frame(too_big)) == 1009
+
+
+async def test_a_ping_of_64_kib_is_answered_and_the_socket_stays_open(server, ana):
     token = await database_sync_to_async(token_for)(ana)
     client = await LiveClient.open(room_url(server), token)
     try:
         await client.ws.send(oversized_frame(MAX_FRAME))
-        assert (await client.receive_type("pong"))["data"]["serverTime"]
+        answer = await client.receive_type("error")
+        assert answer["data"]["code"] == "invalid", answer  # a 64 KiB timestamp is not echoed
+        await client.send("ping", {"timestamp": "after"})
+        assert (await client.receive_type("pong"))["data"]["timestamp"] == "after"
     finally:
         await client.close()
 
@@ -322,18 +328,14 @@ def _big_pruned_inventory(user, alfa, scans: int) -> None:
     InventoryEvent.objects.filter(inventory=inventory).delete()  # as prune_events does
 
 
-@bug(
-    "a snapshot of an inventory of ~450+ scans is over 64 KiB: daphne refuses to send it "
-    "(PayloadExceededError), so a client resuming after the event log was pruned never catches up"
-)
 async def test_a_resume_into_a_big_pruned_inventory_gets_its_snapshot(server, ana, alfa):
-    await database_sync_to_async(_big_pruned_inventory)(ana, alfa, 600)
+    await database_sync_to_async(_big_pruned_inventory)(ana, alfa, 2000)  # ~330 KB of snapshot
     token = await database_sync_to_async(token_for)(ana)
     client = await LiveClient.open(room_url(server), token)
     try:
         await client.send("resume", {"since": 1})
         snapshot = await client.receive_type("snapshot")
-        assert len(snapshot["data"]["scans"]) == 600
+        assert len(snapshot["data"]["scans"]) == 2000
     finally:
         await client.close()
 

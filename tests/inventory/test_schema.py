@@ -7,7 +7,6 @@ No response may be a server error, and every response must match what the schema
 
 from __future__ import annotations
 
-import copy
 import json
 from collections import Counter
 
@@ -39,21 +38,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SCHEMA = schemathesis.openapi.from_wsgi("/api/schema/", application)  # as served
 
 
-def _with_known_bugs_allowed(raw: dict) -> dict:
-    """The served schema, widened where a strict xfail test below pins a known mismatch.
-
-    So the fuzz keeps checking everything else those operations answer. Remove a patch with its bug.
-    """
-    raw = copy.deepcopy(raw)
-    match = raw.get("components", {}).get("schemas", {}).get("MatchEnum")
-    if match is not None and "" not in match["enum"]:
-        match["enum"].append("")  # see test_a_scan_of_an_inventory_without_an_expected_list_...
-    return raw
-
-
-FUZZ_SCHEMA = schemathesis.openapi.from_dict(_with_known_bugs_allowed(SCHEMA.raw_schema))
-FUZZ_SCHEMA.app = application
-OPERATIONS = sorted(result.ok().label for result in FUZZ_SCHEMA.get_all_operations())
+OPERATIONS = sorted(result.ok().label for result in SCHEMA.get_all_operations())
 POSTGRES = django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 EXAMPLES = 10
 API = hypothesis_settings(
@@ -142,22 +127,9 @@ def summary():
     print(f"\nSCHEMA: {len(OPERATIONS)} operations, {STATS['calls']} calls, statuses {dict(STATS['status'])}")
 
 
-def bug(reason: str, condition: bool = True):
-    return pytest.mark.xfail(condition, reason=reason, strict=True)
-
-
-# Product bugs found by this file: the operation's label -> its strict xfail mark.
-KNOWN = {
-    "GET /api/inventories/{id}/expected/": bug(
-        "ExpectedListView.get answers LimitOffsetPagination's {count, next, previous, results} "
-        "but its schema says a bare array (and omits the limit/offset parameters)"
-    ),
-}
-
-
-@pytest.mark.parametrize("label", [pytest.param(label, marks=KNOWN.get(label, ())) for label in OPERATIONS])
+@pytest.mark.parametrize("label", OPERATIONS)
 def test_every_response_is_no_server_error_and_matches_the_schema(label, ana, staff, alfa):
-    operation = FUZZ_SCHEMA.find_operation_by_label(label)
+    operation = SCHEMA.find_operation_by_label(label)
 
     @API
     @given(cases(operation))
@@ -186,18 +158,13 @@ def undocumented_statuses(operation, ana, staff) -> set[str]:
     return found
 
 
-@bug("drf-spectacular documents only the success statuses: every 400/401/403/404/409 is undocumented")
 def test_every_status_the_api_answers_is_documented(ana, staff, alfa):
     undocumented = set()
     for label in OPERATIONS:
-        undocumented |= undocumented_statuses(FUZZ_SCHEMA.find_operation_by_label(label), ana, staff)
+        undocumented |= undocumented_statuses(SCHEMA.find_operation_by_label(label), ana, staff)
     assert not undocumented, "undocumented statuses:\n" + "\n".join(sorted(undocumented))
 
 
-@bug(
-    'Scan.match is \'\' when the inventory has no expected list: ScanSerializer sends "match": "" '
-    "but the schema's MatchEnum is only expected/unexpected/flagged (the socket sends null)"
-)
 def test_a_scan_of_an_inventory_without_an_expected_list_matches_the_schema(ana, staff, alfa):
     state = world(ana, staff)
     operation = SCHEMA.find_operation_by_label("GET /api/inventories/{id}/scans/")
@@ -221,12 +188,10 @@ def scan_at(moment: str) -> dict:
     [
         pytest.param(
             "post", "/api/inventories/", MONTH_IN_SUPERSCRIPT,
-            marks=bug("MonthField -> rooms._parse_int: '²'.isdigit() but int('²') raises ValueError"),
             id="month-superscript-two",
         ),
         pytest.param(
             "get", "/api/inventory/websocket/room-info/Alfa%20Romeo/%C2%B2/2025", None,
-            marks=bug("RoomInfoView -> rooms.parse_month('²') raises ValueError"),
             id="room-info-month-superscript-two",
         ),
         pytest.param(
@@ -243,12 +208,10 @@ def scan_at(moment: str) -> dict:
         ),
         pytest.param(
             "get", "/api/agencies/A%00B/", None,
-            marks=bug("a NUL in a URL path segment reaches PostgreSQL: DataError", condition=POSTGRES),
             id="agency-slug-with-nul",
         ),
         pytest.param(
             "get", "/api/inventory/websocket/room-info/A%00B/10/2025", None,
-            marks=bug("rooms.agency_find queries PostgreSQL with a NUL: DataError", condition=POSTGRES),
             id="room-info-agency-with-nul",
         ),
     ],

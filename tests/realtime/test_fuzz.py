@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import inspect
 import json
-import logging
 import math
 import re
 import uuid
@@ -44,8 +43,6 @@ from .helpers import connect_raw, joined, room_path, token_of
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MAX_FRAME = realtime_settings.MAX_FRAME_BYTES
-# daphne refuses to send a message over MAX_FRAME too: an echo this long may not fit.
-ECHO_ROOM = MAX_FRAME - 1024
 POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 TIMEOUT = 5
 FUZZ = hypothesis_settings(
@@ -137,81 +134,22 @@ CHATTER = {"user_joined", "user_left"}
 SERVER_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
-# Known product bugs, each pinned by a strict xfail test at the end of this file. The fuzz
-# tolerates an `internal_error` (or a broken echo) only for an input that matches one of these,
-# so that it keeps guarding everything else. Delete a predicate once its bug is fixed.
+def echoable(value) -> bool:
+    """docs/protocol.md: a ping's timestamp comes back only as text of up to 64 characters or a
+    finite number; anything else is refused with `invalid` (so no echo can break an answer)."""
+    if isinstance(value, str):
+        return len(value) <= 64 and all(not 0xD800 <= ord(char) <= 0xDFFF for char in value)
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
 
-def _non_decimal_digits(value) -> bool:
-    """True for text like "²" that str.isdigit() accepts and int() refuses (rooms._parse_int)."""
-    return isinstance(value, str) and value.strip().isdigit() and not value.strip().isdecimal()
-
-
-def _leaves(value):
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield key
-            yield from _leaves(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _leaves(item)
-    else:
-        yield value
-
-
-def _surrogates(text) -> bool:
-    return isinstance(text, str) and any(0xD800 <= ord(char) <= 0xDFFF for char in text)
-
-
-def _bad_echo(value) -> str | None:
-    """What goes wrong echoing this value back in a pong."""
-    for leaf in _leaves(value):
-        if isinstance(leaf, float) and not math.isfinite(leaf):
-            return "pong-echoes-non-finite-number"
-        if _surrogates(leaf):
-            return "echoes-lone-surrogate"
-    if len(json.dumps(value, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass")) > ECHO_ROOM:
-        return "echo-over-64-kib"
-    return None
-
-
-def _bad_scan_echo(data: dict) -> str | None:
-    """What goes wrong echoing scanData.code and .id back in an error."""
-    scan_data = data.get("scanData")
-    if not isinstance(scan_data, dict):
-        return None
-    echoed = [scan_data.get(key) for key in ("code", "id") if isinstance(scan_data.get(key), str)]
-    if any(_surrogates(text) for text in echoed):
-        return "echoes-lone-surrogate"
-    if sum(len(text.encode("utf-8", "surrogatepass")) for text in echoed) > ECHO_ROOM:
-        return "echo-over-64-kib"
-    return None
-
-
-def known_bug(frame: Frame) -> str | None:
-    message = frame.message
-    if not isinstance(message, dict) or not isinstance(message.get("data"), dict):
-        return None
-    data = message["data"]
-    if message.get("type") == "ping" and frame.depth > 500:
-        return "pong-echo-too-deep-to-encode"
-    if _non_decimal_digits(data.get("month")) or _non_decimal_digits(data.get("year")):
-        return "non-decimal-digit-room-field"
-    if message.get("type") == "ping" and data.get("timestamp"):
-        return _bad_echo(data["timestamp"])
-    if message.get("type") in ("scan_added", "scan_removed"):
-        return _bad_scan_echo(data)
-    return None
-
-
-def known_connect_bug(agency: str, month: str, year: str, since: str | None, token: str | None):
-    if _non_decimal_digits(month) or _non_decimal_digits(year):
-        return "non-decimal-digit-room-field"
-    if since is not None and since.isdigit() and not since.isdecimal():  # the consumer: int(since)
-        return "non-decimal-digit-since"
-    if POSTGRES and ("\x00" in agency or (token is not None and "\x00" in token)):
-        return "nul-character-on-postgresql"
-    return None
+def ping_refused(frame: Frame) -> bool:
+    """A ping whose timestamp cannot be echoed: the answer is `invalid`, not a pong."""
+    data = frame.message.get("data") if isinstance(frame.message, dict) else None
+    if not isinstance(data, dict) or data.get("timestamp") in (None, ""):
+        return False
+    return data["timestamp"] is DEEP or not echoable(data["timestamp"])
 
 
 # Frames.
@@ -249,7 +187,6 @@ class Frame:
     size: int = 0
     depth: int = 0
     message: object = NOT_JSON
-    bug: str | None = None
 
     @classmethod
     def of(cls, payload: str | bytes) -> Frame:
@@ -266,7 +203,6 @@ class Frame:
             frame.depth = nesting_depth(text)
             with contextlib.suppress(ValueError, RecursionError):
                 frame.message = json.loads(text)
-        frame.bug = known_bug(frame)
         return frame
 
     @property
@@ -463,7 +399,6 @@ def frames(draw, room: Room) -> Frame:
     if frame.message is NOT_JSON and shape == "deep":
         # Too deep for json.loads here, which does not mean too deep for the server: say what it is.
         frame.message = set_at(message, path, DEEP)
-        frame.bug = known_bug(frame)
     return frame
 
 
@@ -546,12 +481,6 @@ class Reader:
             self.ws.future.result()
         raise AssertionError(f"no answer within {TIMEOUT} s (after {self.frame})")
 
-    def known(self, text: str) -> dict:
-        """A message broken by a known bug: stands in for the answer it should have been."""
-        STATS["known bug hits"] += 1
-        kind = "error" if text.startswith('{"type":"error"') else "pong"
-        return {"type": kind, "data": {"known_bug": self.frame.bug}}
-
     async def next(self) -> dict | int:
         """The next message that is not presence chatter, or the close code."""
         while True:
@@ -559,19 +488,14 @@ class Reader:
             if output["type"] == "websocket.close":
                 return output.get("code", 1000)
             text = output.get("text")
-            bug = self.frame.bug if self.frame else None
             assert text is not None, f"a binary frame from the server: {output}"
             try:
                 size = len(text.encode("utf-8"))
                 message = strict_json(text)
             except (UnicodeEncodeError, ValueError):
-                if bug in {"pong-echoes-non-finite-number", "echoes-lone-surrogate"}:
-                    return self.known(text)
                 raise AssertionError(f"not UTF-8 JSON text: {text!r} (after {self.frame})") from None
-            if size > MAX_FRAME:  # daphne would refuse to send it
-                if bug == "echo-over-64-kib":
-                    return self.known(text)
-                raise AssertionError(f"a message of {size} bytes (after {self.frame})")
+            # Nothing the server answers a client's frame with is bigger than a client's frame.
+            assert size <= MAX_FRAME, f"a message of {size} bytes (after {self.frame})"
             if message.get("type") in CHATTER:
                 check_shape(message)
                 continue
@@ -580,14 +504,6 @@ class Reader:
 
 async def exchange(ws, frame: Frame, session: Session, marker: int) -> bool:
     """Send one frame and check its answer; False once the server closed the socket."""
-    IN_FLIGHT["bug"] = frame.bug
-    try:
-        return await _exchange(ws, frame, session, marker)
-    finally:
-        IN_FLIGHT["bug"] = None
-
-
-async def _exchange(ws, frame: Frame, session: Session, marker: int) -> bool:
     STATS["inputs"] += 1
     # send_input, not send_to: an empty frame is a frame too.
     payload = {"text": frame.text} if frame.text is not None else {"bytes": frame.data}
@@ -617,18 +533,11 @@ async def _exchange(ws, frame: Frame, session: Session, marker: int) -> bool:
         answers = [first]
 
     for message in answers:
-        if "known_bug" in message["data"]:
-            if message["type"] == protocol.ERROR:
-                STATS["errors"] += 1
-            continue
         check_shape(message)
         data = message["data"]
         if message["type"] == protocol.ERROR:
             STATS["errors"] += 1
             assert len(answers) == 1, answers
-            if data["code"] == "internal_error" and frame.bug:
-                STATS["known bug hits"] += 1
-                continue
             assert data["code"] in ERROR_CODES, f"{data} after {frame}"
             if frame.depth > 200:  # the server's json.loads may give up before ours, or after
                 continue
@@ -638,6 +547,8 @@ async def _exchange(ws, frame: Frame, session: Session, marker: int) -> bool:
                 assert data["code"] == "invalid_message", f"{data} after {frame}"
             elif kind is None:
                 assert data["code"] in {"unknown_type", "invalid_data"}, f"{data} after {frame}"
+            elif kind == protocol.PING and ping_refused(frame):
+                assert data["code"] in {"invalid", "wrong_room"}, f"{data} after {frame}"
             continue
         assert message["type"] in ANSWERS[kind], f"{message} answered {frame}"
         if kind == protocol.RESUME:
@@ -663,9 +574,12 @@ async def _exchange(ws, frame: Frame, session: Session, marker: int) -> bool:
             assert data["scanData"]["code"] in session.codes, message
             session.codes.remove(data["scanData"]["code"])
         elif message["type"] == protocol.PONG:
+            assert not ping_refused(frame), f"{message} answered {frame}"
             sent = (frame.message.get("data") or {}).get("timestamp")
-            if sent is not DEEP:
-                assert (data["timestamp"] == sent) if sent else SERVER_TIME.match(data["timestamp"]), message
+            if sent in (None, ""):
+                assert SERVER_TIME.match(data["timestamp"]), message
+            else:
+                assert data["timestamp"] == sent and type(data["timestamp"]) is type(sent), message
         elif message["type"] == protocol.INVENTORY_COMPLETED:
             terminated = await reader.next()
             assert terminated["type"] == protocol.SESSION_TERMINATED, terminated
@@ -712,30 +626,13 @@ def no_rate_limit(settings):
     settings.REALTIME = {**settings.REALTIME, "RATE_LIMIT_MAX_MESSAGES": 0}
 
 
-IN_FLIGHT: dict[str, str | None] = {"bug": None}
-
-
-@pytest.fixture(autouse=True)
-def quiet_known_bugs():
-    """Keep the consumer's tracebacks for the unexpected: drop those of the known bugs' inputs."""
-    log = logging.getLogger("realtime.consumer")
-
-    def unexpected(record: logging.LogRecord) -> bool:
-        return not (record.levelno >= logging.ERROR and IN_FLIGHT["bug"])
-
-    log.addFilter(unexpected)
-    yield
-    log.removeFilter(unexpected)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def summary():
     yield
     print(
         f"\nFUZZ socket: {STATS['inputs']} inputs, {STATS['errors']} errors answered, "
         f"{STATS['scans stored']} scans stored, {STATS['crashes']} crashes "
-        f"({STATS['known bug hits']} inputs hit the known bugs pinned by the xfail tests, "
-        f"{STATS['connects']} fuzzed connects)"
+        f"({STATS['connects']} fuzzed connects)"
     )
 
 
@@ -860,28 +757,18 @@ def test_fuzzed_room_urls_join_or_are_refused_with_the_documented_close_code(ana
             path += "?" + "&".join(f"{name}={url_segment(value)}" for name, value in query)
         headers = [(b"authorization", f"Token {token if auth == 'header' else 'nope'}".encode())]
         headers = headers if auth in {"header", "bad"} else []
-        sent_token = dict(query).get("token", token if auth == "header" else None)
-        bug = known_connect_bug(agency, month, year, since, sent_token)
         try:
             outcome = async_to_sync(connect_once)(path, headers)
         except Exception as exc:  # an assertion, or the application raised
-            if not bug:
-                STATS["crashes"] += not isinstance(exc, AssertionError)
-                raise
-            STATS["known bug hits"] += 1
-            outcome = f"known bug ({bug})"
+            STATS["crashes"] += not isinstance(exc, AssertionError)
+            raise
         outcomes[outcome] += 1
 
     connects()
     print(f"\nFUZZ connects: {dict(outcomes)}")
 
 
-# The product bugs the fuzz found, each with its smallest input. Strict: when one is fixed, its
-# test passes, fails as XPASS, and its xfail mark (and its predicate in known_bug) can go.
-
-
-def bug(reason: str):
-    return pytest.mark.xfail(reason=reason, strict=True)
+# The bugs the fuzz found, each with its smallest input, kept as regression tests.
 
 
 async def first_answer_text(client) -> str:
@@ -900,8 +787,8 @@ async def first_answer(client) -> dict:
     return strict_json(text)
 
 
-@bug("rooms._parse_int: '²'.isdigit() is True but int('²') raises ValueError -> internal_error")
-@pytest.mark.parametrize("room", [{"month": "²"}, {"year": "²⁰²⁵"}, {"month": "1²"}])
+# "²".isdigit() is True, int("²") raises: only ASCII digits make a month, a year or a `since`.
+@pytest.mark.parametrize("room", [{"month": "²"}, {"year": "²⁰²⁵"}, {"month": "1²"}, {"month": "١٠"}])
 async def test_a_room_field_of_non_decimal_digits_is_wrong_room(ana, room):
     async with joined(ana) as client:
         await client.send("ping", room)
@@ -909,7 +796,6 @@ async def test_a_room_field_of_non_decimal_digits_is_wrong_room(ana, room):
         assert answer["type"] == "error" and answer["data"]["code"] == "wrong_room", answer
 
 
-@bug("rooms._parse_int raises ValueError in connect(): the application crashes instead of 4404")
 async def test_a_room_url_of_non_decimal_digits_is_refused_with_4404(ana):
     client, connected = await connect_raw(room_path(month="²"), token=await token_of(ana))
     try:
@@ -922,7 +808,6 @@ async def test_a_room_url_of_non_decimal_digits_is_refused_with_4404(ana):
             await client.ws.disconnect()
 
 
-@bug("_since_from_query: '²'.isdigit() is True, int('²') raises ValueError in connect()")
 async def test_a_since_of_non_decimal_digits_in_the_url_is_ignored(ana):
     client, connected = await connect_raw(room_path(query="since=%C2%B2"), token=await token_of(ana))
     try:
@@ -935,12 +820,7 @@ async def test_a_since_of_non_decimal_digits_in_the_url_is_ignored(ana):
             await client.ws.disconnect()
 
 
-@pytest.mark.xfail(
-    POSTGRES,
-    reason="PostgreSQL refuses NUL in text: the DataError is a DatabaseError, so connect() answers "
-    "database_unavailable and closes with 4503, telling the client to retry what can never work",
-    strict=True,
-)
+# PostgreSQL refuses NUL in text: looked up, it was a DataError answered as "database down" (4503).
 @pytest.mark.parametrize(
     "query,agency,code",
     [("", "Alfa\x00Romeo", "agency_not_found"), ("token=%00", "Alfa Romeo", "unauthenticated")],
@@ -959,23 +839,15 @@ async def test_a_nul_in_the_room_url_is_refused_as_bad_input(ana, query, agency,
             await client.ws.disconnect()
 
 
-@bug(
-    "the error now echoes scanData.code (consumers._scan_echo) and broadcast.encode uses "
-    "ensure_ascii=False: a lone surrogate is not UTF-8; on daphne the send raises inside the "
-    "except clause, the consumer dies and the socket closes with 1011"
-)
-async def test_the_error_echoing_a_lone_surrogate_code_is_utf8_text(ana):
+# Echoes are short text or finite numbers (protocol.echoable): no answer is made invalid by them.
+async def test_the_error_answering_a_lone_surrogate_code_is_utf8_text(ana):
     async with joined(ana) as client:
         await client.ws.send_to(text_data='{"type": "scan_added", "data": {"scanData": {"code": "\\ud800"}}}')
         answer = await first_answer(client)
         assert answer["type"] == "error" and answer["data"]["code"] == "invalid", answer
+        assert "scanData" not in answer["data"], answer
 
 
-@bug(
-    "the pong and the error echo what the client sent: a frame just under 64 KiB makes an answer "
-    "over 64 KiB, which daphne refuses to send (PayloadExceededError: 1011 for an error, "
-    "internal_error for a pong)"
-)
 @pytest.mark.parametrize(
     "template",
     [
@@ -992,27 +864,38 @@ async def test_no_answer_to_a_frame_of_64_kib_is_over_64_kib(ana, template):
         assert len((await first_answer_text(client)).encode()) <= MAX_FRAME
 
 
-@bug("the pong echoes 1e999 (a valid JSON number) as Infinity: not JSON, JSON.parse throws")
-async def test_the_pong_of_a_huge_number_is_standard_json(ana):
+@pytest.mark.parametrize(
+    "timestamp",
+    ["1e999", "-1e999", '"\\ud800"', '"' + "x" * 65 + '"', "true", "[1]", '{"t": 1}', "[" * 300 + "]" * 300],
+    ids=["infinity", "-infinity", "lone-surrogate", "65-chars", "bool", "list", "object", "nested-300"],
+)
+async def test_a_ping_whose_timestamp_cannot_be_echoed_gets_a_clear_error(ana, timestamp):
     async with joined(ana) as client:
-        await client.ws.send_to(text_data='{"type": "ping", "data": {"timestamp": 1e999}}')
-        assert (await first_answer(client))["type"] == "pong"
+        await client.ws.send_to(text_data=f'{{"type": "ping", "data": {{"timestamp": {timestamp}}}}}')
+        answer = await first_answer(client)
+        assert answer["type"] == "error" and answer["data"]["code"] == "invalid", answer
+        assert "timestamp" in answer["data"]["message"]
+        await client.send("ping", {"timestamp": "still-open"})
+        assert (await first_answer(client))["data"]["timestamp"] == "still-open"
 
 
-@bug("broadcast.encode(ensure_ascii=False) sends the echoed lone surrogate: not UTF-8 text")
-async def test_the_pong_of_a_lone_surrogate_is_utf8_text(ana):
+@pytest.mark.parametrize(
+    "timestamp", ["2025-01-15T10:30:00.000Z", 1736937000000, 0, 1.5, "é🚗" * 32], ids=repr
+)
+async def test_a_ping_timestamp_of_short_text_or_a_number_comes_back_as_sent(ana, timestamp):
     async with joined(ana) as client:
-        await client.ws.send_to(text_data='{"type": "ping", "data": {"timestamp": "\\ud800"}}')
-        assert (await first_answer(client))["type"] == "pong"
+        await client.send("ping", {"timestamp": timestamp})
+        pong = await first_answer(client)
+        assert pong["type"] == "pong" and pong["data"]["timestamp"] == timestamp, pong
+        assert type(pong["data"]["timestamp"]) is type(timestamp)
 
 
-@bug("a ping timestamp nested ~930 deep parses, then json.dumps of the pong raises RecursionError")
 async def test_a_deeply_nested_ping_timestamp_is_never_an_internal_error(ana):
     codes = Counter()
     async with joined(ana) as client:
-        for depth in range(850, 1001):
+        for depth in range(850, 1001, 10):
             nested = "[" * depth + "]" * depth
             await client.ws.send_to(text_data=f'{{"type": "ping", "data": {{"timestamp": {nested}}}}}')
             answer = await first_answer(client)
             codes[answer["data"].get("code", answer["type"])] += 1
-    assert "internal_error" not in codes, codes
+    assert set(codes) <= {"invalid", "invalid_json"}, codes

@@ -3,11 +3,11 @@
 import math
 import os
 
-from daphne.cli import CommandLineInterface
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from realtime.conf import realtime_settings
+from realtime.transport import Daphne
 
 
 class Command(BaseCommand):
@@ -20,7 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, proxy_headers, **options):
         heartbeat = max(1, math.ceil(realtime_settings.heartbeat_seconds))
-        frame = str(realtime_settings.MAX_FRAME_BYTES)
+        transport = str(realtime_settings.TRANSPORT_MAX_BYTES)
         argv = [
             "-b",
             host,
@@ -34,13 +34,14 @@ class Command(BaseCommand):
             # Consumers refresh group membership every heartbeat, so sockets may live for days.
             "--websocket_timeout",
             "-1",
+            # The consumer refuses client frames over MAX_FRAME_BYTES itself (error, then 1009).
             "--websocket-max-message-size",
-            frame,
+            transport,
             "--websocket-max-frame-size",
-            frame,
+            transport,
         ]
         if proxy_headers:
             argv.append("--proxy-headers")
         argv.append("inventory_site.asgi:application")
         self.stdout.write(f"Serving on http://{'localhost' if host in ('0.0.0.0', '::') else host}:{port}/")
-        CommandLineInterface().run(argv)
+        Daphne().run(argv)

@@ -1,0 +1,68 @@
+"""The OpenAPI schema's error responses: drf-spectacular documents successes; this adds the errors.
+
+Every error the API answers has DRF's shape, made by inventory.api.exceptions.exception_handler:
+`{"detail": ..., "code": ...}` (plus details such as `scannedBy`), or, for invalid fields,
+`{"<field>": ["<message>", ...]}`.
+"""
+
+from __future__ import annotations
+
+WRITE_METHODS = {"post", "put", "patch", "delete"}
+
+ERROR = {
+    "type": "object",
+    "properties": {
+        "detail": {"type": "string", "description": "What went wrong, in the user's language."},
+        "code": {"type": "string", "description": "Machine-readable: not_found, duplicate_scan..."},
+    },
+    "required": ["detail"],
+    "additionalProperties": True,
+}
+FIELD_ERRORS = {
+    "type": "object",
+    "description": "Each invalid field with its messages.",
+    "additionalProperties": True,
+}
+RESPONSES = {
+    "400": ("Invalid input: the fields and what is wrong with each.", "ErrorOrFieldErrors"),
+    "401": ("No valid credentials (token or session).", "Error"),
+    "403": ("Not allowed: not a member of the agency, or not staff.", "Error"),
+    "404": ("No such object, or not visible to you.", "Error"),
+    "409": ("Conflicts with the current state: a duplicate scan, a completed one.", "Error"),
+    "429": ("Too many requests: retry after the Retry-After header.", "Error"),
+    "503": ("The database is unavailable: nothing was saved, retry.", "Error"),
+}
+
+
+def _statuses(path: str, method: str, operation: dict) -> list[str]:
+    statuses = ["400"] if operation.get("parameters") or operation.get("requestBody") else []
+    if {} not in operation.get("security", [{}]):  # authentication required
+        statuses += ["401", "403"]
+    if "{" in path or operation.get("parameters") or operation.get("requestBody"):
+        statuses.append("404")  # what the path, the query or the body names may not exist
+    if method in WRITE_METHODS:
+        statuses += ["409", "429"]
+    statuses.append("503")
+    return statuses
+
+
+def document_errors(result, generator, request, public):
+    """POSTPROCESSING_HOOKS entry: add the error responses each operation can answer."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = ERROR
+    schemas["FieldErrors"] = FIELD_ERRORS
+    schemas["ErrorOrFieldErrors"] = {
+        "anyOf": [{"$ref": "#/components/schemas/Error"}, {"$ref": "#/components/schemas/FieldErrors"}]
+    }
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            for status in _statuses(path, method, operation):
+                if status in responses:
+                    continue
+                description, schema = RESPONSES[status]
+                responses[status] = {
+                    "description": description,
+                    "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+                }
+    return result
