@@ -424,3 +424,15 @@ async def test_resume_on_the_url_beyond_the_log_gets_a_snapshot(ana):
     async with joined(ana, query="since=42") as client:
         snapshot = await client.receive_type("snapshot")
         assert snapshot["data"]["seq"] == 0 and snapshot["data"]["scans"] == []
+
+
+async def test_a_revoked_token_can_no_longer_join_a_room(ana):
+    from rest_framework.authtoken.models import Token
+
+    token = await token_of(ana)
+    await database_sync_to_async(Token.objects.filter(key=token).delete)()
+    client, connected = await connect_raw(room_path(), token=token)
+    assert connected
+    refusal = await client.receive()
+    assert refusal["data"]["code"] == "unauthenticated", refusal
+    assert await client.closed_with() == protocol.CLOSE_UNAUTHENTICATED
