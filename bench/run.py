@@ -67,9 +67,9 @@ DAPHNE_FLAGS = [
     "--websocket_timeout",
     "-1",
     "--websocket-max-message-size",
-    "65536",
+    "1048576",
     "--websocket-max-frame-size",
-    "65536",
+    "1048576",
     "--proxy-headers",
 ]
 
@@ -97,28 +97,9 @@ class Variant:
                 "bench.baseline_asgi:application",
             ]
         if self.kind == "uvicorn":
-            return [
-                str(BIN / "uvicorn"),
-                "inventory_site.asgi:application",
-                "--host",
-                HOST,
-                "--port",
-                str(port),
-                "--ws",
-                "websockets-sansio",
-                "--ws-max-size",
-                "65536",
-                "--ws-ping-interval",
-                "30",
-                "--ws-ping-timeout",
-                "30",
-                "--proxy-headers",
-                "--lifespan",
-                "off",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ]
+            # The documented option: the same command with --server uvicorn.
+            serve = [PYTHON, "manage.py", "serve", "--server", "uvicorn", "--proxy-headers"]
+            return [*serve, f"--settings={SETTINGS}"]
         raise ValueError(self.kind)
 
 

@@ -72,6 +72,18 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+if DATABASES["default"]["ENGINE"].endswith("postgresql") and env.bool("DATABASE_POOL", default=True):
+    # Under ASGI Django's advice is a pool, not persistent connections: every hop of a consumer
+    # to the ORM borrows a connection instead of forking a PostgreSQL backend (docs/performance.md).
+    # A borrow waits at most `timeout` s: with the database down, writes answer 503 that soon.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "pool",
+        {
+            "min_size": env.int("DATABASE_POOL_MIN", default=2),
+            "max_size": env.int("DATABASE_POOL_MAX", default=20),
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=2),
+        },
+    )
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Several daphne threads write at once: wait for the lock instead of failing, and take
     # the write lock at BEGIN so a transaction never has to upgrade (and deadlock) later.

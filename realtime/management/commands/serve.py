@@ -1,4 +1,8 @@
-"""Serve HTTP and WebSockets with daphne, configured from the settings (used by make run and the Procfile)."""
+"""Serve HTTP and WebSockets, configured from the settings (used by make run and the Procfile).
+
+daphne is the default; uvicorn (`--server uvicorn` or `ASGI_SERVER=uvicorn`) serves the same
+application with the same heartbeat and limits, and relays faster (docs/performance.md).
+"""
 
 import math
 import os
@@ -7,41 +11,58 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from realtime.conf import realtime_settings
-from realtime.transport import Daphne
+
+APPLICATION = "inventory_site.asgi:application"
 
 
 class Command(BaseCommand):
-    help = "Run daphne on $PORT with the heartbeat and frame limits from the settings."
+    help = "Run daphne (or uvicorn) on $PORT with the heartbeat and frame limits from the settings."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))
         parser.add_argument("--port", type=int, default=settings.PORT)
         parser.add_argument("--proxy-headers", action="store_true", help="Trust X-Forwarded-* headers.")
+        parser.add_argument(
+            "--server",
+            choices=["daphne", "uvicorn"],
+            default=os.environ.get("ASGI_SERVER", "daphne"),
+            help="The ASGI server (default: $ASGI_SERVER, else daphne).",
+        )
 
-    def handle(self, *args, host, port, proxy_headers, **options):
+    def handle(self, *args, host, port, proxy_headers, server, **options):
+        self.stdout.write(
+            f"Serving with {server} on http://{'localhost' if host in ('0.0.0.0', '::') else host}:{port}/"
+        )
+        # Ping every heartbeat; a socket that does not answer within another is closed. The
+        # transport accepts up to TRANSPORT_MAX_BYTES, so that the consumer refuses client frames
+        # over MAX_FRAME_BYTES itself (error, then 1009) and big snapshots can be sent.
         heartbeat = max(1, math.ceil(realtime_settings.heartbeat_seconds))
-        transport = str(realtime_settings.TRANSPORT_MAX_BYTES)
-        argv = [
-            "-b",
-            host,
-            "-p",
-            str(port),
-            # Ping every heartbeat; a socket that does not answer within another is closed.
-            "--ping-interval",
-            str(heartbeat),
-            "--ping-timeout",
-            str(heartbeat),
-            # Consumers refresh group membership every heartbeat, so sockets may live for days.
-            "--websocket_timeout",
-            "-1",
-            # The consumer refuses client frames over MAX_FRAME_BYTES itself (error, then 1009).
-            "--websocket-max-message-size",
-            transport,
-            "--websocket-max-frame-size",
-            transport,
-        ]
+        transport = realtime_settings.TRANSPORT_MAX_BYTES
+        if server == "uvicorn":
+            import uvicorn
+
+            uvicorn.run(
+                APPLICATION,
+                host=host,
+                port=port,
+                ws="websockets-sansio",
+                ws_max_size=transport,
+                ws_ping_interval=heartbeat,
+                ws_ping_timeout=heartbeat,
+                proxy_headers=proxy_headers,
+                lifespan="off",
+                access_log=False,
+                log_level="warning",
+            )
+            return
+
+        from realtime.transport import Daphne
+
+        argv = ["-b", host, "-p", str(port)]
+        argv += ["--ping-interval", str(heartbeat), "--ping-timeout", str(heartbeat)]
+        # Consumers refresh group membership every heartbeat, so sockets may live for days.
+        argv += ["--websocket_timeout", "-1"]
+        argv += ["--websocket-max-message-size", str(transport), "--websocket-max-frame-size", str(transport)]
         if proxy_headers:
             argv.append("--proxy-headers")
-        argv.append("inventory_site.asgi:application")
-        self.stdout.write(f"Serving on http://{'localhost' if host in ('0.0.0.0', '::') else host}:{port}/")
-        Daphne().run(argv)
+        Daphne().run([*argv, APPLICATION])

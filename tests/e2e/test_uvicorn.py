@@ -1,0 +1,60 @@
+"""The documented alternative server: `manage.py serve --server uvicorn` keeps the protocol whole."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+from contextlib import suppress
+
+import pytest
+import websockets
+from channels.db import database_sync_to_async
+from websockets.asyncio.client import connect
+
+from inventory.models import Scan
+from realtime.conf import realtime_settings
+from tests.conftest import token_for
+from tests.servers import running_server
+
+from .wsclient import LiveClient, room_url
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def health_status(server) -> int:
+    with urllib.request.urlopen(f"{server.http}/health", timeout=5) as response:
+        return response.status
+
+
+@pytest.fixture
+def uvicorn_server(transactional_db):
+    with running_server(env={"ASGI_SERVER": "uvicorn"}) as live:
+        yield live
+
+
+async def test_uvicorn_serves_rooms_limits_and_health(uvicorn_server, ana, luis):
+    tokens = await database_sync_to_async(lambda: (token_for(ana), token_for(luis)))()
+    assert await asyncio.to_thread(health_status, uvicorn_server) == 200
+    counter, watcher = [await LiveClient.open(room_url(uvicorn_server), token) for token in tokens]
+    try:
+        await counter.send("scan_added", {"scanData": {"code": "VIN-UVICORN-1"}})
+        seen = await watcher.receive_type("scan_added")
+        assert seen["data"]["scanData"]["code"] == "VIN-UVICORN-1" and seen["data"]["seq"] >= 1
+        assert await database_sync_to_async(Scan.objects.filter(code="VIN-UVICORN-1").count)() == 1
+        await watcher.send("ping", {"timestamp": "uvicorn"})
+        assert (await watcher.receive_type("pong"))["data"]["timestamp"] == "uvicorn"
+    finally:
+        await counter.close()
+        await watcher.close()
+
+    # Over 64 KiB: the consumer's error, then 1009, as on daphne.
+    frame = '{"type": "ping", "data": {"timestamp": "' + "x" * realtime_settings.MAX_FRAME_BYTES + '"}}'
+    auth = {"Authorization": f"Token {tokens[0]}"}
+    async with connect(room_url(uvicorn_server), additional_headers=auth) as ws:
+        await ws.send(frame)
+        codes = []
+        with suppress(websockets.ConnectionClosed):
+            while True:
+                codes.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=10))["data"].get("code"))
+        assert codes[-1] == "message_too_big" and ws.close_code == 1009, (codes, ws.close_code)
