@@ -115,7 +115,9 @@ elif REDIS_URL:
             "CONFIG": {
                 # No read timeout: an idle receive blocks on Redis for its own 5 s wait, and redis-py's
                 # default 5 s socket timeout would turn every quiet moment into a "lost" layer.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                # redis-py's pool raises MaxConnectionsError past 100 connections; when 1,000
+                # sockets close at once their group_discard calls need more (docs/performance.md).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None, "max_connections": 1000}],
                 "prefix": f"{REDIS_PREFIX}:asgi",
                 # Consumers refresh their group membership every heartbeat, so a long
                 # expiry is only a safety net against members that vanished uncleanly.
