@@ -127,6 +127,7 @@ def base_env(layer: str) -> dict[str, str]:
             "REDIS_URL": REDIS_URL,
             "REDIS_PREFIX": REDIS_PREFIX,
             "REDIS_CHANNEL_LAYER": layer,
+            "DATABASE_POOL": "true",
             "DJANGO_SETTINGS_MODULE": SETTINGS,
             # The scenario publishes up to 20 scans/s from one user per room: far above the product's
             # 100/min per user. Limits stay on (their Redis round trip is part of the cost), never hit.
@@ -774,6 +775,7 @@ def main() -> None:
                     "DATABASE_URL",
                     "REDIS_URL",
                     "REDIS_PREFIX",
+                    "DATABASE_POOL",
                     "WEBSOCKET_RATE_LIMIT_MAX_MESSAGES",
                     "API_SCAN_WRITE_RATE",
                 )

@@ -72,10 +72,11 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
-if DATABASES["default"]["ENGINE"].endswith("postgresql") and env.bool("DATABASE_POOL", default=True):
+if DATABASES["default"]["ENGINE"].endswith("postgresql") and env.bool("DATABASE_POOL", default=False):
     # Under ASGI Django's advice is a pool, not persistent connections: every hop of a consumer
     # to the ORM borrows a connection instead of forking a PostgreSQL backend (docs/performance.md).
-    # A borrow waits at most `timeout` s: with the database down, writes answer 503 that soon.
+    # A borrow waits at most `timeout` s. Off by default: after a database outage the pool's
+    # exponential reconnect backoff delays recovery by seconds (docs/reliability.md).
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "pool",
         {

@@ -1,4 +1,5 @@
-"""The documented alternative server: `manage.py serve --server uvicorn` keeps the protocol whole."""
+"""The documented server options keep the protocol whole: `manage.py serve --server uvicorn`, and
+the PostgreSQL connection pool (`DATABASE_POOL=true`)."""
 
 from __future__ import annotations
 
@@ -58,3 +59,40 @@ async def test_uvicorn_serves_rooms_limits_and_health(uvicorn_server, ana, luis)
             while True:
                 codes.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=10))["data"].get("code"))
         assert codes[-1] == "message_too_big" and ws.close_code == 1009, (codes, ws.close_code)
+
+
+@pytest.fixture
+def pooled_server(require_postgres, transactional_db):
+    with running_server(env={"DATABASE_POOL": "true"}) as live:
+        yield live
+
+
+def save_scan(server, code: str, token: str) -> int:
+    body = {"agency": "Alfa Romeo", "month": "10", "year": 2025, "scanData": {"code": code}}
+    request = urllib.request.Request(
+        server.http + "/api/inventory/save-scan",
+        method="POST",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status
+
+
+@pytest.mark.postgres
+async def test_the_connection_pool_serves_rest_and_socket_writes(pooled_server, ana, luis):
+    tokens = await database_sync_to_async(lambda: (token_for(ana), token_for(luis)))()
+    watcher = await LiveClient.open(room_url(pooled_server), tokens[1])
+    try:
+        for number in range(20):  # every write borrows a connection and gives it back
+            code = f"VIN-POOL-{number}"
+            if number % 2:
+                assert await asyncio.to_thread(save_scan, pooled_server, code, tokens[0]) == 201
+            else:
+                await watcher.send("scan_added", {"scanData": {"code": code}})
+            seen = await watcher.receive_type("scan_added")
+            assert seen["data"]["scanData"]["code"] == f"VIN-POOL-{number}"
+    finally:
+        await watcher.close()
+    codes = await database_sync_to_async(lambda: set(Scan.objects.values_list("code", flat=True)))()
+    assert codes == {f"VIN-POOL-{number}" for number in range(20)}
