@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import urllib.request
 import uuid
 from contextlib import suppress
 
@@ -28,7 +27,7 @@ from realtime import protocol
 from realtime.conf import realtime_settings
 from tests.conftest import token_for
 
-from .wsclient import CHATTER, LiveClient, room_url
+from .wsclient import CHATTER, LiveClient, health_status, post_scan, room_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -53,23 +52,6 @@ def rss_mb(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     raise AssertionError(f"no VmRSS for {pid}")
-
-
-def post_scan(server, code: str, token: str) -> int:
-    body = {"agency": "Alfa Romeo", "month": "10", "year": 2025, "scanData": {"code": code}}
-    request = urllib.request.Request(
-        server.http + "/api/inventory/save-scan",
-        method="POST",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.status
-
-
-def health_status(server) -> int:
-    with urllib.request.urlopen(f"{server.http}/health", timeout=5) as response:
-        return response.status
 
 
 def headers(token: str) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.request
 from contextlib import suppress
 
 import pytest
@@ -18,14 +17,9 @@ from realtime.conf import realtime_settings
 from tests.conftest import token_for
 from tests.servers import running_server
 
-from .wsclient import LiveClient, room_url
+from .wsclient import LiveClient, health_status, post_scan, room_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def health_status(server) -> int:
-    with urllib.request.urlopen(f"{server.http}/health", timeout=5) as response:
-        return response.status
 
 
 @pytest.fixture
@@ -67,18 +61,6 @@ def pooled_server(require_postgres, transactional_db):
         yield live
 
 
-def save_scan(server, code: str, token: str) -> int:
-    body = {"agency": "Alfa Romeo", "month": "10", "year": 2025, "scanData": {"code": code}}
-    request = urllib.request.Request(
-        server.http + "/api/inventory/save-scan",
-        method="POST",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.status
-
-
 @pytest.mark.postgres
 async def test_the_connection_pool_serves_rest_and_socket_writes(pooled_server, ana, luis):
     tokens = await database_sync_to_async(lambda: (token_for(ana), token_for(luis)))()
@@ -87,7 +69,7 @@ async def test_the_connection_pool_serves_rest_and_socket_writes(pooled_server, 
         for number in range(20):  # every write borrows a connection and gives it back
             code = f"VIN-POOL-{number}"
             if number % 2:
-                assert await asyncio.to_thread(save_scan, pooled_server, code, tokens[0]) == 201
+                assert await asyncio.to_thread(post_scan, pooled_server, code, tokens[0]) == 201
             else:
                 await watcher.send("scan_added", {"scanData": {"code": code}})
             seen = await watcher.receive_type("scan_added")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.request
 from urllib.parse import quote
 
 import websockets
@@ -62,3 +63,24 @@ class LiveClient:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+# Blocking HTTP calls: from async tests, run them with asyncio.to_thread.
+
+
+def post_scan(server, code: str, token: str) -> int:
+    """POST /api/inventory/save-scan into Alfa Romeo 10/2025; the status."""
+    body = {"agency": "Alfa Romeo", "month": "10", "year": 2025, "scanData": {"code": code}}
+    request = urllib.request.Request(
+        server.http + "/api/inventory/save-scan",
+        method="POST",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status
+
+
+def health_status(server) -> int:
+    with urllib.request.urlopen(f"{server.http}/health", timeout=5) as response:
+        return response.status
