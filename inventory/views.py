@@ -114,10 +114,7 @@ def _reconciliation_state(request, inventory: Inventory) -> dict:
     agency = inventory.agency
     can_see = reconciliation_access.can_see_expected(request.user, agency)
     return {
-        "progress": reconciliation_selectors.progress_of(inventory),
-        "canSeeExpected": can_see,
-        "blindCount": agency.blind_count,
-        "locations": reconciliation_selectors.locations_of(inventory) if can_see else None,
+        **reconciliation_selectors.progress_state(inventory, can_see_expected=can_see),
         "progressUrl": reverse("inventory-progress", args=[inventory.pk]),
         # Each scan's match after the list changes: the `progress` message does not carry them.
         "exceptionsUrl": reverse("inventory-exceptions", args=[inventory.pk]),

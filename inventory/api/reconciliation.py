@@ -157,12 +157,9 @@ class ProgressView(APIView):
             {
                 "inventoryId": str(inventory.pk),
                 "status": inventory.status,
-                "progress": selectors.progress_of(inventory),
+                **selectors.progress_state(inventory, can_see_expected=can_see),
                 "duplicatesRefused": selectors.duplicates_refused(inventory),
-                "blindCount": agency.blind_count,
-                "canSeeExpected": can_see,
                 "isManager": access.is_manager(request.user, agency),
-                "locations": selectors.locations_of(inventory) if can_see else None,
                 "reasons": selectors.reasons(),
             }
         )

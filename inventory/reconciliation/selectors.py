@@ -129,6 +129,17 @@ def locations_of(inventory: Inventory) -> list[dict[str, Any]]:
     ]
 
 
+def progress_state(inventory: Inventory, *, can_see_expected: bool) -> dict[str, Any]:
+    """The room's figures for one viewer: the progress, and the locations unless counting is blind
+    for them. The live page's initial state and `GET /api/inventories/{id}/progress/` share it."""
+    return {
+        "progress": progress_of(inventory),
+        "blindCount": inventory.agency.blind_count,
+        "canSeeExpected": can_see_expected,
+        "locations": locations_of(inventory) if can_see_expected else None,
+    }
+
+
 def explanations_of(inventory: Inventory) -> dict[str, VarianceExplanation]:
     return {item.code_key: item for item in VarianceExplanation.objects.filter(inventory=inventory)}
 
