@@ -27,6 +27,11 @@ class InvalidInput(InventoryError):
     code = "invalid"
 
 
+def refused_value_message() -> str:
+    """For a DataError: the database refused a value (a NUL character, a number out of range)."""
+    return _("Un valor no es válido (carácter nulo o número fuera de rango).")
+
+
 class AgencyNotFound(InventoryError):
     status = 404
     code = "agency_not_found"

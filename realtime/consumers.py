@@ -21,7 +21,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from inventory import rooms, selectors, services
-from inventory.exceptions import InvalidInput, InventoryCompleted, InventoryError
+from inventory.exceptions import InvalidInput, InventoryCompleted, InventoryError, refused_value_message
 
 from . import broadcast, groups, metrics, protocol, ratelimit
 from .conf import realtime_settings
@@ -317,7 +317,7 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         except ObjectDoesNotExist:
             await self._error(_("Este inventario ya no existe."), "inventory_not_found")
         except DataError:  # the database refused a value: bad input, not a database down
-            await self._error(_("Un valor no es válido (carácter nulo o número fuera de rango)."), "invalid")
+            await self._error(refused_value_message(), "invalid")
         except DatabaseError as exc:
             logger.error("Database unavailable handling %s: %s", kind, exc)
             await self._error(_DATABASE_DOWN(), "database_unavailable")

@@ -28,8 +28,9 @@ async def allow(user_id, kind: str) -> bool:
     name = f"ws-rate:{user_id}:{kind}:{window}"
     try:
         if redis_enabled():
+            window_key = key(name)
             async with get_redis().pipeline(transaction=False) as pipe:
-                count, _ = await pipe.incr(key(name)).expire(key(name), 2 * WINDOW_SECONDS).execute()
+                count, _ = await pipe.incr(window_key).expire(window_key, 2 * WINDOW_SECONDS).execute()
             return count <= limit
         if await cache.aadd(name, 1, timeout=2 * WINDOW_SECONDS):
             return True

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from inventory.exceptions import InvalidInput, InventoryError
+from inventory.exceptions import InvalidInput, InventoryError, refused_value_message
 
 logger = logging.getLogger("inventory.api")
 
@@ -23,8 +23,7 @@ def exception_handler(exc, context):
     if isinstance(exc, DataError):
         # The database refused a value (a NUL character, a number out of range): the input is bad.
         logger.info("Database refused a value: %s", exc)
-        detail = _("Un valor no es válido (carácter nulo o número fuera de rango).")
-        return Response({"detail": detail, "code": "invalid"}, status=400)
+        return Response({"detail": refused_value_message(), "code": "invalid"}, status=400)
     if isinstance(exc, (OperationalError, InterfaceError)) or type(exc) is DatabaseError:
         # The database is unreachable: nothing was written (every change is one transaction).
         logger.error("Database unavailable: %s", exc)

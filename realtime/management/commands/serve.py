@@ -50,6 +50,8 @@ class Command(BaseCommand):
                 ws_ping_interval=heartbeat,
                 ws_ping_timeout=heartbeat,
                 proxy_headers=proxy_headers,
+                # daphne's --proxy-headers trusts the proxy whatever its address; so does this.
+                forwarded_allow_ips="*" if proxy_headers else None,
                 lifespan="off",
                 access_log=False,
                 log_level="warning",
