@@ -13,8 +13,6 @@ import inspect
 import json
 import shutil
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -30,7 +28,7 @@ from tests.faults import RedisServer, TcpProxy
 from tests.servers import start_server
 from tests.servers import test_database_url as database_url
 
-from .wsclient import room_url
+from .wsclient import ahttp, room_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -38,37 +36,6 @@ ROOM = {"agency": "Alfa Romeo", "month": "10", "year": 2025}
 ROOM_INFO = "/api/inventory/websocket/room-info/Alfa%20Romeo/10/2025"
 HEARTBEAT_MS = 1000
 HEARTBEAT = {"WEBSOCKET_HEARTBEAT_INTERVAL": str(HEARTBEAT_MS)}
-
-
-# HTTP, answering whatever the server says (or None when it does not answer).
-
-
-def http(server, method, path, body=None, token=None, headers=None, timeout=15.0):
-    request = urllib.request.Request(
-        server.http + path,
-        method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={
-            "Content-Type": "application/json",
-            **({"Authorization": f"Token {token}"} if token else {}),
-            **(headers or {}),
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        status, raw = error.code, error.read()
-    except (OSError, TimeoutError) as error:  # refused, reset or timed out: no answer
-        return None, repr(error)
-    try:
-        return status, json.loads(raw or b"null")
-    except ValueError:
-        return status, raw.decode(errors="replace")
-
-
-async def ahttp(*args, **kwargs):
-    return await asyncio.to_thread(http, *args, **kwargs)
 
 
 async def rest_scan(server, token, code, scan_id, timeout=15.0):

@@ -1,10 +1,7 @@
 """End to end: real daphne processes, real WebSocket clients, real HTTP."""
 
 import asyncio
-import json
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 from channels.db import database_sync_to_async
@@ -12,30 +9,9 @@ from channels.db import database_sync_to_async
 from inventory.models import Scan
 from tests.conftest import token_for
 
-from .wsclient import LiveClient, room_url
+from .wsclient import LiveClient, ahttp, room_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def http(server, method, path, body=None, token=None):
-    request = urllib.request.Request(
-        server.http + path,
-        method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={
-            "Content-Type": "application/json",
-            **({"Authorization": f"Token {token}"} if token else {}),
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
-
-
-async def ahttp(*args, **kwargs):
-    return await asyncio.to_thread(http, *args, **kwargs)
 
 
 @pytest.fixture

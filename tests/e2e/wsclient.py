@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.error
 import urllib.request
 from urllib.parse import quote
 
@@ -65,22 +66,43 @@ class LiveClient:
         await self.ws.close()
 
 
-# Blocking HTTP calls: from async tests, run them with asyncio.to_thread.
+# Blocking HTTP calls: from async tests, use `ahttp` (or asyncio.to_thread).
+
+
+def http(server, method, path, body=None, token=None, headers=None, timeout=15.0):
+    """Call the server; (status, JSON or text), or (None, why) when it does not answer."""
+    request = urllib.request.Request(
+        server.http + path,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={
+            "Content-Type": "application/json",
+            **({"Authorization": f"Token {token}"} if token else {}),
+            **(headers or {}),
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    except (OSError, TimeoutError) as error:  # refused, reset or timed out: no answer
+        return None, repr(error)
+    try:
+        return status, json.loads(raw or b"null")
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+async def ahttp(*args, **kwargs):
+    return await asyncio.to_thread(http, *args, **kwargs)
 
 
 def post_scan(server, code: str, token: str) -> int:
     """POST /api/inventory/save-scan into Alfa Romeo 10/2025; the status."""
     body = {"agency": "Alfa Romeo", "month": "10", "year": 2025, "scanData": {"code": code}}
-    request = urllib.request.Request(
-        server.http + "/api/inventory/save-scan",
-        method="POST",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.status
+    return http(server, "POST", "/api/inventory/save-scan", body, token, timeout=10)[0]
 
 
 def health_status(server) -> int:
-    with urllib.request.urlopen(f"{server.http}/health", timeout=5) as response:
-        return response.status
+    return http(server, "GET", "/health", timeout=5)[0]
