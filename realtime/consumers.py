@@ -491,6 +491,22 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         )
 
 
+class UnknownPathConsumer(AsyncJsonWebsocketConsumer):
+    """A socket opened on a path that names no room: explain the right one and close with 4404."""
+
+    async def connect(self):
+        await self.accept()
+        path = realtime_settings.WEBSOCKET_PATH.rstrip("/")
+        with translation.override(_language_of(self.scope)):
+            message = _("Ruta WebSocket desconocida: conecta a %(path)s/{agencia}/{mes}/{año}.") % {
+                "path": path
+            }
+        metrics.local.rejected("not_found")
+        metrics.local.error("not_found")
+        await self.send(text_data=broadcast.encode(protocol.error(message, code="not_found")))
+        await self.close(code=protocol.CLOSE_NOT_FOUND)
+
+
 def _language_of(scope) -> str:
     """The client's language: Django's language cookie, else Accept-Language, else the default."""
     from django.utils.translation import trans_real

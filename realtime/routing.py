@@ -1,4 +1,4 @@
-"""WebSocket routes: `{WEBSOCKET_PATH}/{agency}/{month}/{year}`."""
+"""WebSocket routes: `{WEBSOCKET_PATH}/{agency}/{month}/{year}`; anything else is a 4404."""
 
 import re
 
@@ -6,7 +6,7 @@ from django.urls import re_path
 
 from .auth import auth_stack, origin_validator
 from .conf import realtime_settings
-from .consumers import InventoryConsumer
+from .consumers import InventoryConsumer, UnknownPathConsumer
 
 _path = re.escape(realtime_settings.WEBSOCKET_PATH.strip("/"))
 
@@ -15,6 +15,8 @@ websocket_urlpatterns = [
         rf"^/?{_path}/(?P<agency>[^/]+)/(?P<month>[^/]+)/(?P<year>[^/]+)/?$",
         InventoryConsumer.as_asgi(),
     ),
+    # Any other path gets an explained 4404 instead of an error inside the server.
+    re_path(r"", UnknownPathConsumer.as_asgi()),
 ]
 
 

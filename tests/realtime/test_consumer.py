@@ -245,6 +245,19 @@ async def test_refusals_are_explained_then_closed(luis, peugeot, path, close_cod
     assert await client.closed_with() == close_code
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/nope", "/ws/inventory/Alfa%20Romeo/10", "/ws/inventory/Alfa%20Romeo/10/2025/extra", "/ws/"],
+)
+async def test_a_path_that_names_no_room_is_explained_and_closed_with_4404(ana, path):
+    client, connected = await connect_raw(path, token=await token_of(ana))
+    assert connected
+    error = await client.receive()
+    assert error["data"]["code"] == "not_found"
+    assert "/ws/inventory/{agencia}/{mes}/{año}" in error["data"]["message"]
+    assert await client.closed_with() == protocol.CLOSE_NOT_FOUND
+
+
 async def test_anonymous_and_bad_tokens_are_refused_with_4401(alfa):
     for token in (None, "not-a-token"):
         client, _ = await connect_raw(room_path(), token=token)
