@@ -57,8 +57,10 @@ class ScanNotFound(InventoryError):
     status = 404
     code = "scan_not_found"
 
-    def __init__(self, code: str):
-        super().__init__(_("El código %(code)s no está registrado en este inventario.") % {"code": code})
+    def __init__(self, code: str, *, message: str | None = None):
+        super().__init__(
+            message or _("El código %(code)s no está registrado en este inventario.") % {"code": code}
+        )
 
 
 class DuplicateScan(InventoryError):

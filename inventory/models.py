@@ -3,6 +3,7 @@
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
@@ -12,10 +13,20 @@ from django.utils.translation import gettext_lazy as _
 CODE_MAX_LENGTH = 64
 
 
+def validate_agency_name(value: str) -> None:
+    """A name that can stand in a room URL `{agency}/{month}/{year}`: no slash, some letter or digit."""
+    if "/" in value:
+        raise ValidationError(_("El nombre de la agencia no puede llevar «/»."), code="slash")
+    if not any(character.isalnum() for character in value):
+        raise ValidationError(
+            _("El nombre de la agencia necesita al menos una letra o un número."), code="no_alnum"
+        )
+
+
 class Agency(models.Model):
     """A dealership whose stock is counted, e.g. "Alfa Romeo"."""
 
-    name = models.CharField(_("name"), max_length=120)
+    name = models.CharField(_("name"), max_length=120, validators=[validate_agency_name])
     slug = models.SlugField(_("slug"), max_length=140, unique=True, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     members = models.ManyToManyField(
@@ -37,7 +48,11 @@ class Agency(models.Model):
         verbose_name_plural = _("agencies")
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(Lower("name"), name="agency_name_unique_ci"),
+            models.UniqueConstraint(
+                Lower("name"),
+                name="agency_name_unique_ci",
+                violation_error_message=_("Ya existe una agencia con ese nombre."),
+            ),
         ]
 
     def __str__(self):
@@ -45,8 +60,16 @@ class Agency(models.Model):
 
     def save(self, *args, **kwargs):
         if not self.slug:
-            self.slug = slugify(self.name)[:140]
+            self.slug = self._free_slug()
         super().save(*args, **kwargs)
+
+    def _free_slug(self) -> str:
+        """The name's slug, numbered (`fiat-centro-2`) when another agency already has it."""
+        base = slugify(self.name)[:130] or "agencia"
+        slug, number = base, 2
+        while Agency.objects.filter(slug=slug).exclude(pk=self.pk).exists():
+            slug, number = f"{base}-{number}", number + 1
+        return slug
 
 
 class Inventory(models.Model):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.db.models import Count, QuerySet
+from django.utils.translation import gettext as _
 
+from .exceptions import InvalidInput, InventoryNotFound, ScanNotFound
 from .models import Agency, Inventory, InventoryEvent, Scan
 from .rooms import Room
 
@@ -50,10 +52,26 @@ def inventories_visible_to_all() -> QuerySet[Inventory]:
     return Inventory.objects.select_related("agency").annotate(scan_count=Count("scans"))
 
 
-def open_inventory_of(agency: Agency) -> Inventory | None:
-    return (
-        Inventory.objects.select_related("agency")
-        .filter(agency=agency, status=Inventory.Status.OPEN)
-        .order_by("-year", "-month")
-        .first()
+def open_inventory_holding(agency: Agency, code: str) -> Inventory:
+    """The agency's open inventory that counted `code`, for the seed's DELETE without month and year."""
+    open_inventories = Inventory.objects.select_related("agency").filter(
+        agency=agency, status=Inventory.Status.OPEN
+    )
+    holding = list(open_inventories.filter(scans__code=code).order_by("-year", "-month"))
+    if len(holding) > 1:
+        raise InvalidInput(
+            _("El código %(code)s está en varios inventarios abiertos (%(rooms)s): indica month y year.")
+            % {"code": code, "rooms": ", ".join(inventory.room_key for inventory in holding)},
+            field="month",
+        )
+    if holding:
+        return holding[0]
+    if not open_inventories.exists():
+        raise InventoryNotFound(
+            _("La agencia %(agency)s no tiene un inventario abierto.") % {"agency": agency.name}
+        )
+    raise ScanNotFound(
+        code,
+        message=_("El código %(code)s no está en ningún inventario abierto de %(agency)s.")
+        % {"code": code, "agency": agency.name},
     )

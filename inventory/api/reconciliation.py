@@ -8,10 +8,10 @@ from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from inventory.exceptions import InventoryError, InventoryNotFound, NotAMember
@@ -123,7 +123,7 @@ class ExpectedListView(APIView):
             location=params.get("location"),
             search=params.get("search"),
         )
-        paginator = LimitOffsetPagination()
+        paginator = api_settings.DEFAULT_PAGINATION_CLASS()
         page = paginator.paginate_queryset(vehicles, request, view=self)
         return paginator.get_paginated_response(ExpectedVehicleOutput(page, many=True).data)
 

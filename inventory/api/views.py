@@ -123,7 +123,7 @@ class FinishSessionView(APIView):
 class DeleteScannedEntryView(APIView):
     """Remove a scan (seed: DELETE /api/inventory/delete-scanned-entry); broadcasts `scan_removed`.
 
-    Without month and year it acts on the agency's open inventory.
+    Without month and year it acts on the agency's open inventory that counted the code.
     """
 
     throttle_classes = [ScopedRateThrottle]
@@ -143,12 +143,11 @@ class DeleteScannedEntryView(APIView):
         if "month" in values:
             room = rooms.Room(agency=agency, month=values["month"], year=values["year"])
             inventory = selectors.inventory_find(room)
-            missing = _("No hay inventario para %(room)s.") % {"room": room.key}
+            if inventory is None:
+                raise InventoryNotFound(_("No hay inventario para %(room)s.") % {"room": room.key})
         else:
-            inventory = selectors.open_inventory_of(agency)
-            missing = _("La agencia %(agency)s no tiene un inventario abierto.") % {"agency": agency.name}
-        if inventory is None:
-            raise InventoryNotFound(missing)
+            code = services.clean_code(values["code"])
+            inventory = selectors.open_inventory_holding(agency, code)
         scan = services.scan_remove(inventory=inventory, user=request.user, code=values["code"])
         return Response(s.ScanSerializer(scan).data)
 

@@ -181,6 +181,29 @@ def test_delete_without_month_and_year_uses_the_open_inventory(api_for, ana, alf
     assert not Scan.objects.filter(inventory__month=10).exists()
 
 
+def test_delete_without_month_and_year_finds_the_open_inventory_that_counted_the_code(api_for, ana, alfa):
+    october = services.inventory_get_or_open(room=Room(alfa, 10, 2025))
+    services.scan_record(inventory=october, user=ana, code="IN-OCTOBER")
+    services.inventory_get_or_open(room=Room(alfa, 6, 2099))  # a later room somebody opened
+    client = api_for(ana)
+    response = client.delete(DELETE, {"agency": "Alfa Romeo", "code": " IN-OCTOBER "}, format="json")
+    assert response.status_code == 200, response.json()
+    assert not Scan.objects.filter(inventory=october).exists()
+    gone = client.delete(DELETE, {"agency": "Alfa Romeo", "code": "IN-OCTOBER"}, format="json")
+    assert gone.status_code == 404
+    assert "ningún inventario abierto de Alfa Romeo" in gone.json()["detail"]
+
+
+def test_delete_without_month_and_year_of_a_code_in_two_open_inventories_asks_which(api_for, ana, alfa):
+    for month in (10, 11):
+        inventory = services.inventory_get_or_open(room=Room(alfa, month, 2025))
+        services.scan_record(inventory=inventory, user=ana, code="TWICE")
+    response = api_for(ana).delete(DELETE, {"agency": "Alfa Romeo", "code": "TWICE"}, format="json")
+    assert response.status_code == 400
+    assert "Alfa Romeo/11/2025, Alfa Romeo/10/2025" in json.dumps(response.json(), ensure_ascii=False)
+    assert Scan.objects.filter(code="TWICE").count() == 2
+
+
 def test_delete_unknown_code_is_404_and_bad_input_400(api_for, ana):
     client = api_for(ana)
     client.post(SAVE, seed_body(code="A1"), format="json")
@@ -242,6 +265,34 @@ def test_staff_create_an_agency_with_just_a_name(api_for, staff, ana):
     assert Agency.objects.get(slug="fiat-puebla").members.filter(username="ana").exists()
     dup = api_for(staff).post("/api/agencies/", {"name": "FIAT puebla"}, format="json")
     assert dup.status_code == 400 and "name" in dup.json()
+
+
+def test_an_agency_whose_slug_is_taken_gets_the_next_free_one(api_for, staff):
+    first = api_for(staff).post("/api/agencies/", {"name": "Fiat Centro"}, format="json")
+    second = api_for(staff).post("/api/agencies/", {"name": "Fiat-Centro"}, format="json")
+    third = api_for(staff).post("/api/agencies/", {"name": "Fiat  centro!"}, format="json")
+    assert [r.status_code for r in (first, second, third)] == [201, 201, 201]
+    assert [r.json()["slug"] for r in (first, second, third)] == [
+        "fiat-centro",
+        "fiat-centro-2",
+        "fiat-centro-3",
+    ]
+    assert api_for(staff).get("/api/agencies/fiat-centro-2/").json()["name"] == "Fiat-Centro"
+
+
+@pytest.mark.parametrize("name", ["Ram/Dodge", "!!!", "   "])
+def test_an_agency_name_that_cannot_name_a_room_is_refused(api_for, staff, name):
+    response = api_for(staff).post("/api/agencies/", {"name": name}, format="json")
+    assert response.status_code == 400 and "name" in response.json()
+    assert not Agency.objects.filter(name=name.strip()).exists()
+
+
+@pytest.mark.parametrize("query", ["limit=99999999999999999999", "offset=99999999999999999999", "limit=0"])
+def test_lists_answer_any_page_bounds(api_for, ana, alfa, query):
+    services.inventory_get_or_open(room=Room(alfa, 10, 2025))
+    response = api_for(ana).get(f"/api/inventories/?{query}")
+    assert response.status_code == 200
+    assert response.json()["count"] == 1
 
 
 def test_members_see_only_their_agencies_and_cannot_edit(api_for, ana, luis, staff):
