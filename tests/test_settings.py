@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -42,10 +44,31 @@ def test_seed_variables_are_read_from_the_environment():
     assert "'/live'" in result.stdout and "7" in result.stdout and "1500" in result.stdout
 
 
-def test_production_refuses_to_start_without_a_real_secret_key():
-    result = run_django("print('started')", "inventory_site.settings.production")
+@pytest.mark.parametrize(
+    "key",
+    [
+        None,
+        "too-short-0123456789",
+        "change-me-to-50-random-characters-change-me-to-50-random",  # .env.example's placeholder
+        "django-insecure-" + "abcdefghijklmnopqrstuvwxyz0123456789",
+        "a" * 60,
+    ],
+)
+def test_production_refuses_to_start_without_a_real_secret_key(key):
+    result = run_django(
+        "print('started')", "inventory_site.settings.production", **({"SECRET_KEY": key} if key else {})
+    )
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_starts_with_a_random_key_and_never_debugs():
+    key = "k8$Qz!v2@Lr#9wXe%Tn^6yBp&Hd*4uJm(Fs)7cGa_1oWi+3VtZ-5qYx=0hNb"
+    result = run_django(
+        "print(settings.DEBUG)", "inventory_site.settings.production", SECRET_KEY=key, DEBUG="true"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
 
 
 def test_production_passes_the_deploy_checklist():

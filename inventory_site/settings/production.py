@@ -1,14 +1,32 @@
 """Production: secrets only from the environment, HTTPS behind a proxy."""
 
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
 from .base import env
 
+# Never the debug pages in production, whatever DEBUG says (`DEBUG=websocket:*` still turns on
+# the realtime debug log, in base).
+DEBUG = False
+
+# Django's own test of a strong key (its security check W009), made fatal here, plus the
+# placeholders of .env.example and of the development settings.
 SECRET_KEY = env("SECRET_KEY", default="")
-if not SECRET_KEY or SECRET_KEY.startswith("insecure") or len(SECRET_KEY) < 32:
+if (
+    len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
+    or len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+    or SECRET_KEY.startswith((SECRET_KEY_INSECURE_PREFIX, "insecure"))
+    or "change-me" in SECRET_KEY
+):
     raise ImproperlyConfigured(
-        "SECRET_KEY must be set in the environment to a random value of 32 characters or more."
+        f"SECRET_KEY must be set in the environment to a random value of {SECRET_KEY_MIN_LENGTH} "
+        "characters or more, e.g. the output of: python -c "
+        "'from django.core.management.utils import get_random_secret_key as k; print(k())'"
     )
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
