@@ -67,6 +67,20 @@ class InventoryAdmin(InventoryReconciliationMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("agency").annotate(scan_count=Count("scans"))
 
+    def get_readonly_fields(self, request, obj=None):
+        # Moving an inventory to another room would pull it from under its open sockets.
+        fields = super().get_readonly_fields(request, obj)
+        return [*fields, "agency", "month", "year"] if obj is not None else fields
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # a count is a record: delete one by one, and only if empty
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or not obj.scans.exists())
+
     @admin.display(description=_("scans"), ordering="scan_count")
     def scan_count(self, inventory):
         return inventory.scan_count
@@ -107,3 +121,21 @@ class ScanAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or obj.inventory.is_open)
+
+    def delete_model(self, request, obj):
+        """Remove through the service, so the room is told (`scan_removed`) and the log keeps it."""
+        self._remove(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for scan in queryset.select_related("inventory__agency"):
+            self._remove(request, scan)
+
+    def _remove(self, request, scan):
+        try:
+            services.scan_remove(inventory=scan.inventory, user=request.user, code=scan.code)
+        except InventoryError as exc:
+            self.message_user(request, f"{scan.code}: {exc.message}", messages.WARNING)

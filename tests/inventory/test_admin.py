@@ -57,3 +57,27 @@ def test_admin_agency_is_created_with_members(admin_client, ana):
     )
     assert response.status_code == 302
     assert ana.agencies.filter(slug="fiat-puebla").exists()
+
+
+def test_admin_removes_a_scan_through_the_service_and_tells_the_room(
+    admin_client, inventory, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr("realtime.broadcast.publish", lambda inventory_id, *m, **kw: sent.append(m))
+    scan = inventory.scans.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(f"/admin/inventory/scan/{scan.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not inventory.scans.exists()
+    assert [m["type"] for messages in sent for m in messages] == ["scan_removed"]
+    assert inventory.events.filter(type="scan_removed").exists()
+
+
+def test_admin_keeps_a_completed_count_and_a_room_in_place(admin_client, inventory, staff):
+    change = admin_client.get(f"/admin/inventory/inventory/{inventory.pk}/change/")
+    assert b'name="month"' not in change.content and b'name="agency"' not in change.content
+    assert admin_client.get(f"/admin/inventory/inventory/{inventory.pk}/delete/").status_code == 403
+    services.inventory_complete(inventory=inventory, user=staff)
+    scan = inventory.scans.get()
+    assert admin_client.get(f"/admin/inventory/scan/{scan.pk}/delete/").status_code == 403
+    assert inventory.scans.exists()
