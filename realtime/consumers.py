@@ -25,7 +25,7 @@ from inventory.exceptions import InvalidInput, InventoryCompleted, InventoryErro
 
 from . import broadcast, groups, metrics, protocol, ratelimit
 from .conf import realtime_settings
-from .presence import Connection, get_presence, summarize_users
+from .presence import Admission, Connection, get_presence, summarize_users
 
 logger = logging.getLogger("realtime.consumer")
 
@@ -198,10 +198,12 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         )
         limit = realtime_settings.MAX_CONNECTIONS_PER_ROOM
         try:
-            has_place = await get_presence().join(self.inventory.pk, self.connection, limit=limit)
+            admission = await get_presence().join(self.inventory.pk, self.connection, limit=limit)
         except Exception as exc:  # presence store down: let people count, unlisted
             logger.warning("Presence unavailable, joining without it: %r", exc)
-            has_place = True
+            admission = Admission(True)
+        has_place = admission.joined
+        await self._announce_departures(admission.expired)
         if not has_place:
             await self._reject(
                 protocol.CLOSE_ROOM_FULL,
@@ -262,7 +264,12 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
             return
         logger.debug("%s left %s (code %s)", self.connection.user_name, self.room.key, code)
         if not remaining:
-            await broadcast.apublish(self.inventory.pk, protocol.user_left(self.inventory, self.user))
+            await broadcast.apublish(
+                self.inventory.pk,
+                protocol.user_left(
+                    self.inventory, user_id=self.connection.user_id, user_name=self.connection.user_name
+                ),
+            )
 
     # Client messages.
 
@@ -307,12 +314,19 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
             await self._error(_("El campo data debe ser un objeto."), "invalid_data")
             return
         if not await ratelimit.allow(self.user.pk, kind):
-            await self._error("Rate limit exceeded", "rate_limited", messageType=kind)
+            logger.debug("Rate limit: %s sent too many %s in %s", self.user.pk, kind, self.room.key)
+            await self._error(
+                "Rate limit exceeded", "rate_limited", messageType=kind, **_scan_echo(kind, data)
+            )
             return
+        logger.debug("%s -> %s in %s", self.connection.user_name, kind, self.room.key)
         try:
             self._check_own_room(data)
             await getattr(self, HANDLERS[kind])(data)
         except InventoryError as exc:
+            logger.debug(
+                "Refused %s from %s: %s (%s)", kind, self.connection.user_name, exc.code, exc.message
+            )
             await self._error(exc.message, exc.code, **exc.details, **_scan_echo(kind, data))
         except ObjectDoesNotExist:
             await self._error(_("Este inventario ya no existe."), "inventory_not_found")
@@ -368,9 +382,8 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         )
 
     async def _handle_inventory_completed(self, data):
-        inventory_id = data.get("inventoryId")
-        if inventory_id not in (None, "") and str(inventory_id) != str(self.inventory.pk):
-            raise InvalidInput(_("inventoryId no corresponde a esta sala."), code="wrong_room")
+        # The connection names the inventory; a client's `inventoryId` (the seed's example says
+        # "inv_123", an id of the old system) is ignored like `completedBy`.
         await database_sync_to_async(services.inventory_complete)(inventory=self.inventory, user=self.user)
 
     async def _handle_ping(self, data):
@@ -460,10 +473,29 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         while True:
             await asyncio.sleep(realtime_settings.heartbeat_seconds)
             try:
-                await get_presence().refresh(self.inventory.pk, self.connection)
+                expired = await get_presence().refresh(self.inventory.pk, self.connection)
                 await self.channel_layer.group_add(self.group_name, self.channel_name)
+                await self._announce_departures(expired)
             except Exception as exc:
                 logger.warning("Heartbeat refresh failed for %s: %r", self.channel_name, exc)
+
+    async def _announce_departures(self, expired) -> None:
+        """Tell the room who left with a vanished instance: users whose every connection expired."""
+        if not expired:
+            return
+        try:
+            present = {conn.user_id for conn in await get_presence().connections(self.inventory.pk)}
+            gone = {conn.user_id: conn for conn in expired if conn.user_id not in present}
+            for conn in gone.values():
+                logger.debug(
+                    "%s vanished from %s (instance %s)", conn.user_name, self.room.key, conn.instance
+                )
+                await broadcast.apublish(
+                    self.inventory.pk,
+                    protocol.user_left(self.inventory, user_id=conn.user_id, user_name=conn.user_name),
+                )
+        except Exception as exc:
+            logger.warning("Could not announce who left %s: %r", self.room.key, exc)
 
     def _since_from_query(self) -> int | None:
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
@@ -479,6 +511,7 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         await self._send(protocol.error(message, code=code, **details))
 
     async def _reject(self, close_code: int, message: str, code: str) -> None:
+        logger.debug("Closing %s with %s: %s", self.scope.get("path"), close_code, code)
         metrics.local.rejected(code)
         await self._error(message, code)
         await self.close(code=close_code)

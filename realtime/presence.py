@@ -48,59 +48,81 @@ def summarize_users(connections: list[Connection]) -> list[dict[str, Any]]:
     return [{**user, "since": protocol.timestamp_from_epoch(user["since"])} for user in users.values()]
 
 
+@dataclass(frozen=True)
+class Admission:
+    """The answer to a join: true when the connection has its place; the entries that expired."""
+
+    joined: bool
+    expired: tuple[Connection, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.joined
+
+
 class MemoryPresence:
-    """Presence for one process."""
+    """Presence for one process.
+
+    Expired entries are removed only by `join` and `refresh`, which hand them back, so that the
+    live consumer that finds them can tell the room who left.
+    """
 
     def __init__(self):
         self._rooms: dict[int, dict[str, tuple[Connection, float]]] = defaultdict(dict)
 
-    def _prune(self, room_id: int) -> dict[str, tuple[Connection, float]]:
+    def _live(self, room_id: int) -> list[Connection]:
+        now = time.time()
+        return [conn for conn, expiry in self._rooms.get(room_id, {}).values() if expiry > now]
+
+    def _prune(self, room_id: int) -> tuple[Connection, ...]:
         now = time.time()
         room = self._rooms.get(room_id, {})
-        for conn_id in [c for c, (_, expiry) in room.items() if expiry <= now]:
-            del room[conn_id]
+        expired = tuple(room.pop(conn_id)[0] for conn_id in [c for c, (_, exp) in room.items() if exp <= now])
         if not room:
             self._rooms.pop(room_id, None)
-        return room
+        return expired
 
-    async def join(self, room_id: int, conn: Connection, *, limit: int) -> bool:
-        room = self._prune(room_id)
+    async def join(self, room_id: int, conn: Connection, *, limit: int) -> Admission:
+        expired = self._prune(room_id)
+        room = self._rooms[room_id]
         if limit > 0 and conn.connection_id not in room and len(room) >= limit:
-            return False
-        self._rooms[room_id][conn.connection_id] = (
-            conn,
-            time.time() + realtime_settings.presence_ttl_seconds,
-        )
-        return True
+            return Admission(False, expired)
+        room[conn.connection_id] = (conn, time.time() + realtime_settings.presence_ttl_seconds)
+        return Admission(True, expired)
 
-    async def refresh(self, room_id: int, conn: Connection) -> None:
-        await self.join(room_id, conn, limit=0)
+    async def refresh(self, room_id: int, conn: Connection) -> tuple[Connection, ...]:
+        return (await self.join(room_id, conn, limit=0)).expired
 
     async def leave(self, room_id: int, connection_id: str) -> None:
         self._rooms.get(room_id, {}).pop(connection_id, None)
-        self._prune(room_id)
+        if not self._live(room_id):
+            self._rooms.pop(room_id, None)  # nobody left to tell about the expired ones
 
     async def connections(self, room_id: int) -> list[Connection]:
-        return [conn for conn, _ in self._prune(room_id).values()]
+        return self._live(room_id)
 
     async def rooms(self) -> dict[int, int]:
-        for room_id in list(self._rooms):
-            self._prune(room_id)
-        return {room_id: len(room) for room_id, room in self._rooms.items()}
+        counts = {room_id: len(self._live(room_id)) for room_id in list(self._rooms)}
+        return {room_id: count for room_id, count in counts.items() if count}
 
     async def clear(self) -> None:
         self._rooms.clear()
 
 
-# Prune expired entries, then add the connection unless the room is full. Atomic in Redis,
-# so the room limit holds across instances.
+# Prune expired entries (returning them), then add the connection unless the room is full.
+# Atomic in Redis, so the room limit holds across instances and each expired entry is handed
+# to exactly one consumer.
 _JOIN = """
 local now, conn, info, expiry, limit, room = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
+local result = {0}
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
-for _, c in ipairs(expired) do redis.call('HDEL', KEYS[1], c) end
+for _, c in ipairs(expired) do
+  local gone = redis.call('HGET', KEYS[1], c)
+  if gone then table.insert(result, gone) end
+  redis.call('HDEL', KEYS[1], c)
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if limit > 0 and not redis.call('ZSCORE', KEYS[2], conn) and redis.call('ZCARD', KEYS[2]) >= limit then
-  return 0
+  return result
 end
 redis.call('ZADD', KEYS[2], expiry, conn)
 redis.call('HSET', KEYS[1], conn, info)
@@ -108,21 +130,26 @@ redis.call('ZADD', KEYS[3], 'GT', expiry, room)
 local ttl = math.ceil(tonumber(expiry) - tonumber(now)) + 1
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
-return 1
+result[1] = 1
+return result
 """
 
-# Remove the expired entries of a room and return the live ones.
+# The live entries of a room (read only: expired ones are left for a join or refresh to report).
 _LIVE = """
-local now = ARGV[1]
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
-for _, c in ipairs(expired) do redis.call('HDEL', KEYS[1], c) end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-if redis.call('ZCARD', KEYS[2]) == 0 then
+local live = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[1], '+inf')
+if #live == 0 then return {} end
+return redis.call('HMGET', KEYS[1], unpack(live))
+"""
+
+# Remove a connection; drop the room when no live entry is left.
+_LEAVE = """
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[2], '+inf') == 0 then
   redis.call('DEL', KEYS[1], KEYS[2])
-  redis.call('ZREM', KEYS[3], ARGV[2])
-  return {}
+  redis.call('ZREM', KEYS[3], ARGV[3])
 end
-return redis.call('HVALS', KEYS[1])
+return 1
 """
 
 
@@ -132,26 +159,23 @@ class RedisPresence:
     def _keys(self, room_id: int) -> list[str]:
         return [key("presence", room_id), key("presence", room_id, "exp"), key("presence", "rooms")]
 
-    async def join(self, room_id: int, conn: Connection, *, limit: int) -> bool:
+    async def join(self, room_id: int, conn: Connection, *, limit: int) -> Admission:
         now = time.time()
         expiry = now + realtime_settings.presence_ttl_seconds
-        joined = await get_redis().eval(
+        joined, *expired = await get_redis().eval(
             _JOIN, 3, *self._keys(room_id), now, conn.connection_id, conn.encode(), expiry, limit, room_id
         )
-        return bool(joined)
+        return Admission(bool(joined), tuple(Connection.decode(info) for info in expired))
 
-    async def refresh(self, room_id: int, conn: Connection) -> None:
-        await self.join(room_id, conn, limit=0)
+    async def refresh(self, room_id: int, conn: Connection) -> tuple[Connection, ...]:
+        return (await self.join(room_id, conn, limit=0)).expired
 
     async def leave(self, room_id: int, connection_id: str) -> None:
-        hash_key, exp_key, _rooms = self._keys(room_id)
-        async with get_redis().pipeline(transaction=True) as pipe:
-            await pipe.hdel(hash_key, connection_id).zrem(exp_key, connection_id).execute()
-        await self.connections(room_id)  # drops the room when it is empty
+        await get_redis().eval(_LEAVE, 3, *self._keys(room_id), connection_id, time.time(), room_id)
 
     async def connections(self, room_id: int) -> list[Connection]:
-        values = await get_redis().eval(_LIVE, 3, *self._keys(room_id), time.time(), room_id)
-        return [Connection.decode(value) for value in values]
+        values = await get_redis().eval(_LIVE, 3, *self._keys(room_id), time.time())
+        return [Connection.decode(value) for value in values if value]
 
     async def rooms(self) -> dict[int, int]:
         client = get_redis()

@@ -164,10 +164,16 @@ def user_joined(inventory, user) -> dict[str, Any]:
     }
 
 
-def user_left(inventory, user) -> dict[str, Any]:
+def user_left(inventory, *, user_id: str, user_name: str) -> dict[str, Any]:
+    """Extension: the user's last connection in the room closed, or expired with its instance."""
     return {
         "type": USER_LEFT,
-        "data": {**room_fields(inventory), **user_fields(user), "timestamp": timestamp()},
+        "data": {
+            **room_fields(inventory),
+            "userId": user_id,
+            "userName": user_name,
+            "timestamp": timestamp(),
+        },
     }
 
 

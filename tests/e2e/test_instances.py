@@ -8,8 +8,8 @@ import pytest
 from tests.conftest import token_for
 from tests.servers import start_server
 
-from .test_live_rooms import SEED_SCAN, ahttp
-from .wsclient import LiveClient, room_url
+from .test_live_rooms import SEED_SCAN
+from .wsclient import LiveClient, ahttp, room_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -124,6 +124,10 @@ async def test_a_killed_instance_leaves_presence_within_two_heartbeats(instances
         while (await ahttp(a, "GET", ROOM_INFO, token=tokens["ana"]))[1]["connections"] != 1:
             await asyncio.sleep(0.1)
         assert time.monotonic() - killed <= 2.0 + 0.5  # two heartbeats of 1 s, plus polling
+        # The people still in the room are told, once, that Luis left with his instance.
+        left = await survivor.receive_type("user_left", timeout=5)
+        assert left["data"]["userName"] == "Luis Pérez"
+        assert time.monotonic() - killed <= 3.0 + 0.5  # found by the survivor's next refresh
         # The survivor's room keeps working.
         await survivor.send("scan_added", {"scanData": {"code": "AFTER-KILL"}})
         assert (await survivor.receive_type("scan_added"))["data"]["scanData"]["code"] == "AFTER-KILL"

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 import uuid
 
 import pytest
@@ -132,7 +133,6 @@ async def test_retried_scan_id_is_stored_once_and_confirmed_to_the_sender(ana, l
         ('{"type": "scan_added", "data": {"month": "13", "scanData": {"code": "A1"}}}', "wrong_room"),
         ('{"type": "scan_removed", "data": {"scanData": {"code": "NOPE"}}}', "scan_not_found"),
         ('{"type": "resume", "data": {"since": "x"}}', "invalid_data"),
-        ('{"type": "inventory_completed", "data": {"inventoryId": "999999"}}', "wrong_room"),
         ("[" * 50000, "invalid_json"),
     ],
 )
@@ -201,7 +201,18 @@ async def test_client_user_joined_is_answered_with_presence(ana, luis):
 async def test_completion_tells_everyone_closes_every_socket_and_refuses_new_ones(ana, luis):
     async with joined(ana) as ana_ws, joined(luis) as luis_ws:
         await ana_ws.send("scan_added", scan_message("A1"))
-        await ana_ws.send("inventory_completed", {"agency": "Alfa Romeo", "month": "10", "year": 2025})
+        # The seed's own example message, with its `inventoryId` and `completedBy` of another system.
+        await ana_ws.send(
+            "inventory_completed",
+            {
+                "agency": "Alfa Romeo",
+                "month": "10",
+                "year": 2025,
+                "completedBy": "John Doe",
+                "inventoryId": "inv_123",
+                "message": "El inventario ha sido completado por John Doe.",
+            },
+        )
         for client in (ana_ws, luis_ws):
             await client.receive_type("scan_added")
             completed = await client.receive_type("inventory_completed")
@@ -309,7 +320,17 @@ async def test_rate_limit_per_user_and_type_shared_by_connections(ana, settings)
         # Another type has its own budget, and the refused message was not processed.
         await one.send("scan_added", scan_message("A1"))
         await one.receive_type("scan_added")
-    assert await scans() == ["A1"]
+        for code in ("A2", "A3", "A4"):
+            await one.send(
+                "scan_added", scan_message(code, id=f"00000000-0000-4000-8000-00000000000{code[1]}")
+            )
+        for _ in ("A2", "A3"):
+            await one.receive_type("scan_added")
+        refused = await one.receive_type("error")
+        # The refusal names the scan it dropped, so a client with several in flight can retry it.
+        assert refused["data"]["code"] == "rate_limited"
+        assert refused["data"]["scanData"] == {"code": "A4", "id": "00000000-0000-4000-8000-000000000004"}
+    assert await scans() == ["A1", "A2", "A3"]
 
 
 async def test_oversized_frames_close_the_connection_with_1009(ana):
@@ -379,6 +400,21 @@ async def test_presence_of_a_vanished_connection_expires_within_two_heartbeats(a
     await asyncio.sleep(0.45)
     assert await get_presence().connections(inventory.pk) == []
     assert inventory.pk not in await get_presence().rooms()
+
+
+async def test_the_room_is_told_once_when_a_vanished_instance_takes_a_user_away(ana, settings):
+    from realtime.presence import Connection, get_presence
+
+    settings.REALTIME = {**settings.REALTIME, "HEARTBEAT_INTERVAL_MS": 200}
+    async with joined(ana) as client:
+        inventory = await inventory_of()
+        # A connection of an instance that dies at once: it never refreshes its entry.
+        ghost = Connection("ghost", "99", "Ghost", time.time(), "dead-instance")
+        assert await get_presence().join(inventory.pk, ghost, limit=50)
+        left = await client.receive_type("user_left", timeout=2)
+        assert (left["data"]["userId"], left["data"]["userName"]) == ("99", "Ghost")
+        assert await client.nothing(timeout=0.8)
+        assert [c.user_name for c in await get_presence().connections(inventory.pk)] == ["Ana García"]
 
 
 async def test_live_connections_stay_in_presence_past_the_ttl(ana, settings):
