@@ -39,6 +39,8 @@ class ScanResult:
 
 def clean_code(value) -> str:
     """Trim a barcode or VIN and check it is 1-64 printable characters."""
+    if value is None:
+        raise InvalidInput(_("Falta el código (code) del vehículo."), field="code")
     if not isinstance(value, str):
         raise InvalidInput(_("El código debe ser texto."), field="code")
     code = value.strip()

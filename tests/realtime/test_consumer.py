@@ -149,6 +149,14 @@ async def test_malformed_messages_get_an_error_change_nothing_and_keep_the_conne
     assert (await inventory_of()).status == "open"
 
 
+async def test_a_scan_without_a_code_is_told_the_code_is_missing(ana):
+    async with joined(ana) as client:
+        await client.send("scan_added", {"scanData": {"timestamp": "2025-01-15T10:30:00.000Z"}})
+        error = await client.receive_type("error")
+        assert error["data"]["message"] == "Falta el código (code) del vehículo."
+    assert await scans() == []
+
+
 async def test_binary_frames_that_are_not_utf8_get_an_error(ana):
     async with joined(ana) as client:
         await client.ws.send_to(bytes_data=b"\xff\xfe\x00")
