@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 
 from .exceptions import InvalidInput, InventoryNotFound, ScanNotFound
 from .models import Agency, Inventory, InventoryEvent, Scan
+from .reconciliation.matching import code_key
 from .rooms import Room
 
 
@@ -57,7 +58,7 @@ def open_inventory_holding(agency: Agency, code: str) -> Inventory:
     open_inventories = Inventory.objects.select_related("agency").filter(
         agency=agency, status=Inventory.Status.OPEN
     )
-    holding = list(open_inventories.filter(scans__code=code).order_by("-year", "-month"))
+    holding = list(open_inventories.filter(scans__code_key=code_key(code)).order_by("-year", "-month"))
     if len(holding) > 1:
         raise InvalidInput(
             _("El código %(code)s está en varios inventarios abiertos (%(rooms)s): indica month y year.")

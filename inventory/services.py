@@ -138,19 +138,21 @@ def _scan_record(*, inventory: Inventory, user, code, scanned_at=None, scan_id=N
     if uid is not None:
         stored = Scan.objects.select_related("scanned_by").filter(uid=uid).first()
         if stored is not None:
-            if stored.inventory_id != inventory.pk or stored.code != code:
+            if stored.inventory_id != inventory.pk or stored.code_key != matching.code_key(code):
                 raise ScanIdConflict(uid)
             stored.inventory = inventory
             return ScanResult(stored, created=False)
 
     if not inventory.is_open:
         raise InventoryCompleted(inventory)
-    first = Scan.objects.filter(inventory=inventory, code=code).first()
+    # A code counts once whatever its letter case ("1hgcm…" typed on a phone is the scanned
+    # "1HGCM…"); the inventory's lock makes this check and the insert one step.
+    key = matching.code_key(code)
+    first = Scan.objects.filter(inventory=inventory, code_key=key).first()
     if first is not None:
         raise DuplicateScan(first)
 
     # Match against the expected list as the scan is recorded: two indexed queries.
-    key = matching.code_key(code)
     expected, in_list = reconciliation_selectors.expected_lookup(inventory, key)
     scan = Scan.objects.create(
         inventory=inventory,
@@ -179,7 +181,7 @@ def scan_remove(*, inventory: Inventory, user, code) -> Scan:
     inventory = _lock(inventory)
     if not inventory.is_open:
         raise InventoryCompleted(inventory)
-    scan = Scan.objects.filter(inventory=inventory, code=code).first()
+    scan = Scan.objects.filter(inventory=inventory, code_key=matching.code_key(code)).first()
     if scan is None:
         raise ScanNotFound(code)
     scan.inventory = inventory

@@ -189,3 +189,14 @@ def test_prune_events_keeps_recent_events(inventory, ana):
     call_command("prune_events", "--days", "30", stdout=out)
     assert "Deleted 1 events" in out.getvalue()
     assert list(InventoryEvent.objects.values_list("seq", flat=True)) == [2]
+
+
+def test_a_code_counts_once_whatever_its_letter_case(alfa, ana, luis):
+    inventory = services.inventory_get_or_open(room=Room(alfa, 10, 2025))
+    services.scan_record(inventory=inventory, user=ana, code="1HGCM82633A004352")
+    with pytest.raises(DuplicateScan) as refused:
+        services.scan_record(inventory=inventory, user=luis, code="1hgcm82633a004352")
+    assert refused.value.details["scannedBy"] == "Ana García"
+    removed = services.scan_remove(inventory=inventory, user=luis, code="1hgCM82633A004352")
+    assert removed.code == "1HGCM82633A004352"
+    assert not Scan.objects.exists()
