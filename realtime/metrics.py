@@ -49,6 +49,7 @@ class InstanceMetrics:
         # Sequence gaps a consumer found and filled from the event log.
         self.gaps_filled = 0
         self.latency_count = 0
+        self.latency_sum = 0.0
         self.latency_max = 0.0
         self.latency_samples: deque[float] = deque(maxlen=LATENCY_SAMPLES)
         self.users: Counter[str] = Counter()
@@ -75,6 +76,7 @@ class InstanceMetrics:
         ms = max(seconds, 0.0) * 1000
         self.deliveries += 1
         self.latency_count += 1
+        self.latency_sum += ms
         self.latency_max = max(self.latency_max, ms)
         self.latency_samples.append(ms)
 
@@ -97,6 +99,7 @@ class InstanceMetrics:
             "gapsFilled": self.gaps_filled,
             "latency": {
                 "count": self.latency_count,
+                "sum": round(self.latency_sum, 3),
                 "max": round(self.latency_max, 3),
                 "samples": [round(v, 3) for v in self.latency_samples],
             },
@@ -118,6 +121,7 @@ def latency_summary(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
     samples = [v for snap in snapshots for v in snap["latency"]["samples"]]
     return {
         "count": sum(snap["latency"]["count"] for snap in snapshots),
+        "sum": round(sum(snap["latency"].get("sum", 0.0) for snap in snapshots), 3),
         "p50": percentile(samples, 0.50),
         "p95": percentile(samples, 0.95),
         "p99": percentile(samples, 0.99),

@@ -6,6 +6,7 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.management import call_command
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import token_for
 
@@ -38,6 +39,19 @@ async def test_metrics_count_connections_messages_and_latency(api_for, ana, luis
         assert "inventory_ws_connections 2.0" in text
         assert 'inventory_ws_errors_total{code="unknown_type"} 1.0' in text
         assert 'inventory_ws_delivery_latency_ms{quantile="0.99"}' in text
+        # A valid exposition: the latency is a summary with its count; each instance has its own series.
+        families = {family.name: family for family in text_string_to_metric_families(text)}
+        assert families["inventory_ws_delivery_latency_ms"].type == "summary"
+        count = [s for s in families["inventory_ws_delivery_latency_ms"].samples if s.name.endswith("_count")]
+        assert count[0].value == latency["count"]
+        instance = figures["instances"][0]["instance"]
+        sent = families["inventory_ws_messages_sent_by_instance"].samples
+        assert [(s.labels["instance"], s.value) for s in sent if s.name.endswith("_total")] == [
+            (instance, figures["instances"][0]["messagesSent"])
+        ]
+        assert {
+            s.labels["instance"] for s in families["inventory_ws_instance_delivery_latency_ms"].samples
+        } == {instance}
     # Empty rooms disappear from the figures.
     figures = (await get(api_for, staff, "/api/inventory/websocket/metrics")).json()
     assert figures["activeRooms"] == 0 and figures["rooms"] == []
