@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dates import MONTHS
+from django.utils.translation import gettext as _
 
 from realtime import protocol
 from realtime.conf import realtime_settings
@@ -65,8 +66,9 @@ def home(request):
         for inventory in by_agency[agency.pk]:
             if (inventory.month, inventory.year) == (today.month, today.year):
                 card.current = inventory
-            else:
+            elif (inventory.year, inventory.month) < (today.year, today.month):
                 card.past.append(InventoryEntry(inventory))
+            # Later months (opened ahead by a REST client or a tool) are not "earlier inventories".
         cards.append(card)
     return render(request, "home.html", {"cards": cards})
 
@@ -80,8 +82,14 @@ def inventory_live(request, agency, month, year):
     except (AgencyNotFound, InvalidInput) as exc:
         raise Http404(exc.message) from exc
     # Opening on first visit is what the socket does on connect; doing it here gives the page
-    # the inventory's id (for the REST fallback) before the socket is up.
-    inventory = services.inventory_get_or_open(room=room)
+    # the inventory's id (for the REST fallback) before the socket is up. A month that has not
+    # begun is not opened from a page: a mistyped or bookmarked URL must not add an inventory.
+    inventory = selectors.inventory_find(room)
+    if inventory is None and _is_future(room):
+        raise Http404(
+            _("El inventario de %(room)s aún no puede abrirse: ese mes no ha empezado.") % {"room": room.key}
+        )
+    inventory = inventory or services.inventory_get_or_open(room=room)
     # Read the sequence before the scans: an event in between is replayed by `?since=` and
     # the client applies it idempotently, so the page never misses one.
     inventory = selectors.inventory_with_count(inventory)
@@ -98,6 +106,11 @@ def inventory_live(request, agency, month, year):
         "live_config": {**_live_config(request, inventory), "reconciliation": reconciliation},
     }
     return render(request, "inventory/live.html", context)
+
+
+def _is_future(room) -> bool:
+    today = timezone.localdate()
+    return (room.year, room.month) > (today.year, today.month)
 
 
 def _scan_state(scan) -> dict:

@@ -160,6 +160,24 @@ def test_live_page_is_not_found_for_unknown_agency_or_bad_month(ana, agency, mon
     assert not Inventory.objects.exists()
 
 
+def test_a_month_that_has_not_begun_is_not_opened_by_a_page_visit(ana, alfa):
+    today = timezone.localdate()
+    later = (today.month % 12 + 1, today.year + (today.month == 12))
+    response = client_for(ana).get(live_url("alfa-romeo", *later))
+    assert response.status_code == 404
+    assert "ese mes no ha empezado" in response.content.decode()
+    assert not Inventory.objects.exists()
+    # This month opens on the first visit, as before.
+    assert client_for(ana).get(live_url("alfa-romeo", today.month, today.year)).status_code == 200
+    assert Inventory.objects.count() == 1
+
+
+def test_index_does_not_list_later_months_as_earlier_inventories(ana, alfa):
+    record(ana, alfa, "VIN-AHEAD", month=6, year=2099)  # opened ahead by a REST client
+    html = client_for(ana).get("/").content.decode()
+    assert live_url("alfa-romeo", 6, 2099) not in html
+
+
 def test_inactive_agency_is_not_found(ana, alfa):
     Agency.objects.filter(pk=alfa.pk).update(is_active=False)
     assert client_for(ana).get(live_url()).status_code == 404
