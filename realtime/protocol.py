@@ -221,7 +221,7 @@ def snapshot(inventory, scans, *, seq: int) -> dict[str, Any]:
             **room_fields(inventory),
             "status": inventory.status,
             "seq": seq,
-            "scans": [scan_data(scan) for scan in scans],
+            "scans": [{**scan_data(scan), "match": scan_match(scan)} for scan in scans],
             "timestamp": timestamp(),
         },
     }

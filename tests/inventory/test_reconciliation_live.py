@@ -171,3 +171,15 @@ def test_a_replayed_scan_message_carries_its_match(inventory, ana):
     message = protocol.scan_added(scan)
     assert message["data"]["match"] == "unexpected"
     assert "progress" not in message["data"]
+
+
+def test_a_snapshot_carries_each_scans_match(inventory, ana):
+    for code in ("1HGCM82633A004352", "UNLISTED-1", "1M8GDM9AKKP042788"):
+        services.scan_record(inventory=inventory, user=ana, code=code)
+    snapshot = protocol.snapshot(inventory, list(inventory.scans.all()), seq=inventory.last_seq)
+    matches = {scan["code"]: scan["match"] for scan in snapshot["data"]["scans"]}
+    assert matches == {
+        "1HGCM82633A004352": "expected",
+        "UNLISTED-1": "unexpected",
+        "1M8GDM9AKKP042788": "flagged",
+    }

@@ -395,6 +395,8 @@ async def test_resume_older_than_the_log_gets_a_snapshot(ana, luis, alfa):
         snapshot = await client.receive_type("snapshot")
         assert snapshot["data"]["seq"] == 3
         assert sorted(s["code"] for s in snapshot["data"]["scans"]) == ["A1", "A2", "A3"]
+        # Without an expected list a plain code has no match; the key is there all the same.
+        assert {s["match"] for s in snapshot["data"]["scans"]} == {None}
 
 
 async def test_presence_of_a_vanished_connection_expires_within_two_heartbeats(alfa, settings):
