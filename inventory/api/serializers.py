@@ -103,7 +103,8 @@ class ScanSerializer(serializers.ModelSerializer):
     user = serializers.CharField(source="scanned_by_name", read_only=True)
     userId = serializers.SerializerMethodField()  # noqa: N815
     timestamp = serializers.SerializerMethodField()
-    inventoryId = serializers.IntegerField(source="inventory_id", read_only=True)  # noqa: N815
+    # A string, as the protocol carries `inventoryId` (and `userId`).
+    inventoryId = serializers.CharField(source="inventory_id", read_only=True)  # noqa: N815
     match = MatchField()
 
     class Meta:

@@ -55,6 +55,8 @@ def test_save_scan_stores_the_scan_as_the_authenticated_user(api_for, ana):
     scan = Scan.objects.get()
     assert scan.scanned_by.username == "ana"
     assert scan.inventory.room_key == "Alfa Romeo/10/2025"
+    # Ids are strings, as the protocol carries them.
+    assert (body["inventoryId"], body["userId"]) == (str(scan.inventory_id), str(scan.scanned_by_id))
 
 
 @pytest.mark.parametrize("agency", ["Alfa Romeo", "alfa romeo", "alfa-romeo"])
