@@ -17,6 +17,7 @@ from collections import Counter, deque
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 
 from . import protocol
 from .conf import realtime_settings
@@ -177,6 +178,7 @@ async def aaggregate() -> dict[str, Any]:
     presence = get_presence()
     for room_id in rooms:
         users.update(conn.user_id for conn in await presence.connections(room_id))
+    keys = await _room_keys(list(rooms))
     rejections: Counter[str] = Counter()
     errors_by_code: Counter[str] = Counter()
     for snap in snapshots:
@@ -195,13 +197,25 @@ async def aaggregate() -> dict[str, Any]:
         "broadcastFailures": sum(snap.get("broadcastFailures", 0) for snap in snapshots),
         "gapsFilled": sum(snap.get("gapsFilled", 0) for snap in snapshots),
         "deliveryLatencyMs": latency_summary(snapshots),
-        "rooms": [{"inventoryId": str(room_id), "connections": n} for room_id, n in sorted(rooms.items())],
+        "rooms": [
+            {"room": keys.get(room_id), "inventoryId": str(room_id), "connections": n}
+            for room_id, n in sorted(rooms.items())
+        ],
         "instances": [
             {k: v for k, v in snap.items() if k != "latency"} | {"deliveryLatencyMs": latency_summary([snap])}
             for snap in snapshots
         ],
         "timestamp": protocol.timestamp(),
     }
+
+
+@database_sync_to_async
+def _room_keys(inventory_ids: list[int]) -> dict[int, str]:
+    """Each live room's key (`Alfa Romeo/10/2025`), for people reading the figures."""
+    from inventory.models import Inventory
+
+    inventories = Inventory.objects.select_related("agency").filter(pk__in=inventory_ids)
+    return {inventory.pk: inventory.room_key for inventory in inventories}
 
 
 def aggregate() -> dict[str, Any]:

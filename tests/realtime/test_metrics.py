@@ -28,6 +28,9 @@ async def test_metrics_count_connections_messages_and_latency(api_for, ana, luis
         figures = (await get(api_for, staff, "/api/inventory/websocket/metrics")).json()
         assert figures["activeConnections"] == 2
         assert figures["activeRooms"] == 1
+        assert [(room["room"], room["connections"]) for room in figures["rooms"]] == [
+            ("Alfa Romeo/10/2025", 2)
+        ]
         assert figures["userSessions"] == 2
         assert figures["messagesReceived"] == 2
         assert figures["errors"] == 1 and figures["errorsByCode"] == {"unknown_type": 1}

@@ -10,14 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 from rich.table import Table
 
-from inventory.models import Inventory
 from realtime import metrics
-
-
-def _room_keys(figures) -> dict[str, str]:
-    ids = [room["inventoryId"] for room in figures["rooms"]]
-    inventories = Inventory.objects.select_related("agency").filter(pk__in=ids)
-    return {str(inventory.pk): inventory.room_key for inventory in inventories}
 
 
 def render(figures, console: Console) -> None:
@@ -39,9 +32,8 @@ def render(figures, console: Console) -> None:
     rooms = Table(title="Rooms")
     for column in ("room", "inventory", "connections"):
         rooms.add_column(column)
-    keys = _room_keys(figures)
     for room in figures["rooms"]:
-        rooms.add_row(keys.get(room["inventoryId"], "?"), room["inventoryId"], str(room["connections"]))
+        rooms.add_row(room.get("room") or "?", room["inventoryId"], str(room["connections"]))
     console.print(rooms)
 
     instances = Table(title="Instances")
@@ -83,10 +75,6 @@ class Command(BaseCommand):
         while True:
             figures = fetch()
             if as_json:
-                figures["rooms"] = [
-                    {**room, "room": _room_keys(figures).get(room["inventoryId"])}
-                    for room in figures["rooms"]
-                ]
                 self.stdout.write(_json_dumps(figures))
             else:
                 if watch:
