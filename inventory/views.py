@@ -101,11 +101,18 @@ def inventory_live(request, agency, month, year):
         "month_name": MONTHS[inventory.month],
         "scans": scans,
         "progress": reconciliation["progress"],
+        "progress_percent": _percent(reconciliation["progress"]),
         "can_see_expected": reconciliation["canSeeExpected"],
         "report_url": reconciliation["reportUrl"],
         "live_config": {**_live_config(request, inventory), "reconciliation": reconciliation},
     }
     return render(request, "inventory/live.html", context)
+
+
+def _percent(progress: dict) -> int:
+    """Found of expected in whole percent, rounded down as the live page does."""
+    expected = progress.get("expected") or 0
+    return min(progress.get("found", 0) * 100 // expected, 100) if expected else 0
 
 
 def _is_future(room) -> bool:

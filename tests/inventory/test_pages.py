@@ -268,6 +268,7 @@ def test_live_page_includes_the_initial_progress_and_each_scans_match(ana, alfa)
 
     # The figures are on the page before any script runs.
     assert "1 de 4 encontrados" in html
+    assert '<span id="progress-percent" class="progress-percent" aria-hidden="true">25 %</span>' in html
     assert re.search(r'role="progressbar"[^>]*aria-valuemax="4" aria-valuenow="1"', html, re.S)
     assert '<dd id="progress-missing">3</dd>' in html
     assert '<dd id="progress-unexpected">1</dd>' in html
@@ -321,3 +322,10 @@ def test_live_page_progress_is_in_english_for_an_english_browser(ana, alfa):
     html = client_for(ana, accept_language="en").get(live_url()).content.decode()
     assert "0 of 4 found" in html
     assert "Variance report" in html
+
+
+@pytest.mark.parametrize(("found", "expected", "shown"), [(11, 12, 91), (0, 12, 0), (12, 12, 100), (3, 0, 0)])
+def test_the_first_percentage_is_rounded_down_as_the_live_page_rounds_it(found, expected, shown):
+    from inventory.views import _percent
+
+    assert _percent({"found": found, "expected": expected}) == shown
