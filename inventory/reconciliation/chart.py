@@ -1,4 +1,10 @@
-"""Progress over time as the geometry of a small SVG line chart, drawn by the report template."""
+"""Progress over time as the geometry of a small line chart, drawn by the report template.
+
+The lines are an SVG that stretches to its box (its strokes do not scale), and the axis
+labels are HTML laid over it, so they keep their size on a phone as on a desktop. Every
+coordinate is a string with a decimal point: a template never localises it (the Spanish
+decimal comma breaks SVG).
+"""
 
 from __future__ import annotations
 
@@ -7,30 +13,37 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+# The plot's own coordinates; the SVG is drawn with preserveAspectRatio="none".
 WIDTH, HEIGHT = 960, 240
-LEFT, RIGHT, TOP, BOTTOM = 44, 12, 12, 28
 
 
 @dataclass(frozen=True)
 class Tick:
-    position: float
+    position: str  # y in the plot's coordinates, for a grid line
+    offset: str  # the same, as a percentage of the plot's height from its top, for the label
     label: str
 
 
 @dataclass(frozen=True)
 class ProgressChart:
-    width: int
-    height: int
     counted_points: str
     found_points: str
     found_area: str
-    expected_y: float | None
+    expected_y: str | None
     y_ticks: list[Tick] = field(default_factory=list)
-    x_ticks: list[Tick] = field(default_factory=list)
-    left: int = LEFT
-    right: int = WIDTH - RIGHT
-    top: int = TOP
-    bottom: int = HEIGHT - BOTTOM
+    start_label: str = ""
+    end_label: str = ""
+    width: int = WIDTH
+    height: int = HEIGHT
+
+    @property
+    def widest_label(self) -> str:
+        """The longest y label: it sizes the labels' column."""
+        return max((tick.label for tick in self.y_ticks), key=len, default="")
+
+
+def _number(value: float) -> str:
+    return f"{value:.1f}"
 
 
 def progress_chart(timeline: list[dict], *, expected: int) -> ProgressChart | None:
@@ -42,31 +55,33 @@ def progress_chart(timeline: list[dict], *, expected: int) -> ProgressChart | No
     span = (end - start).total_seconds()
     top_value = max(expected, max(point["counted"] for point in timeline), 1)
     y_max = _nice_ceiling(top_value)
-    plot_width, plot_height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def x(index: int) -> float:
         if span <= 0:  # every scan at the same instant: spread them evenly
-            return LEFT + plot_width * index / (len(timeline) - 1)
-        return LEFT + plot_width * (moments[index] - start).total_seconds() / span
+            return WIDTH * index / (len(timeline) - 1)
+        return WIDTH * (moments[index] - start).total_seconds() / span
 
     def y(value: float) -> float:
-        return TOP + plot_height * (1 - value / y_max)
+        return HEIGHT * (1 - value / y_max)
+
+    def point(index: int, value: float) -> str:
+        return f"{_number(x(index))},{_number(y(value))}"
 
     def line(key: str) -> str:
-        return " ".join(f"{x(i):.1f},{y(point[key]):.1f}" for i, point in enumerate(timeline))
+        return " ".join(point(i, entry[key]) for i, entry in enumerate(timeline))
 
     return ProgressChart(
-        width=WIDTH,
-        height=HEIGHT,
         counted_points=line("counted"),
         found_points=line("found") if expected else "",
         # The found line closed down to the axis: the area under it.
-        found_area=f"{x(0):.1f},{y(0):.1f} {line('found')} {x(len(timeline) - 1):.1f},{y(0):.1f}"
-        if expected
-        else "",
-        expected_y=round(y(expected), 1) if expected else None,
-        y_ticks=[Tick(round(y(value), 1), str(value)) for value in (0, y_max // 2, y_max)],
-        x_ticks=[Tick(LEFT, _clock(start, end)), Tick(WIDTH - RIGHT, _clock(end, start))],
+        found_area=f"{point(0, 0)} {line('found')} {point(len(timeline) - 1, 0)}" if expected else "",
+        expected_y=_number(y(expected)) if expected else None,
+        y_ticks=[
+            Tick(_number(y(value)), _number(100 * y(value) / HEIGHT), str(value))
+            for value in (0, y_max // 2, y_max)
+        ],
+        start_label=_clock(start, end),
+        end_label=_clock(end, start),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -14,7 +15,7 @@ from inventory import rooms
 from inventory import selectors as inventory_selectors
 from inventory.exceptions import AgencyNotFound, InvalidInput, NotAMember
 
-from . import access
+from . import access, selectors
 from .chart import progress_chart
 from .report import group_by_location, report_of
 
@@ -38,6 +39,7 @@ def inventory_report(request, agency, month, year):
     if location is not None and missing is not None:
         missing = [item for item in missing if item["location"] == location]
     api_url = reverse("inventory-report-api", args=[inventory.pk])
+    is_manager = access.is_manager(request.user, found)
     context = {
         "inventory": inventory,
         "month_name": MONTHS[inventory.month],
@@ -47,7 +49,15 @@ def inventory_report(request, agency, month, year):
         "missing_by_location": group_by_location(missing) if missing is not None else None,
         "locations": locations,
         "location": location,
-        "is_manager": access.is_manager(request.user, found),
+        "is_manager": is_manager,
+        # Managers explain variances and import the list on the page (static/js/report-page.js).
+        "reasons": selectors.reasons() if is_manager else [],
+        "report_config": {
+            "isManager": is_manager,
+            "exceptionsUrl": reverse("inventory-exceptions", args=[inventory.pk]),
+            "expectedUrl": reverse("inventory-expected", args=[inventory.pk]),
+            "csrfCookieName": settings.CSRF_COOKIE_NAME,
+        },
         "started_at": parse_datetime(report["startedAt"]) if report["startedAt"] else None,
         "ended_at": parse_datetime(report["endedAt"]) if report["endedAt"] else None,
         "duration_minutes": round(report["durationSeconds"] / 60)

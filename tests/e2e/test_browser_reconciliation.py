@@ -1,13 +1,17 @@
 """Reconciliation on the live-scan page, in a real Chromium against a real daphne server."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
 from inventory import services
 from inventory.models import Agency, Inventory
+from inventory.reconciliation import selectors as reconciliation_selectors
 from inventory.reconciliation import services as reconciliation
 from inventory.rooms import Room
 from tests.conftest import token_for
+from tests.e2e.conftest import in_thread
 from tests.e2e.test_browser import ROOM, row, scan, wait_online
 from tests.inventory.reconciliation_helpers import BOOKS, csv_bytes
 
@@ -241,3 +245,130 @@ def test_markup_in_the_books_renders_as_text(open_page, staff, alfa):
         == 0
     )
     assert dialogs == []
+
+
+REPORT = "/inventory/alfa-romeo/10/2025/report/"
+PHONE = {"width": 390, "height": 844}
+
+
+def counted_books(agency, counter) -> Inventory:
+    """The books, one of them found and one vehicle that is not in them."""
+    inventory = import_books(agency)
+    services.scan_record(
+        inventory=inventory, user=counter, code=IN_PATIO_A, scanned_at="2025-10-31T09:00:00Z"
+    )
+    services.scan_record(
+        inventory=inventory, user=counter, code="UNKNOWN-9", scanned_at="2025-10-31T09:30:00Z"
+    )
+    return inventory
+
+
+def variance_row(page, code):
+    return page.locator(f'tr.variance-row[data-code="{code}"]')
+
+
+def test_a_manager_explains_variances_on_the_report_without_reloading(open_page, staff, luis, alfa):
+    inventory = counted_books(alfa, luis)
+    page = open_page(staff, REPORT)
+    unexplained = page.locator("#figure-unexplained")
+    expect(unexplained).to_have_text("4")  # three missing, one unexpected
+    page.evaluate("window.loadedOnce = true")
+
+    taller = variance_row(page, IN_TALLER)
+    taller.get_by_label(f"Motivo de {IN_TALLER}").select_option(label="En otra sucursal")
+    taller.get_by_label(f"Nota de {IN_TALLER}").fill("En Puebla")
+    taller.get_by_role("button", name=f"Guardar {IN_TALLER}").click()
+    expect(taller.get_by_role("status")).to_have_text("Guardado: En otra sucursal.")
+    expect(unexplained).to_have_text("3")
+    expect(page.locator('#reasons-card tr[data-reason="other_branch"]')).to_contain_text("1")
+    expect(page.locator("#reasons-card")).to_be_visible()
+
+    # "Otro" needs a note: the server's refusal shows next to the row and nothing changes.
+    unknown = variance_row(page, "UNKNOWN-9")
+    unknown.get_by_label("Motivo de UNKNOWN-9").select_option(label="Otro")
+    unknown.get_by_role("button", name="Guardar UNKNOWN-9").click()
+    status = unknown.get_by_role("status")
+    expect(status).to_have_text("Con el motivo «Otro», explica la diferencia en la nota.")
+    expect(status).to_have_attribute("data-state", "error")
+    expect(unknown.get_by_label("Nota de UNKNOWN-9")).to_have_attribute("aria-invalid", "true")
+    expect(unexplained).to_have_text("3")
+    unknown.get_by_label("Nota de UNKNOWN-9").fill("Unidad de cortesía <b>VIP</b>")
+    unknown.get_by_role("button", name="Guardar UNKNOWN-9").click()
+    expect(status).to_have_text("Guardado: Otro.")
+    expect(unexplained).to_have_text("2")
+
+    # Clearing a reason makes the variance unexplained again.
+    taller.get_by_label(f"Motivo de {IN_TALLER}").select_option(value="")
+    taller.get_by_role("button", name=f"Guardar {IN_TALLER}").click()
+    expect(taller.get_by_role("status")).to_have_text("Guardado: sin explicar.")
+    expect(unexplained).to_have_text("3")
+    expect(page.locator('#reasons-card tr[data-reason="other_branch"]')).to_be_hidden()
+    assert page.evaluate("window.loadedOnce") is True  # never reloaded
+
+    def stored():
+        variances = reconciliation_selectors.variances_of(inventory)
+        every = variances["missing"] + variances["unexpected"]
+        return {(item["code"], item["reason"], item["note"]) for item in every if item["reason"]}
+
+    assert in_thread(stored) == {("UNKNOWN-9", "other", "Unidad de cortesía <b>VIP</b>")}
+    # What was saved is there after a reload too, as text.
+    page.reload()
+    expect(unexplained).to_have_text("3")
+    expect(variance_row(page, "UNKNOWN-9").get_by_label("Nota de UNKNOWN-9")).to_have_value(
+        "Unidad de cortesía <b>VIP</b>"
+    )
+
+
+def test_a_manager_imports_the_list_on_the_report_and_sees_bad_lines(open_page, staff, luis, alfa):
+    services.inventory_get_or_open(room=Room(agency=alfa, month=10, year=2025))
+    page = open_page(staff, REPORT)
+    expect(page.get_by_text("no tiene lista esperada")).to_be_visible()
+    upload = page.get_by_label("Archivo")
+    bad = csv_bytes([["VIN", "Año"], ["A1", "2020"], ["", "2020"], ["A1", "1800"]])
+    upload.set_input_files({"name": "malo.csv", "mimeType": "text/csv", "buffer": bad})
+    page.get_by_role("button", name="Importar", exact=True).click()
+    expect(page.locator("#import-status")).to_contain_text("no se importó nada")
+    lines = page.locator("#import-errors tbody tr")
+    expect(lines.first).to_contain_text("3")
+    expect(lines.first).to_contain_text("Falta el VIN")
+    assert lines.locator("td.num").all_inner_texts()[:2] == ["3", "4"]
+
+    upload.set_input_files({"name": "libros.csv", "mimeType": "text/csv", "buffer": csv_bytes(BOOKS)})
+    page.get_by_role("button", name="Importar", exact=True).click()
+    expect(page.locator("#figure-expected")).to_have_text("4", timeout=5000)
+    expect(page.locator("tr.variance-row")).to_have_count(4)
+    expect(page.locator("#import-errors")).to_be_hidden()
+
+
+def test_counters_see_no_forms_and_phones_get_legible_stacked_tables(open_page, staff, luis, alfa):
+    counted_books(alfa, luis)
+    counter = open_page(luis, REPORT, viewport=PHONE)
+    expect(counter.get_by_role("heading", name="Informe de diferencias")).to_be_visible()
+    expect(counter.locator(".explain-form, #import-form")).to_have_count(0)
+
+    manager = open_page(staff, REPORT, viewport=PHONE)
+    expect(manager.locator(".explain-form")).to_have_count(4)
+    for page in (counter, manager):
+        # Nothing scrolls the page sideways; the chart's labels keep a readable size.
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        sizes = page.locator(".chart .tick").evaluate_all(
+            "ticks => ticks.map((tick) => parseFloat(getComputedStyle(tick).fontSize))"
+        )
+        assert len(sizes) == 5 and min(sizes) >= 11, sizes
+        # The variance rows are stacked, each value with its column's name.
+        cell = page.locator(f'tr.variance-row[data-code="{IN_TALLER}"] td').first
+        assert cell.evaluate("cell => getComputedStyle(cell).display") == "grid"
+    expect(manager.locator(".scroll-box").first).to_have_attribute(
+        "data-overflowing", re.compile("true|false")
+    )
+
+
+def test_the_report_speaks_english_to_managers(open_page, staff, luis, alfa):
+    counted_books(alfa, luis)
+    page = open_page(staff, REPORT, locale="en-US")
+    unknown = variance_row(page, "UNKNOWN-9")
+    expect(unknown.locator("select option").first).to_have_text(re.compile(r"\S"))
+    unknown.locator("select").select_option(value="misread")
+    unknown.locator("button[type=submit]").click()
+    expect(unknown.locator(".explain-status")).to_have_attribute("data-state", "saved")
+    expect(page.locator("#figure-unexplained")).to_have_text("3")

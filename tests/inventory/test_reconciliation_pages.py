@@ -1,5 +1,7 @@
 """The variance report page and the admin's import page, links and explanations."""
 
+import re
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -54,6 +56,82 @@ def test_members_see_the_report_with_figures_chart_and_missing_by_location(count
     assert f"/api/inventories/{counted.pk}/report.csv" in html
     assert f"/api/inventories/{counted.pk}/report.xlsx" in html
     assert "Luis Pérez" in html and "Ana García" in html
+
+
+CHART = re.compile(r'<div class="chart-frame">.*?</svg>', re.S)
+SVG_NUMBER_ATTRIBUTE = re.compile(r'\b(x1|y1|x2|y2|x|y|width|height)="([^"]*)"')
+PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+PLAIN_POINTS = re.compile(r"-?\d+(\.\d+)?,-?\d+(\.\d+)?( -?\d+(\.\d+)?,-?\d+(\.\d+)?)*")
+
+
+@pytest.mark.parametrize("language", ["es", "en"])
+def test_the_chart_coordinates_are_plain_numbers_in_every_language(counted, ana, luis, language):
+    # Spanish writes 216,0 where SVG needs 216.0: browsers then drop the line or the label.
+    services.scan_record(inventory=counted, user=ana, code="EXP-BARCODE-4", scanned_at="2025-10-31T09:07:00Z")
+    html = client_for(luis).get(REPORT, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    chart = CHART.search(html).group(0)
+    numbers = SVG_NUMBER_ATTRIBUTE.findall(chart)
+    assert len(numbers) >= 8
+    for name, value in numbers:
+        assert PLAIN_NUMBER.fullmatch(value), f'{name}="{value}"'
+    assert re.search(r'viewBox="0 0 \d+ \d+"', chart)
+    points = re.findall(r'points="([^"]*)"', chart)
+    assert len(points) == 3  # the area under the found line, the found line, the counted line
+    for value in points:
+        assert PLAIN_POINTS.fullmatch(value), value
+    # Every point has two coordinates: a decimal comma would make it four numbers.
+    assert all(len(pair.split(",")) == 2 for value in points for pair in value.split(" "))
+    # The HTML labels are placed with plain percentages too.
+    offsets = re.findall(r'style="top: ([^"%]*)%"', chart)
+    assert len(offsets) == 3 and all(PLAIN_NUMBER.fullmatch(offset) for offset in offsets)
+
+
+def test_the_home_page_links_every_past_inventory_to_its_report(counted, alfa, luis):
+    services.inventory_get_or_open(room=Room(alfa, 3, 2024))
+    html = client_for(luis).get(reverse("home")).content.decode()
+    assert f'href="{REPORT}"' in html
+    assert 'href="/inventory/alfa-romeo/3/2024/report/"' in html
+
+
+def manager_forms(html):
+    return html.count('class="explain-form"'), 'id="import-form"' in html
+
+
+def test_counters_see_the_reasons_but_no_form(counted, luis):
+    html = client_for(luis).get(REPORT).content.decode()
+    assert manager_forms(html) == (0, False)
+    assert "Sin explicar" in html
+    assert 'id="report-config"' in html and '"isManager": false' in html
+
+
+@pytest.mark.parametrize("who", ["staff", "agency_manager"])
+def test_managers_get_a_reason_form_for_every_variance_and_the_import_form(
+    counted, alfa, staff, make_user, who
+):
+    user = staff
+    if who == "agency_manager":
+        user = make_user("jefa")
+        alfa.managers.add(user)
+    reconciliation.variance_explain(
+        inventory=counted, user=staff, code="UNLISTED-1", reason="other", note="Cortesía"
+    )
+    html = client_for(user).get(REPORT).content.decode()
+    # Three missing vehicles and one unexpected scan.
+    assert manager_forms(html) == (4, True)
+    assert f'action="/api/inventories/{counted.pk}/expected/"' in html
+    assert f'"exceptionsUrl": "/api/inventories/{counted.pk}/exceptions/"' in html
+    assert '<option value="in_transit">En tránsito</option>' in html
+    assert '<option value="other" selected>Otro</option>' in html
+    assert 'value="Cortesía"' in html
+    assert '<dd id="figure-unexplained" data-value="3">3</dd>' in html
+    assert 'for="explain-u1-note"' in html and 'id="explain-u1-note"' in html
+    assert 'src="/static/js/report-page.js"' in html and 'href="/static/css/report.css"' in html
+
+
+def test_a_manager_can_explain_after_completion_too(counted, staff):
+    services.inventory_complete(inventory=counted, user=staff)
+    html = client_for(staff).get(REPORT).content.decode()
+    assert manager_forms(html) == (4, True)
 
 
 def test_the_missing_list_filters_by_location(counted, luis):
