@@ -16,8 +16,7 @@ import uuid
 from collections import Counter, deque
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.db import database_sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 
 from . import protocol
 from .conf import realtime_settings
@@ -209,7 +208,7 @@ async def aaggregate() -> dict[str, Any]:
     }
 
 
-@database_sync_to_async
+@sync_to_async  # not database_sync_to_async: called from sync views too, it must not close their connection
 def _room_keys(inventory_ids: list[int]) -> dict[int, str]:
     """Each live room's key (`Alfa Romeo/10/2025`), for people reading the figures."""
     from inventory.models import Inventory
