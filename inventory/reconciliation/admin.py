@@ -18,7 +18,14 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from inventory.exceptions import InventoryError
-from inventory.models import DuplicateScanAttempt, ExpectedVehicle, Inventory, Scan, VarianceExplanation
+from inventory.models import (
+    DuplicateScanAttempt,
+    ExpectedVehicle,
+    Inventory,
+    Scan,
+    VarianceExplanation,
+    VarianceReason,
+)
 
 from . import selectors, services
 from .errors import ImportRejected
@@ -162,12 +169,16 @@ class VarianceExplanationForm(forms.ModelForm):
         fields = ["inventory", "code", "reason", "note"]
 
     def clean(self):
+        """The service's rules, as field errors: a code that is a variance, a note with «Otro»."""
         data = super().clean()
-        inventory, code = data.get("inventory") or getattr(self.instance, "inventory", None), data.get("code")
+        inventory = data.get("inventory") or getattr(self.instance, "inventory", None)
+        code = data.get("code")
         if inventory is not None and code and selectors.variance_kind(inventory, code_key(code)) is None:
             self.add_error(
                 "code", _("Este código no es una diferencia del inventario (ni faltante ni no esperado).")
             )
+        if data.get("reason") == VarianceReason.OTHER and not (data.get("note") or "").strip():
+            self.add_error("note", _("Con el motivo «Otro», explica la diferencia en la nota."))
         return data
 
 
@@ -182,6 +193,22 @@ class VarianceExplanationAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["inventory", "code"] if obj is not None else []
 
+    # The form checks the service's rules; what changes between the check and the save (a scan
+    # turns a missing code into a found one) comes back as a message, never as a server error.
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except InventoryError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except InventoryError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:inventory_varianceexplanation_changelist"))
+
     def save_model(self, request, obj, form, change):
         explanation = services.variance_explain(
             inventory=obj.inventory, user=request.user, code=obj.code, reason=obj.reason, note=obj.note
@@ -193,7 +220,10 @@ class VarianceExplanationAdmin(admin.ModelAdmin):
 
     def delete_queryset(self, request, queryset):
         for obj in queryset.select_related("inventory__agency"):
-            self.delete_model(request, obj)
+            try:
+                self.delete_model(request, obj)
+            except InventoryError as exc:
+                self.message_user(request, f"{obj.code}: {exc.message}", messages.ERROR)
 
 
 @admin.register(DuplicateScanAttempt)

@@ -29,8 +29,28 @@ PROGRESS_EVERY = 500
 
 # Words that decorate a header without naming it: "No. de serie" is "serie".
 FILLER_WORDS = frozenset(
-    {"no", "n", "nro", "num", "numero", "number", "nr", "de", "del", "la", "el", "los", "las", "the", "of"}
+    {
+        "no",
+        "n",
+        "nro",
+        "num",
+        "numero",
+        "number",
+        "nr",
+        "nbr",
+        "de",
+        "del",
+        "la",
+        "el",
+        "los",
+        "las",
+        "the",
+        "of",
+    }
 )
+# Words that name the description alone but only qualify another field: "VIN del vehículo".
+QUALIFIER_WORDS = frozenset({"vehiculo", "vehicle", "unidad"})
+DELIMITERS = ";,\t|"
 
 # Each field and the headers that name it, as normalized by header_key().
 HEADER_ALIASES: dict[str, frozenset[str]] = {
@@ -51,7 +71,7 @@ HEADER_ALIASES: dict[str, frozenset[str]] = {
         }
     ),
     "stock_number": frozenset(
-        {"stock", "inventario", "inventory", "stockid", "economico", "unidadstock", "clavestock"}
+        {"stock", "inventario", "inventory", "inv", "stockid", "economico", "unidadstock", "clavestock"}
     ),
     "description": frozenset(
         {"descripcion", "description", "desc", "vehiculo", "vehicle", "descripcionvehiculo", "unidad"}
@@ -130,16 +150,45 @@ class ParsedFile:
 Progress = Callable[[int, int | None], None]
 
 
-def header_key(text: Any) -> str:
-    """Normalize a header: no accents, case, punctuation or filler words ("No. de Serie" -> "serie")."""
+def header_words(text: Any) -> list[str]:
+    """The words of a header without accents, case, punctuation or filler words."""
     decomposed = unicodedata.normalize("NFKD", str(text or ""))
     plain = "".join(char for char in decomposed if not unicodedata.combining(char)).lower()
-    return "".join(word for word in re.findall(r"[a-z0-9]+", plain) if word not in FILLER_WORDS)
+    return [word for word in re.findall(r"[a-z0-9]+", plain) if word not in FILLER_WORDS]
+
+
+def header_key(text: Any) -> str:
+    """Normalize a header: no accents, case, punctuation or filler words ("No. de Serie" -> "serie")."""
+    return "".join(header_words(text))
+
+
+def fields_named(header: Any) -> set[str]:
+    """The fields a header names: one, none, or several for an ambiguous header ("VIN / Stock").
+
+    The whole header is an alias ("Código de barras"), or else each of its words is an alias:
+    "No. de Serie (VIN)" and "NIV (VIN)" name the code ("vehículo" or "unidad" next to another
+    field's word only qualifies it: "VIN del vehículo"). A header with any other word names
+    nothing, so that "Días en inventario" or "Serie del motor" are never taken for a field.
+    """
+    key = header_key(header)
+    exact = {name for name, aliases in HEADER_ALIASES.items() if key in aliases}
+    if exact or not key:
+        return exact
+    words = header_words(header)
+    words = [word for word in words if word not in QUALIFIER_WORDS] or words
+    named = set()
+    for word in words:
+        fields = {name for name, aliases in HEADER_ALIASES.items() if word in aliases}
+        if not fields:
+            return set()
+        named |= fields
+    return named
 
 
 def field_for(header: Any) -> str | None:
-    key = header_key(header)
-    return next((name for name, aliases in HEADER_ALIASES.items() if key in aliases), None)
+    """The one field a header names, or None (it names none, or more than one)."""
+    named = fields_named(header)
+    return named.pop() if len(named) == 1 else None
 
 
 def read_expected_file(
@@ -172,9 +221,7 @@ def _refused(message: str) -> ParsedFile:
 
 def _csv_rows(data: bytes) -> tuple[Iterator[tuple[int, list[Any]]], int]:
     text = _decode(data)
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    delimiter = max(";,\t|", key=first.count) if any(d in first for d in ";,\t|") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
 
     def rows():
         start = 1
@@ -188,8 +235,36 @@ def _csv_rows(data: bytes) -> tuple[Iterator[tuple[int, list[Any]]], int]:
     return rows(), text.count("\n") + 1
 
 
+def _delimiter(text: str) -> str:
+    """The separator under which one of the first lines is a header naming the code column.
+
+    Title lines may come first ("Reporte de existencias - Peugeot Querétaro"), so each of the
+    first non-empty lines is tried with each separator it holds; on a line that is a header
+    under several, the one that recognises most columns wins. With no header, the first line's
+    most frequent separator, so that the error names the columns as the file has them.
+    """
+    lines = [line for line in text.splitlines() if line.strip()][:HEADER_SEARCH_ROWS]
+    for line in lines:
+        best, recognised = None, 0
+        for delimiter in [d for d in DELIMITERS if d in line] or [","]:
+            cells = next(csv.reader([line], delimiter=delimiter), [])
+            columns = _header_columns([cell.strip() for cell in cells])[0]
+            if "code" in columns and len(columns) > recognised:
+                best, recognised = delimiter, len(columns)
+        if best is not None:
+            return best
+    first = lines[0] if lines else ""
+    return max(DELIMITERS, key=first.count) if any(d in first for d in DELIMITERS) else ","
+
+
 def _decode(data: bytes) -> str:
-    """UTF-8 (with or without BOM), else Windows-1252, as Excel in Spanish saves CSV."""
+    """UTF-16 with a BOM (Excel's "Texto Unicode"), UTF-8 (with or without BOM), else Windows-1252,
+    as Excel in Spanish saves CSV."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return data.decode("utf-16")  # the BOM says which byte order, and is dropped
+        except UnicodeDecodeError:
+            pass
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return data.decode(encoding)
@@ -233,6 +308,7 @@ def _parse(rows: Iterable[tuple[int, Any]], *, total: int | None, progress: Prog
     parsed = ParsedFile()
     columns: dict[str, int] | None = None
     seen: dict[str, int] = {}
+    ambiguous: list[str] = []
     searched = 0
     count = 0
     for line, values in rows:
@@ -243,10 +319,14 @@ def _parse(rows: Iterable[tuple[int, Any]], *, total: int | None, progress: Prog
         if not any(cells):
             continue
         if columns is None:
-            columns = _header(cells, parsed)
-            if columns is not None:
+            found, ignored, named_several = _header_columns(cells)
+            if "code" in found:
+                columns = found
+                parsed.columns = {name: cells[position] for name, position in found.items()}
+                parsed.ignored = ignored
                 parsed.header_line = line
                 continue
+            ambiguous.extend(named_several)
             searched += 1
             if searched >= HEADER_SEARCH_ROWS:
                 break
@@ -262,7 +342,9 @@ def _parse(rows: Iterable[tuple[int, Any]], *, total: int | None, progress: Prog
             parsed.rows.append(row)
         if progress and count % PROGRESS_EVERY == 0:
             progress(line, total)
-    if columns is None and not parsed.errors:
+    if columns is None and not parsed.errors and ambiguous:
+        parsed.errors.append(_ambiguous_header(ambiguous[0]))
+    elif columns is None and not parsed.errors:
         parsed.errors.append(
             RowError(
                 None,
@@ -279,23 +361,36 @@ def _parse(rows: Iterable[tuple[int, Any]], *, total: int | None, progress: Prog
     return parsed
 
 
-def _header(cells: list[str], parsed: ParsedFile) -> dict[str, int] | None:
-    """Map fields to column positions if this row is the header (it names the code column)."""
+def _header_columns(cells: list[str]) -> tuple[dict[str, int], list[str], list[str]]:
+    """Fields to column positions, the headers that name no field, and those naming the code and more."""
     found: dict[str, int] = {}
     ignored: list[str] = []
+    ambiguous: list[str] = []
     for position, cell in enumerate(cells):
         if not cell:
             continue
-        name = field_for(cell)
+        named = fields_named(cell)
+        name = next(iter(named)) if len(named) == 1 else None
         if name is None or name in found:
             ignored.append(cell)
+            if len(named) > 1 and "code" in named:
+                ambiguous.append(cell)
         else:
             found[name] = position
-    if "code" not in found:
-        return None
-    parsed.columns = {name: cells[position] for name, position in found.items()}
-    parsed.ignored = ignored
-    return found
+    return found, ignored, ambiguous
+
+
+def _ambiguous_header(header: str) -> RowError:
+    labels = FIELD_LABELS()
+    fields = ", ".join(labels[name] for name in HEADER_ALIASES if name in fields_named(header))
+    return RowError(
+        None,
+        _(
+            "No se encontró la columna del VIN o código: el encabezado «%(header)s» nombra varios "
+            "campos (%(fields)s); usa una columna para cada uno."
+        )
+        % {"header": header, "fields": fields},
+    )
 
 
 def _row(

@@ -4,20 +4,39 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 from typing import Any
 
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
+
+from inventory.models import Inventory
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"  # Excel's number format: a real date that sorts
+CSV_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # what Excel reads back as a date from a CSV
 
 
 def KIND_LABELS() -> dict[str, str]:  # noqa: N802 - translated when used
+    # "VIN dudoso" alone is also the lowercase match label of a scan ("doubtful VIN"); here it
+    # heads a row like "Found" and "Missing", so it has its own context.
     return {
         "found": _("Encontrado"),
         "missing": _("Faltante"),
         "unexpected": _("No esperado"),
-        "flagged": _("VIN dudoso"),
+        "flagged": pgettext("variance kind", "VIN dudoso"),
     }
+
+
+def local_time(value: str | None) -> datetime | None:
+    """A report's ISO UTC time as a naive datetime in the project's time zone, as spreadsheets want."""
+    if not value:
+        return None
+    moment = parse_datetime(value)
+    return timezone.localtime(moment).replace(tzinfo=None) if moment else None
 
 
 def detail_header() -> list[str]:
@@ -55,7 +74,7 @@ def detail_rows(report: dict[str, Any]) -> list[list[Any]]:
             item.get("color", ""),
             item.get("location", ""),
             item.get("scannedBy") or "",
-            item.get("scannedAt") or "",
+            local_time(item.get("scannedAt")) or "",
             item.get("reasonLabel") or "",
             item.get("note") or "",
             item.get("explainedBy") or "",
@@ -70,12 +89,12 @@ def summary_rows(report: dict[str, Any]) -> list[list[Any]]:
     minutes = round(report["durationSeconds"] / 60) if report["durationSeconds"] is not None else ""
     rows = [
         [_("Agencia"), room["agency"]],
-        [_("Mes"), room["month"]],
+        [_("Mes"), int(room["month"])],
         [_("Año"), room["year"]],
-        [_("Estado"), room["status"]],
-        [_("Abierto el"), room["openedAt"]],
-        [_("Primer escaneo"), report["startedAt"] or ""],
-        [_("Fin"), report["endedAt"] or ""],
+        [_("Estado"), str(capfirst(Inventory.Status(room["status"]).label))],
+        [_("Abierto el"), local_time(room["openedAt"])],
+        [_("Primer escaneo"), local_time(report["startedAt"]) or ""],
+        [_("Fin"), local_time(report["endedAt"]) or ""],
         [_("Duración (minutos)"), minutes],
         [_("Completado por"), room["completedBy"] or ""],
         [_("Esperados"), figures["expected"]],
@@ -127,12 +146,18 @@ def _inert(value: Any) -> Any:
     return value
 
 
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.strftime(CSV_DATETIME_FORMAT)
+    return _inert(value)
+
+
 def report_csv(report: dict[str, Any]) -> bytes:
     """UTF-8 with a BOM, so that Excel opens accents correctly."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(detail_header())
-    writer.writerows([_inert(value) for value in row] for row in detail_rows(report))
+    writer.writerows([_csv_value(value) for value in row] for row in detail_rows(report))
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
@@ -148,6 +173,8 @@ def report_xlsx(report: dict[str, Any]) -> bytes:
         item = WriteOnlyCell(worksheet, value=value)
         if isinstance(value, str) and value.startswith("="):
             item.data_type = "s"  # text, never a formula
+        if isinstance(value, datetime):
+            item.number_format = DATETIME_FORMAT
         if header:
             item.font = bold
         return item

@@ -2,13 +2,14 @@
 
 import time
 from io import StringIO
+from types import SimpleNamespace
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
 from inventory import services
-from inventory.models import ExpectedVehicle, Scan, ScanMatch
+from inventory.models import ExpectedVehicle, Inventory, Scan, ScanMatch, VarianceExplanation
 from inventory.reconciliation import services as reconciliation
 from inventory.reconciliation.errors import ImportRejected, NotAManager
 from inventory.reconciliation.expected_file import field_for, header_key, read_expected_file
@@ -58,6 +59,20 @@ def upload(data: bytes, name: str = "lista.csv") -> SimpleUploadedFile:
         ("Ubicación", "location"),
         ("ubicacion", "location"),
         ("Location", "location"),
+        # Combined headers of Mexican exports: every word names the same field.
+        ("No. de Serie (VIN)", "code"),
+        ("Serie VIN", "code"),
+        ("VIN / Serie", "code"),
+        ("NIV (VIN)", "code"),
+        ("VIN del vehículo", "code"),
+        ("Stock Nbr", "stock_number"),
+        ("Inv.", "stock_number"),
+        ("No. Inv.", "stock_number"),
+        # A header with another word, or naming two fields, names none.
+        ("Días en inventario", None),
+        ("Fecha de inventario", None),
+        ("Serie del motor", None),
+        ("VIN / Stock", None),
         ("Precio", None),
         ("", None),
     ],
@@ -119,6 +134,71 @@ def test_excel_style_csv_with_semicolons_and_windows_1252_is_read(inventory):
     parsed = read_expected_file(csv_bytes(rows, delimiter=";", encoding="cp1252"), filename="lista.csv")
     assert not parsed.errors
     assert (parsed.rows[0].description, parsed.rows[0].location) == ("Jetta café", "Almacén")
+
+
+TITLED_CSV = (
+    "No. de serie;Stock;Descripción;Ubicación\n"
+    "3VWFE21C04M000001;S1;Jetta, café;Patio A\n"
+    "3VWFE21C04M000002;S2;Vento;Patio B\n"
+)
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Reporte de existencias - Peugeot Querétaro\n",
+        "Peugeot Querétaro, existencias al 31/10/2025\n\nGenerado por: DMS\n",
+    ],
+)
+def test_a_csv_with_title_lines_above_a_semicolon_header_is_imported(inventory, title):
+    data = (title + TITLED_CSV).encode("utf-8")
+    result = reconciliation.expected_import_file(inventory=inventory, upload=data, filename="existencias.csv")
+    assert result.imported == 2
+    assert result.columns == {
+        "code": "No. de serie",
+        "stock_number": "Stock",
+        "description": "Descripción",
+        "location": "Ubicación",
+    }
+    first = ExpectedVehicle.objects.get(code="3VWFE21C04M000001")
+    assert (first.stock_number, first.description, first.location) == ("S1", "Jetta, café", "Patio A")
+    assert first.line == title.count("\n") + 2
+
+
+def test_combined_vin_and_stock_headers_of_mexican_exports_are_imported(inventory):
+    rows = [
+        ["No. de Serie (VIN)", "Stock Nbr", "Modelo", "Días en inventario"],
+        ["3VWFE21C04M000001", "A7", "Jetta", "12"],
+    ]
+    result = reconciliation.expected_import_file(
+        inventory=inventory, upload=csv_bytes(rows), filename="a.csv"
+    )
+    assert result.columns == {"code": "No. de Serie (VIN)", "stock_number": "Stock Nbr", "model": "Modelo"}
+    assert result.ignored == ["Días en inventario"]
+    assert ExpectedVehicle.objects.get().stock_number == "A7"
+
+
+def test_a_header_naming_the_code_and_another_field_is_reported_by_name(inventory):
+    rows = [["VIN / Stock", "Modelo"], ["3VWFE21C04M000001 A7", "Jetta"]]
+    with pytest.raises(ImportRejected) as caught:
+        reconciliation.expected_import_file(inventory=inventory, upload=csv_bytes(rows), filename="a.csv")
+    message = caught.value.errors[0].message
+    assert "«VIN / Stock»" in message and "VIN o código" in message and "número de stock" in message
+    assert not ExpectedVehicle.objects.exists()
+
+
+@pytest.mark.parametrize("bom,encoding", [(b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")])
+def test_excel_unicode_text_utf16_tab_separated_is_imported(inventory, bom, encoding):
+    text = "No. de serie\tDescripción\tUbicación\r\n3VWFE21C04M000001\tJetta café\tAlmacén\r\n"
+    data = bom + text.encode(encoding)
+    result = reconciliation.expected_import_file(inventory=inventory, upload=data, filename="lista.txt")
+    assert result.imported == 1
+    vehicle = ExpectedVehicle.objects.get()
+    assert (vehicle.code, vehicle.description, vehicle.location) == (
+        "3VWFE21C04M000001",
+        "Jetta café",
+        "Almacén",
+    )
 
 
 def test_xlsx_with_english_headers_and_a_title_row_is_imported(inventory):
@@ -227,23 +307,55 @@ def test_a_5000_row_file_imports_in_a_few_seconds(inventory, staff):
     assert elapsed < 10, f"5,000 rows took {elapsed:.2f}s"
 
 
-def test_import_command_opens_the_room_and_reports(tmp_path, alfa):
+def test_import_command_opens_the_room_and_reports_in_spanish(tmp_path, alfa):
     path = tmp_path / "libros.xlsx"
     path.write_bytes(xlsx_bytes(BOOKS))
     out, err = StringIO(), StringIO()
     call_command("import_expected", "alfa-romeo", "11", "2025", str(path), stdout=out, stderr=err)
-    assert "imported 4 expected vehicles" in out.getvalue()
+    output = out.getvalue()
+    assert "Alfa Romeo/11/2025: 4 vehículos esperados importados (0 reemplazados)" in output
+    assert "Faltantes 4" in output.replace("faltantes", "Faltantes")
+    assert "VIN o código <- «No. de serie»" in output
+    assert "imported" not in output and "Columns" not in output
+    assert "Leyendo" in err.getvalue() and "Guardando" in err.getvalue()
     assert ExpectedVehicle.objects.filter(inventory__month=11, inventory__agency=alfa).count() == 4
 
 
-def test_import_command_lists_bad_rows_and_fails(tmp_path, alfa):
+def test_import_command_lists_bad_rows_and_fails_without_opening_the_room(tmp_path, alfa):
     path = tmp_path / "malo.csv"
     path.write_bytes(csv_bytes([["VIN", "Año"], ["A1", "1800"], ["A1", "2020"]]))
     err = StringIO()
-    with pytest.raises(CommandError):
+    with pytest.raises(CommandError, match="2 filas con errores"):
         call_command("import_expected", "Alfa Romeo", "11", "2025", str(path), "--no-progress", stderr=err)
-    assert "line 2:" in err.getvalue() and "line 3:" in err.getvalue()
+    assert "línea 2:" in err.getvalue() and "línea 3:" in err.getvalue()
+    assert "line " not in err.getvalue()
     assert not ExpectedVehicle.objects.exists()
+    assert not Inventory.objects.filter(agency=alfa, month=11, year=2025).exists()
+
+
+def test_import_command_refuses_a_user_who_is_not_a_manager_before_opening_the_room(tmp_path, alfa, luis):
+    path = tmp_path / "libros.csv"
+    path.write_bytes(csv_bytes(BOOKS))
+    with pytest.raises(CommandError, match="Solo un gerente de Alfa Romeo"):
+        call_command(
+            "import_expected", "Alfa Romeo", "11", "2025", str(path), "--user", "luis", "--no-progress"
+        )
+    assert not Inventory.objects.filter(agency=alfa, month=11, year=2025).exists()
+    assert not ExpectedVehicle.objects.exists()
+    alfa.managers.add(luis)
+    out = StringIO()
+    call_command(
+        "import_expected",
+        "Alfa Romeo",
+        "11",
+        "2025",
+        str(path),
+        "--user",
+        "luis",
+        "--no-progress",
+        stdout=out,
+    )
+    assert "4 vehículos esperados importados" in out.getvalue()
 
 
 def test_rest_upload_replaces_the_list(api_for, staff, inventory):
@@ -281,3 +393,60 @@ def test_a_file_wrong_throughout_lists_the_first_500_problems_and_counts_them(ap
     body = response.json()
     assert len(body["errors"]) == 500 and body["errorCount"] == 600
     assert "600 filas" in body["detail"]
+
+
+# The admin: another interface to the same services, never a server error.
+
+
+@pytest.fixture
+def admin_client(client, staff):
+    client.force_login(staff)
+    return client
+
+
+def test_admin_explanation_with_other_and_no_note_is_a_field_error_not_a_server_error(
+    admin_client, inventory
+):
+    reconciliation.expected_import_file(inventory=inventory, upload=csv_bytes(BOOKS), filename="a.csv")
+    form = {"inventory": inventory.pk, "code": "EXP-BARCODE-4", "reason": "other", "note": "  "}
+    response = admin_client.post("/admin/inventory/varianceexplanation/add/", form)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {
+        "note": ["Con el motivo «Otro», explica la diferencia en la nota."]
+    }
+    assert "Con el motivo «Otro», explica la diferencia en la nota." in response.content.decode()
+    assert not VarianceExplanation.objects.exists()
+    saved = admin_client.post(
+        "/admin/inventory/varianceexplanation/add/", {**form, "note": "Lo tiene el gerente"}
+    )
+    assert saved.status_code == 302
+    assert VarianceExplanation.objects.get().note == "Lo tiene el gerente"
+
+
+def test_admin_explanation_changed_to_other_without_a_note_is_a_field_error(admin_client, inventory, staff):
+    reconciliation.expected_import_file(inventory=inventory, upload=csv_bytes(BOOKS), filename="a.csv")
+    explanation = reconciliation.variance_explain(
+        inventory=inventory, user=staff, code="EXP-BARCODE-4", reason="in_transit"
+    )
+    url = f"/admin/inventory/varianceexplanation/{explanation.pk}/change/"
+    response = admin_client.post(url, {"reason": "other", "note": ""})
+    assert response.status_code == 200
+    assert "note" in response.context["adminform"].form.errors
+    explanation.refresh_from_db()
+    assert explanation.reason == "in_transit"
+
+
+def test_admin_explanation_refused_by_the_service_at_save_is_a_message(
+    admin_client, inventory, ana, monkeypatch
+):
+    reconciliation.expected_import_file(inventory=inventory, upload=csv_bytes(BOOKS), filename="a.csv")
+    form = {"inventory": inventory.pk, "code": "EXP-BARCODE-4", "reason": "in_transit", "note": ""}
+    # The vehicle is scanned between the form's check and the save: no longer a variance.
+    monkeypatch.setattr(
+        "inventory.reconciliation.admin.selectors", SimpleNamespace(variance_kind=lambda *args: "missing")
+    )
+    services.scan_record(inventory=inventory, user=ana, code="EXP-BARCODE-4")
+    response = admin_client.post("/admin/inventory/varianceexplanation/add/", form, follow=True)
+    assert response.status_code == 200
+    assert "no es una diferencia de este inventario" in response.content.decode()
+    assert not VarianceExplanation.objects.exists()

@@ -7,11 +7,15 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils.translation import gettext as _
 
 from inventory import rooms, services
 from inventory.exceptions import InventoryError
+from inventory.reconciliation import access
 from inventory.reconciliation import services as reconciliation_services
-from inventory.reconciliation.errors import ImportRejected
+from inventory.reconciliation.errors import ImportRejected, NotAManager
+from inventory.reconciliation.expected_file import FIELD_LABELS, read_expected_file
 
 
 class Command(BaseCommand):
@@ -30,7 +34,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, agency, month, year, file: Path, user=None, no_progress=False, **options):
         if not file.is_file():
-            raise CommandError(f"No such file: {file}")
+            raise CommandError(_("No existe el archivo %(file)s.") % {"file": file})
         try:
             room = rooms.Room(
                 agency=rooms.agency_find(agency), month=rooms.parse_month(month), year=rooms.parse_year(year)
@@ -41,15 +45,21 @@ class Command(BaseCommand):
         if user:
             operator = get_user_model().objects.filter(username=user).first()
             if operator is None:
-                raise CommandError(f"No such user: {user}")
-        inventory = services.inventory_get_or_open(room=room)
+                raise CommandError(_("No existe el usuario %(user)s.") % {"user": user})
+            # Before anything is read or opened: a refused import writes nothing.
+            if not access.is_manager(operator, room.agency):
+                raise CommandError(NotAManager(room.agency).message)
         started = time.perf_counter()
         try:
-            result = self._import(inventory, file, operator, show_progress=not no_progress)
+            result = self._import(room, file, operator, show_progress=not no_progress)
         except ImportRejected as exc:
             for error in exc.errors:
-                where = f"line {error.line}: " if error.line is not None else ""
-                self.stderr.write(f"{where}{error.message}")
+                if error.line is None:
+                    self.stderr.write(error.message)
+                else:
+                    self.stderr.write(
+                        _("línea %(line)s: %(message)s") % {"line": error.line, "message": error.message}
+                    )
             raise CommandError(exc.message) from exc
         except InventoryError as exc:
             raise CommandError(exc.message) from exc
@@ -57,27 +67,34 @@ class Command(BaseCommand):
         progress = result.progress
         self.stdout.write(
             self.style.SUCCESS(
-                f"{room.key}: imported {result.imported} expected vehicles "
-                f"({result.replaced} replaced) in {elapsed:.2f}s. "
-                f"Found {progress['found']}, missing {progress['missing']}, "
-                f"unexpected {progress['unexpected']}, flagged {progress['flagged']}."
+                _(
+                    "%(room)s: %(count)s vehículos esperados importados (%(replaced)s reemplazados) en "
+                    "%(seconds).2f s. Encontrados %(found)s, faltantes %(missing)s, no esperados "
+                    "%(unexpected)s, VIN dudosos %(flagged)s."
+                )
+                % {
+                    "room": room.key,
+                    "count": result.imported,
+                    "replaced": result.replaced,
+                    "seconds": elapsed,
+                    **progress,
+                }
             )
         )
-        columns = ", ".join(f"{name} <- {header!r}" for name, header in result.columns.items())
-        self.stdout.write(f"Columns: {columns}")
+        labels = FIELD_LABELS()
+        columns = ", ".join(f"{labels[name]} <- «{header}»" for name, header in result.columns.items())
+        self.stdout.write(_("Columnas: %(columns)s") % {"columns": columns})
         if result.ignored:
-            self.stdout.write(f"Ignored columns: {', '.join(result.ignored)}")
+            self.stdout.write(_("Columnas ignoradas: %(columns)s") % {"columns": ", ".join(result.ignored)})
 
-    def _import(self, inventory, file: Path, operator, *, show_progress: bool):
+    def _import(self, room, file: Path, operator, *, show_progress: bool):
         data = file.read_bytes()
         if not show_progress:
-            return reconciliation_services.expected_import_file(
-                inventory=inventory, upload=data, filename=file.name, user=operator
-            )
+            return self._save(room, read_expected_file(data, filename=file.name), operator)
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        labels = {"read": "Reading", "save": "Saving"}
+        labels = {"read": _("Leyendo"), "save": _("Guardando")}
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -93,6 +110,17 @@ class Command(BaseCommand):
                     tasks[stage] = bar.add_task(labels[stage], total=total)
                 bar.update(tasks[stage], completed=done, total=total)
 
-            return reconciliation_services.expected_import_file(
-                inventory=inventory, upload=data, filename=file.name, user=operator, progress=report
+            parsed = read_expected_file(
+                data, filename=file.name, progress=lambda done, total: report("read", done, total)
+            )
+            return self._save(room, parsed, operator, progress=report)
+
+    def _save(self, room, parsed, operator, *, progress=None):
+        """Open the room's inventory and import into it, or neither: a refused file opens nothing."""
+        if parsed.errors:
+            raise ImportRejected(parsed.errors)
+        with transaction.atomic():
+            inventory = services.inventory_get_or_open(room=room)
+            return reconciliation_services.expected_import(
+                inventory=inventory, parsed=parsed, user=operator, progress=progress
             )

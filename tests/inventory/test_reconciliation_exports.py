@@ -1,0 +1,119 @@
+"""The report's downloads as a user opens them: translated labels, real numbers and local times."""
+
+import csv
+import io
+import json
+from datetime import datetime
+
+import pytest
+
+from inventory import services
+from inventory.reconciliation import services as reconciliation
+from inventory.rooms import Room
+
+from .reconciliation_helpers import BOOKS, csv_bytes
+
+pytestmark = pytest.mark.django_db
+
+BOOK_CODES = [row[0] for row in BOOKS[1:]]
+
+
+@pytest.fixture
+def mexico_time(settings):
+    settings.TIME_ZONE = "America/Mexico_City"  # UTC-6 all year since 2022
+
+
+@pytest.fixture
+def counted(alfa, ana, luis):
+    """Alfa Romeo 11/2025: four vehicles in the books; two found, one unexpected, one misread VIN."""
+    inventory = services.inventory_get_or_open(room=Room(alfa, 11, 2025))
+    reconciliation.expected_import_file(inventory=inventory, upload=csv_bytes(BOOKS), filename="libros.csv")
+    for user, code, at in [
+        (ana, "1hgcm82633a004352", "2025-11-30T15:00:00Z"),
+        (luis, "1M8GDM9AXKP042788", "2025-11-30T15:05:00Z"),
+        (ana, "UNLISTED-1", "2025-11-30T15:10:00Z"),
+        (luis, "1M8GDM9AKKP042788", "2025-11-30T15:30:00Z"),
+    ]:
+        services.scan_record(inventory=inventory, user=user, code=code, scanned_at=at)
+    return inventory
+
+
+def xlsx_cells(data: bytes) -> dict[str, list[list]]:
+    """Every sheet's cells (values and number formats), as a spreadsheet holds them."""
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(io.BytesIO(data))
+    return {sheet.title: [list(row) for row in sheet.iter_rows()] for sheet in workbook}
+
+
+def download(api_for, user, inventory, tail, *, language="es"):
+    response = api_for(user).get(f"/api/inventories/{inventory.pk}/{tail}", HTTP_ACCEPT_LANGUAGE=language)
+    assert response.status_code == 200
+    return response.content
+
+
+def test_the_xlsx_summary_has_the_translated_status_a_numeric_month_and_local_dates(
+    api_for, counted, luis, staff, mexico_time
+):
+    summary = {
+        row[0].value: row[1] for row in xlsx_cells(download(api_for, luis, counted, "report.xlsx"))["Resumen"]
+    }
+    assert summary["Estado"].value == "Abierto"
+    assert summary["Mes"].value == 11 and summary["Año"].value == 2025
+    assert summary["Primer escaneo"].value == datetime(2025, 11, 30, 9, 0)  # 15:00 UTC in Mexico City
+    assert summary["Fin"].value == datetime(2025, 11, 30, 9, 30)
+    assert isinstance(summary["Abierto el"].value, datetime)
+    assert all(summary[name].is_date for name in ("Abierto el", "Primer escaneo", "Fin"))
+    services.inventory_complete(inventory=counted, user=staff)
+    summary = {
+        row[0].value: row[1] for row in xlsx_cells(download(api_for, luis, counted, "report.xlsx"))["Resumen"]
+    }
+    assert summary["Estado"].value == "Completado"
+
+
+def test_the_xlsx_detail_has_scan_times_as_local_dates_that_sort(api_for, counted, luis, mexico_time):
+    detail = xlsx_cells(download(api_for, luis, counted, "report.xlsx"))["Detalle"]
+    column = [cell.value for cell in detail[0]].index("Escaneado el")
+    times = {row[1].value: row[column] for row in detail[1:]}
+    assert times["1HGCM82633A004352"].value == datetime(2025, 11, 30, 9, 0)
+    assert times["1HGCM82633A004352"].is_date
+    assert times["UNLISTED-1"].value == datetime(2025, 11, 30, 9, 10)
+    assert times["11111111111111111"].value is None  # missing: never scanned
+
+
+def test_the_csv_has_scan_times_in_local_time_as_excel_reads_them(api_for, counted, luis, mexico_time):
+    content = download(api_for, luis, counted, "report.csv").decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(content)))
+    by_code = {row[1]: row for row in rows[1:]}
+    assert by_code["1HGCM82633A004352"][10] == "2025-11-30 09:00:00"
+
+
+def test_every_status_label_is_capitalised_in_english(api_for, counted, luis):
+    content = download(api_for, luis, counted, "report.csv", language="en").decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(content)))
+    assert rows[0][0] == "Status"  # the English download
+    labels = {row[0] for row in rows[1:]}
+    assert len(labels) == 4 and {"Found", "Missing", "Unexpected"} < labels
+    assert all(label[0].isupper() for label in labels), labels
+
+
+def test_a_blind_counter_downloads_no_code_of_the_books(api_for, counted, alfa, luis):
+    alfa.blind_count = True
+    alfa.save()
+    services.scan_record(inventory=counted, user=luis, code="EXP-BARCODE-4")  # found by the counter himself
+    csv_text = download(api_for, luis, counted, "report.csv").decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(csv_text)))[1:]
+    # Every unexpected and flagged scan, whoever made it; no vehicle of the books, found or missing.
+    assert sorted((row[0], row[1]) for row in rows) == [
+        ("No esperado", "UNLISTED-1"),
+        ("VIN dudoso", "1M8GDM9AKKP042788"),
+    ]
+    sheets = xlsx_cells(download(api_for, luis, counted, "report.xlsx"))
+    xlsx_text = json.dumps(
+        [[cell.value for cell in row] for rows in sheets.values() for row in rows], default=str
+    )
+    report_text = download(api_for, luis, counted, "report/").decode()
+    for code in BOOK_CODES:
+        for text in (csv_text, xlsx_text, report_text):
+            assert code.upper() not in text.upper(), code
+    assert json.loads(report_text)["figures"]["found"] == 3  # the figures stay visible
