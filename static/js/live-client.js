@@ -10,9 +10,19 @@
  *   a client-generated id that the server uses as an idempotency key, so a resend never
  *   counts twice.
  *
+ * - The outbox is shared by the user's tabs (a reload keeps what was queued). Each request
+ *   names the tab that queued it, and only that tab sends it while it is open, so its answer
+ *   (stored, refused) reaches the tab where it was typed and nothing is sent twice; a request
+ *   whose tab is gone is sent by any other. Open tabs are known by the Web Locks each holds;
+ *   without Web Locks (plain HTTP away from localhost) every tab may send any request, and the
+ *   idempotency key still stores each scan once.
+ * - The browser's `offline` event drops the socket at once (a socket left open only times out
+ *   later), and no reconnect is tried until `online`, which reconnects at once.
+ *
  * Events (CustomEvent, payload in `detail`): state, presence, user-joined, user-left,
- * scan-added, scan-removed, snapshot, request-failed, request-retrying, completed,
- * terminated, fatal, server-error; and from the reconciliation extension: `match` and
+ * scan-added, scan-removed, snapshot, request-sent, request-failed, request-retrying, completed,
+ * terminated (`cause`: "session_terminated" when the room was closed under us, "completed" when
+ * it was found completed), fatal, server-error; and from the reconciliation extension: `match` and
  * `progress` on scan-added, `progress` on scan-removed, `summary` on completed, and progress.
  */
 
@@ -41,6 +51,7 @@ const REPLY_ERROR_CODES = new Set([
 ]);
 
 const REPLY_TIMEOUT_MS = 10000;
+const TAB_LOCK_PREFIX = "inventario:tab:";
 const RATE_LIMIT_RETRY_MS = 5000;
 
 /** Milliseconds to wait before reconnect attempt `attempt` (0-based): half fixed, half random. */
@@ -74,10 +85,6 @@ export class Outbox {
     } catch {
       return this.memory.slice();
     }
-  }
-
-  first() {
-    return this.all()[0] ?? null;
   }
 
   push(item) {
@@ -151,27 +158,39 @@ export class LiveClient extends EventTarget {
     this.lastHeard = 0;
     this.pausedUntil = 0;
     this.timers = {};
+    this.tabId = newId();
+    // The ids of the open tabs of this browser; null until known.
+    this.openTabs = globalThis.navigator?.locks ? null : new Set();
   }
 
   // Public API.
 
   start() {
     window.addEventListener("online", () => this.reconnectNow());
-    window.addEventListener("offline", () => {
-      if (!this.joined) this.setState(State.OFFLINE);
-    });
+    window.addEventListener("offline", () => this.goOffline());
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState !== "visible") return;
       if (this.joined) this.send({ type: "user_joined", data: { ...this.room } });
       else this.reconnectNow();
     });
     this.timers.heartbeat = setInterval(() => this.checkHeartbeat(), Math.min(this.heartbeatMs / 2, 15000));
+    // Another tab queued or answered something: what waited on it may go now.
+    window.addEventListener("storage", (event) => {
+      if (event.key === this.outbox.key) this.pump();
+    });
+    if (navigator.locks) {
+      // Held for the life of the page: other tabs see this one is open.
+      navigator.locks.request(`${TAB_LOCK_PREFIX}${this.tabId}`, () => new Promise(() => {}));
+      this.findOpenTabs();
+      // After a reload, the page before may hold its lock a moment longer: look again soon.
+      this.timers.tabs = setTimeout(() => this.findOpenTabs(), 1500);
+    }
     this.connect();
   }
 
   /** Queue a scan; it is sent now if the room is joined, else when it is. */
   scan(code) {
-    const item = { kind: "scan", id: newId(), code, timestamp: now() };
+    const item = { kind: "scan", id: newId(), code, timestamp: now(), tab: this.tabId };
     this.outbox.push(item);
     this.pump();
     return item;
@@ -179,7 +198,7 @@ export class LiveClient extends EventTarget {
 
   /** Queue the removal of a stored code. */
   remove(code) {
-    const item = { kind: "remove", id: newId(), code };
+    const item = { kind: "remove", id: newId(), code, tab: this.tabId };
     this.outbox.push(item);
     this.pump();
     return item;
@@ -211,11 +230,30 @@ export class LiveClient extends EventTarget {
     this.connect();
   }
 
+  /** Whether this request has been sent and awaits its answer. */
+  isSending(id) {
+    return this.inflight?.id === id;
+  }
+
+  /** The browser has no network: say so now and stop trying until it is back (`online`). */
+  goOffline() {
+    if (this.terminated) return;
+    clearTimeout(this.timers.reconnect);
+    // Handled as a loss now: the request in flight stays queued and is sent again after `online`.
+    if (this.ws) this.dropSocket();
+    this.setState(State.OFFLINE);
+  }
+
   // The socket.
 
   async connect() {
     clearTimeout(this.timers.reconnect);
     if (this.terminated || this.ws || this.resyncing) return;
+    if (navigator.onLine === false) {
+      // Nothing can connect; the `online` event calls reconnectNow().
+      this.setState(State.OFFLINE);
+      return;
+    }
     if (this.needsResync) {
       this.resyncing = true;
       try {
@@ -253,7 +291,7 @@ export class LiveClient extends EventTarget {
     clearTimeout(this.timers.reply);
     if (this.terminated) return;
     if (code === CLOSE_COMPLETED) {
-      this.terminate(this.lastError?.message ?? "", this.lastError?.completedBy);
+      this.terminate(this.lastError?.message ?? "", this.lastError?.completedBy, "completed");
       return;
     }
     if (FINAL_CLOSE_CODES.has(code)) {
@@ -291,6 +329,8 @@ export class LiveClient extends EventTarget {
   }
 
   checkHeartbeat() {
+    // A tab that closed with requests queued leaves them to the others.
+    if (navigator.locks && this.outbox.all().some((item) => !this.maySend(item))) this.findOpenTabs();
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return;
     const silence = Date.now() - this.lastHeard;
     if (silence > 2 * this.heartbeatMs + 5000) this.dropSocket();
@@ -345,7 +385,7 @@ export class LiveClient extends EventTarget {
         this.emit("progress", { progress: data.progress ?? null, cause: data.cause ?? "" });
         break;
       case "session_terminated":
-        this.terminate(data.message, data.completedBy);
+        this.terminate(data.message, data.completedBy, "session_terminated");
         break;
       case "error":
         this.onError(data);
@@ -380,7 +420,8 @@ export class LiveClient extends EventTarget {
     const scan = data.scanData;
     if (!scan || typeof scan.code !== "string") return;
     const fresh = this.acceptSeq(data);
-    const answersUs = this.outbox.all().some((item) => item.id === scan.id);
+    // In flight counts too: another tab may have seen the broadcast first and settled it.
+    const answersUs = this.inflight?.id === scan.id || this.outbox.all().some((item) => item.id === scan.id);
     if (!fresh && !answersUs) return;
     const userId = data.userId == null ? null : String(data.userId);
     // `match` is null without an expected list; a replayed retry carries it but no `progress`.
@@ -429,7 +470,7 @@ export class LiveClient extends EventTarget {
   onError(data) {
     this.lastError = data;
     if (data.code === "inventory_completed") {
-      this.terminate(data.message, data.completedBy);
+      this.terminate(data.message, data.completedBy, "completed");
       return;
     }
     const item = this.inflight;
@@ -458,7 +499,7 @@ export class LiveClient extends EventTarget {
     this.emit("server-error", { code: data.code, message: data.message });
   }
 
-  terminate(message, completedBy) {
+  terminate(message, completedBy, cause = "completed") {
     if (this.terminated) return;
     this.terminated = true;
     this.inflight = null;
@@ -471,17 +512,19 @@ export class LiveClient extends EventTarget {
     this.ws = null;
     ws?.close();
     this.setState(State.CLOSED);
-    this.emit("terminated", { message: message ?? "", completedBy: completedBy ?? "", dropped });
+    this.emit("terminated", { message: message ?? "", completedBy: completedBy ?? "", cause, dropped });
   }
 
   // The outbox, one request at a time.
 
   pump() {
     if (!this.joined || this.inflight || this.terminated || Date.now() < this.pausedUntil) return;
-    const item = this.outbox.first();
+    const items = this.outbox.all();
+    const item = items.find((candidate) => this.maySend(candidate));
+    if (items.length && !item) return; // another open tab sends those; completion waits for them
     if (item) {
       this.inflight = item;
-      this.send(this.requestFor(item));
+      if (this.send(this.requestFor(item))) this.emit("request-sent", { item });
       // No answer in time: the socket is likely dead; the request stays queued for the next one.
       this.timers.reply = setTimeout(() => this.dropSocket(), REPLY_TIMEOUT_MS);
       return;
@@ -490,6 +533,23 @@ export class LiveClient extends EventTarget {
     if (this.completeRequested && this.completeSentOn !== this.ws) {
       if (this.send({ type: "inventory_completed", data: { ...this.room } })) this.completeSentOn = this.ws;
     }
+  }
+
+  /** Whether this tab sends the request: its own, or one whose tab is closed. */
+  maySend(item) {
+    if (!item.tab || item.tab === this.tabId) return true;
+    return this.openTabs !== null && !this.openTabs.has(item.tab);
+  }
+
+  async findOpenTabs() {
+    try {
+      const { held = [] } = await navigator.locks.query();
+      const names = held.map((lock) => lock.name).filter((name) => name?.startsWith(TAB_LOCK_PREFIX));
+      this.openTabs = new Set(names.map((name) => name.slice(TAB_LOCK_PREFIX.length)));
+    } catch {
+      this.openTabs = new Set();
+    }
+    this.pump();
   }
 
   requestFor(item) {
@@ -523,7 +583,7 @@ export class LiveClient extends EventTarget {
       url = page.next ? sameOriginPath(page.next) : null;
     }
     if (inventory.status !== "open") {
-      this.terminate("", inventory.completed_by);
+      this.terminate("", inventory.completed_by, "completed");
       return;
     }
     this.applySnapshot({ scans, seq: inventory.last_seq, status: inventory.status });

@@ -86,6 +86,10 @@ const reconciliation = new Reconciliation({
       : null,
 });
 
+// Scans typed in this tab. The outbox is shared by the user's tabs (so a reload keeps what was
+// queued), and any tab may be the one the server answers: only this tab says "registered".
+const sentHere = new Set();
+
 const client = new LiveClient({
   room: { agency: config.agency, month: config.month, year: config.year },
   websocketPath: config.websocketPath,
@@ -97,8 +101,12 @@ const client = new LiveClient({
 });
 // Scans kept from an earlier visit (made offline, never answered) show as pending until sent.
 for (const item of client.pending()) {
-  if (item.kind === "scan") scans.addPending(item);
-  else scans.markRemoving(item.code);
+  if (item.kind === "scan") {
+    scans.addPending(item);
+    sentHere.add(item.id);
+  } else {
+    scans.markRemoving(item.code);
+  }
 }
 if (config.status === "open") {
   const focusField = keepFocused(ui.field);
@@ -108,6 +116,8 @@ if (config.status === "open") {
 } else {
   // Completed meanwhile: what was kept can no longer be stored; say so once and forget it.
   client.discard();
+  // The same words as a page that was open when it happened (the server's text is a fallback).
+  ui.terminatedMessage.textContent = completedText(config.completedBy);
   scans.close(gettext("No se envió: el inventario ya está cerrado."));
 }
 
@@ -118,6 +128,7 @@ function listen() {
   let wasOnline = false;
   on("state", ({ state }) => {
     showConnection(state);
+    if (state !== State.ONLINE) scans.queueAll(); // nothing is on its way any more
     // Back after a loss: a `progress` message (not replayed) may have been missed.
     if (state === State.ONLINE && wasOnline) reconciliation.resync();
     if (state === State.ONLINE) wasOnline = true;
@@ -134,19 +145,25 @@ function listen() {
     }
   });
   on("scan-added", (detail) => {
-    const { scan, userName, ours } = detail;
+    const { scan, userName } = detail;
     scans.confirm(scan);
     reconciliation.scanAdded(detail);
-    if (ours) showRegistered(scan.code, detail.match);
+    if (sentHere.has(scan.id)) showRegistered(scan.code, detail.match);
     else if (scan.userId !== me.id) {
-      tell(gettext("%(name)s escaneó %(code)s"), { name: userName, code: scan.code });
+      // A burst from one person is one notice that counts: "Ana escaneó 5 códigos".
+      const key = `scanned:${scan.userId}`;
+      notices.show((count) => scannedNotice(count, userName, scan.code), "info", { key });
     }
+    sentHere.delete(scan.id);
   });
   on("scan-removed", (detail) => {
     const { scan, userId, userName } = detail;
     scans.removeCode(scan.code);
     reconciliation.scanRemoved(detail);
-    if (userId !== me.id) tell(gettext("%(name)s eliminó %(code)s"), { name: userName, code: scan.code });
+    if (userId !== me.id) {
+      const key = `removed:${userId}`;
+      notices.show((count) => removedNotice(count, userName, scan.code), "info", { key });
+    }
   });
   on("snapshot", ({ scans: list }) => {
     scans.reset(list);
@@ -159,24 +176,30 @@ function listen() {
       else scans.restore(item.code, message);
       return;
     }
-    const reason = refusalReason(code, message, details);
+    const reason = refusalReason(item, code, message, details);
     scans.fail(item.id, reason);
-    showFeedback(`${item.code}: ${reason}`, "error");
+    if (sentHere.delete(item.id)) showFeedback(`${item.code}: ${reason}`, "error");
+  });
+  on("request-sent", ({ item }) => {
+    if (item.kind === "scan") scans.sending(item.id);
   });
   on("request-retrying", ({ item }) => {
     if (item.kind !== "scan") return;
     scans.retrying(item.id, gettext("Demasiados escaneos por minuto: se reintentará en unos segundos."));
+    showFeedback(gettext("Demasiados escaneos seguidos; reintentando…"), "warning");
   });
-  on("completed", ({ message, summary }) => {
+  // The server's texts are the seed's, in Spanish for every client: the page says it in its own language.
+  on("completed", ({ completedBy, summary }) => {
     reconciliation.completed(summary);
-    notices.show(message, "warning");
+    notices.show(completedText(completedBy), "warning");
   });
-  on("terminated", ({ message, completedBy }) => {
+  on("terminated", ({ completedBy, cause }) => {
     const text =
-      message ||
-      (completedBy
-        ? format(gettext("El inventario ya fue completado por %(name)s."), { name: completedBy })
-        : gettext("El inventario ya fue completado."));
+      cause === "session_terminated" && completedBy
+        ? format(gettext("Tu sesión ha sido terminada porque %(name)s completó el inventario."), {
+            name: completedBy,
+          })
+        : completedText(completedBy);
     endSession(text, null, { completed: true });
   });
   on("fatal", ({ closeCode, message }) => {
@@ -197,7 +220,9 @@ function bindControls(focusField) {
       showFeedback(format(tooLong, { max: CODE_MAX_LENGTH }), "error");
       return;
     }
-    scans.addPending(client.scan(code));
+    const item = client.scan(code);
+    sentHere.add(item.id);
+    scans.addPending(item, { sending: client.isSending(item.id) });
     if (client.state === State.ONLINE) {
       showFeedback(format(gettext("Enviando %(code)s…"), { code }), "info");
     } else {
@@ -266,10 +291,33 @@ function showFeedback(text, kind) {
   ui.feedback.textContent = text;
 }
 
-function refusalReason(code, message, details) {
+/** Someone else's scans: the code for the first of a burst, then how many. */
+function scannedNotice(count, name, code) {
+  if (count === 1) return format(gettext("%(name)s escaneó %(code)s"), { name, code });
+  const many = ngettext("%(name)s escaneó %(count)s código", "%(name)s escaneó %(count)s códigos", count);
+  return format(many, { name, count });
+}
+
+function removedNotice(count, name, code) {
+  if (count === 1) return format(gettext("%(name)s eliminó %(code)s"), { name, code });
+  const many = ngettext("%(name)s eliminó %(count)s código", "%(name)s eliminó %(count)s códigos", count);
+  return format(many, { name, count });
+}
+
+function completedText(completedBy) {
+  return completedBy
+    ? format(gettext("El inventario ha sido completado por %(name)s."), { name: completedBy })
+    : gettext("El inventario ya fue completado.");
+}
+
+function refusalReason(item, code, message, details) {
   switch (code) {
-    case "duplicate_scan":
+    case "duplicate_scan": {
+      const first = scans.storedEntry(item.code);
+      const byMe = first ? scans.isMine(first) : details.scannedBy === me.name;
+      if (byMe) return gettext("Ya lo escaneaste tú.");
       return format(gettext("Ya lo escaneó %(name)s."), { name: details.scannedBy ?? "" });
+    }
     case "invalid":
     case "invalid_data":
       return message || gettext("Código no válido.");

@@ -1,14 +1,16 @@
 /**
  * The list of scans, newest first, keyed by scan id, with the counters.
  *
- * Row states: pending (queued or sent, not yet echoed), retrying (the server asked us to slow
- * down), confirmed (stored), removing (removal sent), failed (refused, with the reason).
+ * Row states: pending (not yet echoed: "queued" until this tab sends it, then "sending"),
+ * retrying (the server asked us to slow down), confirmed (stored), removing (removal sent),
+ * failed (refused, with the reason).
  */
 
 import { h } from "./dom.js";
 import { format, gettext, language } from "./i18n.js";
 
 const STATE_LABELS = {
+  queued: () => gettext("En cola"),
   pending: () => gettext("Enviando"),
   retrying: () => gettext("Reintentando"),
   confirmed: () => gettext("Confirmado"),
@@ -65,12 +67,25 @@ export class ScanList {
     this.update();
   }
 
-  addPending(item) {
+  addPending(item, { sending = false } = {}) {
     for (const entry of this.entries.values()) {
       if (entry.code === item.code && entry.state === "failed") this.delete(entry.id);
     }
     const { id, code, timestamp } = item;
-    this.put({ id, code, timestamp, user: this.me.name, userId: this.me.id, state: "pending" });
+    this.put({ id, code, timestamp, user: this.me.name, userId: this.me.id, state: "pending", sending });
+  }
+
+  /** The scan is on its way (again, after a retry). */
+  sending(id) {
+    const entry = this.entries.get(id);
+    if (entry && UNSENT.has(entry.state)) this.patch(id, { state: "pending", sending: true, reason: "" });
+  }
+
+  /** The connection is gone: every unsent scan waits in the queue again. */
+  queueAll() {
+    for (const entry of this.entries.values()) {
+      if (entry.state === "pending" && entry.sending) this.patch(entry.id, { sending: false });
+    }
   }
 
   /** A stored scan; its `match` (null: no expected list) comes with scan_added, not with a snapshot. */
@@ -113,6 +128,15 @@ export class ScanList {
 
   get(id) {
     return this.entries.get(id);
+  }
+
+  /** The stored scan of a code, or null; the server counts a code once whatever its letter case. */
+  storedEntry(code) {
+    const key = code.trim().toUpperCase();
+    for (const entry of this.entries.values()) {
+      if (COUNTED.has(entry.state) && entry.code.trim().toUpperCase() === key) return entry;
+    }
+    return null;
   }
 
   /** The codes of the stored scans. */
@@ -190,6 +214,8 @@ export class ScanList {
     const mark = COUNTED.has(entry.state) ? MATCH_MARKS[entry.match]?.() : null;
     const data = { id: entry.id, code: entry.code, state: entry.state };
     if (entry.match) data.match = entry.match;
+    const label = entry.state === "pending" && !entry.sending ? "queued" : entry.state;
+    if (entry.state === "pending") data.sending = String(Boolean(entry.sending));
     entry.li = h(
       "li",
       { class: "scan", data },
@@ -221,7 +247,7 @@ export class ScanList {
         entry.reason ? h("span", { class: "scan-reason", text: entry.reason }) : null,
         mark?.hint && !entry.reason ? h("span", { class: "scan-hint", text: mark.hint }) : null,
       ),
-      h("span", { class: "scan-state", text: STATE_LABELS[entry.state]() }),
+      h("span", { class: "scan-state", text: STATE_LABELS[label]() }),
       action
         ? h("button", {
             class: "scan-action",

@@ -111,9 +111,106 @@ def test_two_people_scan_remove_and_complete_together(open_page, ana, luis, alfa
 
     # Opening it again shows the completed inventory, read-only, without a socket.
     later = open_page(ana, ROOM)
-    expect(later.locator("#terminated")).to_contain_text("El inventario ya fue completado por Luis Pérez.")
+    expect(later.locator("#terminated")).to_contain_text("El inventario ha sido completado por Luis Pérez.")
     expect(later.locator("#scan-input")).to_be_disabled()
     expect(row(later, "VIN-0001")).to_be_visible()
+
+
+def test_too_long_code_is_refused_whole_and_a_stray_enter_is_ignored(open_page, ana, alfa):
+    page = open_page(ana, ROOM)
+    failed = []
+    page.on("response", lambda response: response.status >= 400 and failed.append(response.url))
+    wait_online(page)
+
+    # A scanner that types 70 characters: refused as it is, never cut to 64 and stored.
+    scan(page, "V" * 70)
+    expect(page.locator("#scan-feedback")).to_contain_text("no puede tener más de 64 caracteres")
+    expect(page.locator("#scan-list li")).to_have_count(0)
+    assert stored_codes() == []
+
+    # An empty Enter is ignored quietly: no browser validation bubble, no message.
+    page.locator("#scan-input").fill("   ")
+    page.keyboard.press("Enter")
+    assert page.locator("#scan-input").evaluate("(field) => field.validationMessage") == ""
+    scan(page, "V" * 64)
+    expect(row(page, "V" * 64)).to_be_visible()
+    assert stored_codes() == ["V" * 64]
+    assert failed == []  # nor a missing favicon
+
+
+def test_scanning_your_own_code_again_says_you_already_scanned_it(open_page, ana, luis, alfa):
+    inventory = services.inventory_get_or_open(room=Room(agency=alfa, month=10, year=2025))
+    services.scan_record(inventory=inventory, user=luis, code="LUIS-1")
+    page = open_page(ana, ROOM)
+    wait_online(page)
+    scan(page, "ANA-1")
+    expect(row(page, "ANA-1")).to_be_visible()
+
+    scan(page, "ana-1")  # the server counts a code once whatever its letter case
+    expect(row(page, "ana-1", "failed")).to_contain_text("Ya lo escaneaste tú.")
+    expect(page.locator("#scan-feedback")).to_have_text("ana-1: Ya lo escaneaste tú.")
+    scan(page, "LUIS-1")
+    expect(row(page, "LUIS-1", "failed")).to_contain_text("Ya lo escaneó Luis Pérez.")
+    assert stored_codes() == ["ANA-1", "LUIS-1"]
+
+
+def test_english_page_says_in_english_who_completed_the_inventory(open_page, ana, luis, alfa):
+    page = open_page(ana, ROOM, locale="en-US")
+    luis_page = open_page(luis, ROOM)
+    wait_online(page)
+    wait_online(luis_page)
+    expect(page.locator("#connection")).to_have_text("Online")
+
+    luis_page.get_by_role("button", name="Completar inventario").click()
+    luis_page.get_by_role("dialog").get_by_role("button", name="Completar", exact=True).click()
+    expect(page.locator("#notices")).to_contain_text("The inventory has been completed by Luis Pérez.")
+    expect(page.locator("#terminated")).to_contain_text(
+        "Your session has been terminated because Luis Pérez completed the inventory."
+    )
+    # The Spanish page keeps the seed's words.
+    expect(luis_page.locator("#notices")).to_contain_text("El inventario ha sido completado por Luis Pérez.")
+    expect(luis_page.locator("#terminated")).to_contain_text(
+        "Tu sesión ha sido terminada porque Luis Pérez completó el inventario."
+    )
+    for text in (page.locator("#notices").inner_text(), page.locator("#terminated").inner_text()):
+        assert "completado" not in text and "terminada" not in text
+
+    page.reload()
+    expect(page.locator("#terminated")).to_contain_text("The inventory has been completed by Luis Pérez.")
+    expect(page.locator("#scan-input")).to_be_disabled()
+
+
+def test_offline_event_shows_offline_at_once_and_queued_scans_go_once_back_online(open_page, ana, alfa):
+    page = open_page(ana, ROOM)
+    scans_sent = []
+    page.on(
+        "websocket",
+        lambda ws: ws.on(
+            "framesent", lambda payload: '"scan_added"' in payload and scans_sent.append(payload)
+        ),
+    )
+    wait_online(page)
+
+    page.context.set_offline(True)
+    expect(page.locator("#connection")).to_have_attribute("data-state", "offline", timeout=1000)
+    expect(page.locator("#connection")).to_have_text("Sin conexión")
+    scan(page, "QUEUED-1")
+    expect(row(page, "QUEUED-1", "pending")).to_contain_text("En cola")
+    expect(page.locator("#scan-feedback")).to_have_text("QUEUED-1 guardado: se enviará al reconectar.")
+    expect(page.locator("#count-pending")).to_have_text("1")
+    page.wait_for_timeout(1500)  # longer than the first reconnect delays: nothing is tried offline
+    assert [item["code"] for item in page.evaluate(OUTBOX_CODES)] == ["QUEUED-1"]
+    assert stored_codes() == []
+    assert scans_sent == []
+
+    page.context.set_offline(False)
+    wait_online(page, timeout=3000)
+    expect(row(page, "QUEUED-1")).to_be_visible()
+    expect(page.locator("#scan-feedback")).to_have_text("QUEUED-1 registrado")
+    expect(page.locator("#count-pending")).to_have_text("0")
+    assert stored_codes() == ["QUEUED-1"]
+    assert len(scans_sent) == 1
+    assert page.evaluate(OUTBOX_CODES) == []
 
 
 def test_page_resyncs_after_the_server_restarts_and_sends_offline_scans_once(
