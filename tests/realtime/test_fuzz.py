@@ -86,7 +86,7 @@ def _build(builder, *args, extended=False, **kwargs):
 
 _BUILDS = [
     (protocol.user_joined, (_inventory, _user), {}),
-    (protocol.user_left, (_inventory, _user), {}),
+    (protocol.user_left, (_inventory,), {"user_id": "1", "user_name": "A"}),
     (protocol.presence, (_inventory, [{"userId": "1", "userName": "A", "connections": 1, "since": "t"}]), {}),
     (protocol.scan_added, (_scan,), {}),
     (protocol.scan_removed, (_scan,), {"user": _user}),
@@ -441,8 +441,11 @@ def check_shape(message: dict) -> None:
     if kind == protocol.ERROR and "scanData" in data:  # the scan it answers, as sent
         assert set(data["scanData"]) <= {"code", "id"}, message
         return
+    scan_keys = set(REFERENCE[protocol.SCAN_ADDED]["scanData"])
+    if "scans" in data:
+        scan_keys.add("match")  # a snapshot's scans carry their match
     for scan_data in [data["scanData"]] if "scanData" in data else data.get("scans", []):
-        assert set(scan_data) == set(REFERENCE[protocol.SCAN_ADDED]["scanData"]), message
+        assert set(scan_data) == scan_keys, message
         assert SERVER_TIME.match(scan_data["timestamp"]) and uuid.UUID(scan_data["id"]), message
         code = scan_data["code"]
         assert code == code.strip() and 1 <= len(code) <= 64 and code.isprintable(), message
