@@ -1,6 +1,5 @@
 """Importing the expected stock list: CSV and XLSX, flexible headers, all or nothing."""
 
-import time
 from io import StringIO
 from types import SimpleNamespace
 
@@ -293,18 +292,18 @@ def test_only_managers_may_import(inventory, luis, make_user, alfa):
     )
 
 
-def test_a_5000_row_file_imports_in_a_few_seconds(inventory, staff):
+def test_a_5000_row_file_imports_whole(inventory, staff):
+    # How fast: bench/import_speed.py, figures in docs/reconciliation.md (never a timed test).
     rows = [["VIN", "Stock", "Descripción", "Ubicación"]]
     rows += [[make_vin("3VWFE21C", f"{n:08d}"), f"S{n}", f"Auto {n}", f"Patio {n % 7}"] for n in range(5000)]
-    data = csv_bytes(rows)
-    started = time.perf_counter()
     result = reconciliation.expected_import_file(
-        inventory=inventory, upload=data, filename="big.csv", user=staff
+        inventory=inventory, upload=csv_bytes(rows), filename="big.csv", user=staff
     )
-    elapsed = time.perf_counter() - started
     assert result.imported == 5000
-    assert ExpectedVehicle.objects.filter(inventory=inventory).count() == 5000
-    assert elapsed < 10, f"5,000 rows took {elapsed:.2f}s"
+    vehicles = ExpectedVehicle.objects.filter(inventory=inventory)
+    assert vehicles.count() == 5000
+    last = vehicles.get(stock_number="S4999")
+    assert (last.code, last.location) == (rows[-1][0], "Patio 0")
 
 
 def test_import_command_opens_the_room_and_reports_in_spanish(tmp_path, alfa):
