@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Q
+from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from .exceptions import AgencyNotFound, InvalidInput, NotAMember
@@ -61,15 +62,17 @@ def ascii_int(text: str, *, max_digits: int = 18) -> int | None:
 
 
 def agency_find(identifier: Any) -> Agency:
-    """Find an active agency by its name (any case) or its slug."""
+    """Find an active agency by its name (any case, with or without accents) or its slug."""
     if not isinstance(identifier, str) or not identifier.strip():
         raise InvalidInput(_("Indica la agencia."), field="agency")
     identifier = identifier.strip()
     if "\x00" in identifier:  # no name has one, and PostgreSQL refuses it in a query
         raise AgencyNotFound(identifier.replace("\x00", "\ufffd"))
-    agency = (
-        Agency.objects.filter(is_active=True).filter(Q(name__iexact=identifier) | Q(slug=identifier)).first()
-    )
+    active = Agency.objects.filter(is_active=True)
+    agency = active.filter(Q(name__iexact=identifier) | Q(slug=identifier)).first()
+    if agency is None and slugify(identifier):
+        # Typed without its accents ("Peugeot Queretaro"): the slug drops them too.
+        agency = active.filter(slug=slugify(identifier)).first()
     if agency is None:
         raise AgencyNotFound(identifier)
     return agency

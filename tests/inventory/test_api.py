@@ -59,6 +59,13 @@ def test_save_scan_stores_the_scan_as_the_authenticated_user(api_for, ana):
     assert (body["inventoryId"], body["userId"]) == (str(scan.inventory_id), str(scan.scanned_by_id))
 
 
+@pytest.mark.parametrize("typed", ["Peugeot Queretaro", "peugeot queretaro", "PEUGEOT QUERETARO"])
+def test_an_agency_name_typed_without_its_accents_is_found(api_for, ana, peugeot, typed):
+    response = api_for(ana).post(SAVE, seed_body(agency=typed), format="json")
+    assert response.status_code == 201, response.json()
+    assert Scan.objects.get().inventory.agency == peugeot
+
+
 @pytest.mark.parametrize("agency", ["Alfa Romeo", "alfa romeo", "alfa-romeo"])
 def test_agency_is_matched_by_name_in_any_case_or_by_slug(api_for, ana, agency):
     assert api_for(ana).post(SAVE, seed_body(agency=agency), format="json").status_code == 201
