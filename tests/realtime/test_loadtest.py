@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from array import array
 
 import pytest
@@ -350,7 +351,10 @@ def test_listening_sockets_are_found_by_port(tmp_path):
 def test_server_watch_reports_cpu_share_between_marks():
     watch = serverproc.ServerWatch(os.getpid())
     watch.mark("start")
-    sum(i * i for i in range(200_000))
+    # Busy for some clock ticks of CPU (/proc counts in 10 ms ticks), however loaded the machine.
+    busy_until = time.process_time() + 0.1
+    while time.process_time() < busy_until:
+        sum(i * i for i in range(10_000))
     watch.mark("end")
     report = watch.report({"publish": ("start", "end"), "connect": ("start", "missing")})
     assert report["available"] is True
