@@ -102,6 +102,8 @@ class MemoryPresence:
 
     async def rooms(self) -> dict[int, int]:
         counts = {room_id: len(self._live(room_id)) for room_id in list(self._rooms)}
+        for room_id in [room_id for room_id, count in counts.items() if not count]:
+            del self._rooms[room_id]  # only expired entries left, and nobody live to tell
         return {room_id: count for room_id, count in counts.items() if count}
 
     async def clear(self) -> None:
