@@ -17,14 +17,13 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from inventory.exceptions import InventoryError
+from inventory.exceptions import InvalidInput, InventoryError
 from inventory.models import (
     DuplicateScanAttempt,
     ExpectedVehicle,
     Inventory,
     Scan,
     VarianceExplanation,
-    VarianceReason,
 )
 
 from . import selectors, services
@@ -177,8 +176,10 @@ class VarianceExplanationForm(forms.ModelForm):
             self.add_error(
                 "code", _("Este código no es una diferencia del inventario (ni faltante ni no esperado).")
             )
-        if data.get("reason") == VarianceReason.OTHER and not (data.get("note") or "").strip():
-            self.add_error("note", _("Con el motivo «Otro», explica la diferencia en la nota."))
+        try:
+            services.clean_explanation(reason=data.get("reason"), note=data.get("note"))
+        except InvalidInput as exc:
+            self.add_error(exc.details.get("field"), exc.message)
         return data
 
 

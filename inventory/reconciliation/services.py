@@ -163,6 +163,26 @@ def duplicate_attempt_record(*, inventory: Inventory, user, code: str, first_sca
         logger.warning("Could not record a refused duplicate of %s in %s: %r", code, inventory.pk, exc)
 
 
+def clean_explanation(*, reason, note) -> str:
+    """Check a reason and its note (the rules the admin form shows as field errors); the note."""
+    note = note if isinstance(note, str) else ""
+    if len(note) > NOTE_MAX_LENGTH:
+        raise InvalidInput(
+            _("La nota no puede tener más de %(max)s caracteres.") % {"max": NOTE_MAX_LENGTH}, field="note"
+        )
+    if reason in (None, ""):
+        return note
+    if reason not in VarianceReason.values:
+        raise InvalidInput(
+            _("Motivo desconocido. Motivos válidos: %(reasons)s.")
+            % {"reasons": ", ".join(VarianceReason.values)},
+            field="reason",
+        )
+    if reason == VarianceReason.OTHER and not note.strip():
+        raise InvalidInput(_("Con el motivo «Otro», explica la diferencia en la nota."), field="note")
+    return note
+
+
 @transaction.atomic
 def variance_explain(
     *, inventory: Inventory, user, code, reason, note: str = ""
@@ -172,24 +192,12 @@ def variance_explain(
         raise NotAManager(inventory.agency)
     if not isinstance(code, str) or not code.strip():
         raise InvalidInput(_("Indica el código."), field="code")
-    note = note if isinstance(note, str) else ""
-    if len(note) > NOTE_MAX_LENGTH:
-        raise InvalidInput(
-            _("La nota no puede tener más de %(max)s caracteres.") % {"max": NOTE_MAX_LENGTH}, field="note"
-        )
+    note = clean_explanation(reason=reason, note=note)
     key = code_key(code)
     inventory = _lock(inventory)
     if reason in (None, ""):
         VarianceExplanation.objects.filter(inventory=inventory, code_key=key).delete()
         return None
-    if reason not in VarianceReason.values:
-        raise InvalidInput(
-            _("Motivo desconocido. Motivos válidos: %(reasons)s.")
-            % {"reasons": ", ".join(VarianceReason.values)},
-            field="reason",
-        )
-    if reason == VarianceReason.OTHER and not note.strip():
-        raise InvalidInput(_("Con el motivo «Otro», explica la diferencia en la nota."), field="note")
     if selectors.variance_kind(inventory, key) is None:
         raise NotAVariance(code.strip())
     explanation, _created = VarianceExplanation.objects.update_or_create(
