@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: run test lint serve-prod messages smoke loadtest bench clean
+.PHONY: run test lint serve-prod messages screenshots smoke loadtest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ messages: $(VENV)/.dev
 	$(BIN)/python manage.py makemessages -l es -l en --ignore=.venv
 	$(BIN)/python manage.py makemessages -d djangojs -l es -l en --ignore=.venv --ignore=staticfiles
 	$(BIN)/python manage.py compilemessages --ignore=.venv
+
+## Retake the README's screenshots (docs/screenshots/) with the browser test; a plain test run
+## writes them only under test-results/screenshots/, so it leaves the tree as it was.
+screenshots: $(VENV)/.dev
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/e2e/test_browser.py -k screenshots
 
 ## Check a running deployment in seconds: make smoke URL=https://... TOKEN=...
 smoke: $(VENV)/.base
