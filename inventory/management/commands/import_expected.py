@@ -12,10 +12,9 @@ from django.utils.translation import gettext as _
 
 from inventory import rooms, services
 from inventory.exceptions import InventoryError
-from inventory.reconciliation import access
 from inventory.reconciliation import services as reconciliation_services
-from inventory.reconciliation.errors import ImportRejected, NotAManager
-from inventory.reconciliation.expected_file import FIELD_LABELS, read_expected_file
+from inventory.reconciliation.errors import ImportRejected
+from inventory.reconciliation.expected_file import FIELD_LABELS
 
 
 class Command(BaseCommand):
@@ -46,9 +45,6 @@ class Command(BaseCommand):
             operator = get_user_model().objects.filter(username=user).first()
             if operator is None:
                 raise CommandError(_("No existe el usuario %(user)s.") % {"user": user})
-            # Before anything is read or opened: a refused import writes nothing.
-            if not access.is_manager(operator, room.agency):
-                raise CommandError(NotAManager(room.agency).message)
         started = time.perf_counter()
         try:
             result = self._import(room, file, operator, show_progress=not no_progress)
@@ -90,7 +86,7 @@ class Command(BaseCommand):
     def _import(self, room, file: Path, operator, *, show_progress: bool):
         data = file.read_bytes()
         if not show_progress:
-            return self._save(room, read_expected_file(data, filename=file.name), operator)
+            return self._save(room, data, file.name, operator)
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -110,17 +106,12 @@ class Command(BaseCommand):
                     tasks[stage] = bar.add_task(labels[stage], total=total)
                 bar.update(tasks[stage], completed=done, total=total)
 
-            parsed = read_expected_file(
-                data, filename=file.name, progress=lambda done, total: report("read", done, total)
-            )
-            return self._save(room, parsed, operator, progress=report)
+            return self._save(room, data, file.name, operator, progress=report)
 
-    def _save(self, room, parsed, operator, *, progress=None):
-        """Open the room's inventory and import into it, or neither: a refused file opens nothing."""
-        if parsed.errors:
-            raise ImportRejected(parsed.errors)
+    def _save(self, room, data: bytes, filename: str, operator, *, progress=None):
+        """Open the room's inventory and import into it, or neither: a refused import opens nothing."""
         with transaction.atomic():
             inventory = services.inventory_get_or_open(room=room)
-            return reconciliation_services.expected_import(
-                inventory=inventory, parsed=parsed, user=operator, progress=progress
+            return reconciliation_services.expected_import_file(
+                inventory=inventory, upload=data, filename=filename, user=operator, progress=progress
             )
