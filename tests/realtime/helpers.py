@@ -49,6 +49,15 @@ class Client:
             if message["type"] not in {"user_joined", "user_left", "presence"}:
                 raise AssertionError(f"expected {kind}, got {message}")
 
+    async def receive_types(self, count: int, timeout: float = TIMEOUT) -> list[dict]:
+        """The next `count` messages other than presence chatter, in the order they arrived."""
+        messages = []
+        while len(messages) < count:
+            message = await self.receive(timeout)
+            if message["type"] not in {"user_joined", "user_left", "presence"}:
+                messages.append(message)
+        return messages
+
     async def nothing(self, timeout: float = 0.3, ignore=("user_joined", "presence")) -> bool:
         """True when nothing but `ignore`d chatter arrives within `timeout`."""
         while not await self.ws.receive_nothing(timeout=timeout):
