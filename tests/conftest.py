@@ -133,3 +133,12 @@ def server(transactional_db):
 
     with running_server() as live:
         yield live
+
+
+def pytest_sessionfinish(session):
+    """Django deletes the SQLite test database but not the WAL files beside it: remove those too."""
+    test_name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if test_name and settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(test_name + suffix):
+                os.remove(test_name + suffix)
