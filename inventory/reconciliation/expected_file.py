@@ -154,6 +154,8 @@ def header_words(text: Any) -> list[str]:
     """The words of a header without accents, case, punctuation or filler words."""
     decomposed = unicodedata.normalize("NFKD", str(text or ""))
     plain = "".join(char for char in decomposed if not unicodedata.combining(char)).lower()
+    # Initials written with dots are one word: "N.I.V." is "niv", "V.I.N." is "vin".
+    plain = re.sub(r"\b[a-z](?:\.[a-z])+\b", lambda initials: initials.group().replace(".", ""), plain)
     return [word for word in re.findall(r"[a-z0-9]+", plain) if word not in FILLER_WORDS]
 
 
