@@ -49,7 +49,7 @@ const scans = new ScanList({
   counters: { total: $("count-total"), mine: $("count-mine"), pending: $("count-pending") },
   me,
 });
-const people = new PeopleList({ list: $("people"), count: $("people-count"), me });
+const people = new PeopleList({ list: $("people"), count: $("people-count"), staleNote: $("people-stale"), me });
 const notices = new Notices($("notices"));
 const initialScans = readJson("initial-scans");
 scans.reset(initialScans);
@@ -128,7 +128,11 @@ function listen() {
   let wasOnline = false;
   on("state", ({ state }) => {
     showConnection(state);
-    if (state !== State.ONLINE) scans.queueAll(); // nothing is on its way any more
+    if (state !== State.ONLINE) {
+      scans.queueAll(); // nothing is on its way any more
+      // Shown as last known until the `presence` that greets the next connection.
+      if (state === State.RECONNECTING || state === State.OFFLINE) people.markStale();
+    }
     // Back after a loss: a `progress` message (not replayed) may have been missed.
     if (state === State.ONLINE && wasOnline) reconciliation.resync();
     if (state === State.ONLINE) wasOnline = true;

@@ -1,19 +1,30 @@
-/** Who is in the room right now: from `presence`, then `user_joined` and `user_left`. */
+/**
+ * Who is in the room right now: from `presence`, then `user_joined` and `user_left`. While the
+ * connection is down the list is shown as last known (dimmed, with a note) until the next `presence`.
+ */
 
 import { h } from "./dom.js";
 import { gettext } from "./i18n.js";
 
 export class PeopleList {
-  constructor({ list, count, me }) {
+  constructor({ list, count, staleNote, me }) {
     this.list = list;
     this.count = count;
+    this.staleNote = staleNote;
     this.me = me;
     this.people = new Map();
   }
 
   set(users) {
     this.people = new Map(users.map((user) => [String(user.userId), String(user.userName ?? "")]));
+    this.markStale(false);
     this.render();
+  }
+
+  /** The connection is down: who was here may have left (or others come) meanwhile. */
+  markStale(stale = true) {
+    this.list.classList.toggle("is-stale", stale);
+    this.staleNote.hidden = !stale;
   }
 
   join(userId, userName) {

@@ -192,9 +192,13 @@ def test_offline_event_shows_offline_at_once_and_queued_scans_go_once_back_onlin
     )
     wait_online(page)
 
+    expect(page.locator("#people-stale")).to_be_hidden()
     page.context.set_offline(True)
     expect(page.locator("#connection")).to_have_attribute("data-state", "offline", timeout=1000)
     expect(page.locator("#connection")).to_have_text("Sin conexión")
+    # Who was in the room is shown as last known, not as if it were live.
+    expect(page.locator("#people")).to_have_class(re.compile(r"\bis-stale\b"))
+    expect(page.locator("#people-stale")).to_have_text("Sin conexión: la lista se actualizará al reconectar.")
     scan(page, "QUEUED-1")
     expect(row(page, "QUEUED-1", "pending")).to_contain_text("En cola")
     expect(page.locator("#scan-feedback")).to_have_text("QUEUED-1 guardado: se enviará al reconectar.")
@@ -206,6 +210,9 @@ def test_offline_event_shows_offline_at_once_and_queued_scans_go_once_back_onlin
 
     page.context.set_offline(False)
     wait_online(page, timeout=3000)
+    expect(page.locator("#people-stale")).to_be_hidden()
+    expect(page.locator("#people")).not_to_have_class(re.compile(r"\bis-stale\b"))
+    expect(page.locator("#people .person-name")).to_have_text(["Ana García"])
     expect(row(page, "QUEUED-1")).to_be_visible()
     expect(page.locator("#scan-feedback")).to_have_text("QUEUED-1 registrado")
     expect(page.locator("#count-pending")).to_have_text("0")
