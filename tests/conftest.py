@@ -142,3 +142,23 @@ def pytest_sessionfinish(session):
         for suffix in ("-wal", "-shm"):
             if os.path.exists(test_name + suffix):
                 os.remove(test_name + suffix)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def end_stray_database_sessions(django_db_setup, django_db_blocker):
+    """Before Django drops the PostgreSQL test database, end the sessions other threads left open.
+
+    Threads a test starts (the concurrency tests' writers, the executor behind an async test's
+    ORM calls) keep their own connection; one still open makes DROP DATABASE fail, and the test
+    database would be left behind on the server after every run.
+    """
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

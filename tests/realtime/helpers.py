@@ -67,11 +67,17 @@ class Client:
         return True
 
     async def closed_with(self, timeout: float = TIMEOUT) -> int:
-        """Drain messages until the server closes; return the close code."""
+        """Drain messages until the server closes; return the close code.
+
+        Then hand the consumer the `websocket.disconnect` a real server sends after a close, so it
+        finishes, as it would in daphne, instead of being left pending with a database connection.
+        """
         while True:
             output = await self.ws.receive_output(timeout)
             if output["type"] == "websocket.close":
-                return output.get("code", 1000)
+                code = output.get("code", 1000)
+                await self.ws.disconnect(code)
+                return code
 
 
 async def connect_raw(path, *, token=None, headers=()):
