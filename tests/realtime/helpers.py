@@ -11,6 +11,7 @@ from channels.testing import WebsocketCommunicator
 from realtime.routing import websocket_application
 
 TIMEOUT = 3
+PRESENCE_CHATTER = frozenset({"user_joined", "user_left", "presence"})
 
 
 @database_sync_to_async
@@ -46,7 +47,7 @@ class Client:
             message = await self.receive(timeout)
             if message["type"] == kind:
                 return message
-            if message["type"] not in {"user_joined", "user_left", "presence"}:
+            if message["type"] not in PRESENCE_CHATTER:
                 raise AssertionError(f"expected {kind}, got {message}")
 
     async def receive_types(self, count: int, timeout: float = TIMEOUT) -> list[dict]:
@@ -54,7 +55,7 @@ class Client:
         messages = []
         while len(messages) < count:
             message = await self.receive(timeout)
-            if message["type"] not in {"user_joined", "user_left", "presence"}:
+            if message["type"] not in PRESENCE_CHATTER:
                 messages.append(message)
         return messages
 
