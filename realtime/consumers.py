@@ -202,9 +202,8 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         except Exception as exc:  # presence store down: let people count, unlisted
             logger.warning("Presence unavailable, joining without it: %r", exc)
             admission = Admission(True)
-        has_place = admission.joined
         await self._announce_departures(admission.expired)
-        if not has_place:
+        if not admission.joined:
             await self._reject(
                 protocol.CLOSE_ROOM_FULL,
                 _("La sala está llena: máximo %(max)s conexiones.") % {"max": limit},

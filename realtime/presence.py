@@ -50,13 +50,10 @@ def summarize_users(connections: list[Connection]) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Admission:
-    """The answer to a join: true when the connection has its place; the entries that expired."""
+    """The answer to a join: whether the connection has its place, and the entries that expired."""
 
     joined: bool
     expired: tuple[Connection, ...] = ()
-
-    def __bool__(self) -> bool:
-        return self.joined
 
 
 class MemoryPresence:

@@ -408,7 +408,7 @@ async def test_presence_of_a_vanished_connection_expires_within_two_heartbeats(a
     settings.REALTIME = {**settings.REALTIME, "HEARTBEAT_INTERVAL_MS": 200}
     inventory = await database_sync_to_async(services.inventory_get_or_open)(room=Room(alfa, 10, 2025))
     ghost = Connection("ghost", "99", "Ghost", 0.0, "dead-instance")
-    assert await get_presence().join(inventory.pk, ghost, limit=50)
+    assert (await get_presence().join(inventory.pk, ghost, limit=50)).joined
     assert [c.user_name for c in await get_presence().connections(inventory.pk)] == ["Ghost"]
     await asyncio.sleep(0.45)
     assert await get_presence().connections(inventory.pk) == []
@@ -423,7 +423,7 @@ async def test_the_room_is_told_once_when_a_vanished_instance_takes_a_user_away(
         inventory = await inventory_of()
         # A connection of an instance that dies at once: it never refreshes its entry.
         ghost = Connection("ghost", "99", "Ghost", time.time(), "dead-instance")
-        assert await get_presence().join(inventory.pk, ghost, limit=50)
+        assert (await get_presence().join(inventory.pk, ghost, limit=50)).joined
         left = await client.receive_type("user_left", timeout=2)
         assert (left["data"]["userId"], left["data"]["userName"]) == ("99", "Ghost")
         assert await client.nothing(timeout=0.8)
