@@ -86,6 +86,23 @@ class ScanIdConflict(InventoryError):
         super().__init__(_("El id de escaneo %(id)s ya se usó para otro código.") % {"id": uid})
 
 
+class ScanRemoved(InventoryError):
+    """A retried add of a scan that was stored and then removed: it is not stored again."""
+
+    status = 409
+    code = "scan_removed"
+
+    def __init__(self, removed):
+        from realtime.protocol import timestamp
+
+        super().__init__(
+            _("El escaneo de %(code)s ya fue eliminado por %(name)s; no se vuelve a guardar.")
+            % {"code": removed.code, "name": removed.removed_by_name},
+            removedBy=removed.removed_by_name,
+            removedAt=timestamp(removed.removed_at),
+        )
+
+
 class InventoryCompleted(InventoryError):
     status = 409
     code = "inventory_completed"

@@ -11,6 +11,10 @@ from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
 CODE_MAX_LENGTH = 64
+# A code's compared form (its upper case, see reconciliation.matching.code_key) may be longer than
+# the code: "ß" is "SS". Unicode's full case mapping turns one character into at most three
+# ("ΐ", "ﬃ"), so a key column this wide holds the key of every valid code on every database.
+CODE_KEY_MAX_LENGTH = 3 * CODE_MAX_LENGTH
 
 
 def validate_agency_name(value: str) -> None:
@@ -156,7 +160,7 @@ class Scan(models.Model):
     created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
     # The code as compared with the expected list: trimmed and upper-cased.
     code_key = models.CharField(
-        _("código normalizado"), max_length=CODE_MAX_LENGTH, default="", editable=False
+        _("código normalizado"), max_length=CODE_KEY_MAX_LENGTH, default="", editable=False
     )
     match = models.CharField(_("coincidencia"), max_length=12, choices=ScanMatch, blank=True, default="")
 
@@ -171,6 +175,59 @@ class Scan(models.Model):
 
     def __str__(self):
         return self.code
+
+
+class RemovedScan(models.Model):
+    """A scan removed from its inventory: its id stays taken, so a late retry of its add is refused."""
+
+    inventory = models.ForeignKey(
+        Inventory, on_delete=models.CASCADE, related_name="removed_scans", verbose_name=_("inventory")
+    )
+    uid = models.UUIDField(_("scan id"), unique=True, editable=False)
+    code = models.CharField(_("code"), max_length=CODE_MAX_LENGTH)
+    code_key = models.CharField(_("código normalizado"), max_length=CODE_KEY_MAX_LENGTH, editable=False)
+    scanned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("scanned by"),
+    )
+    scanned_by_name = models.CharField(_("scanned by (name)"), max_length=150)
+    scanned_at = models.DateTimeField(_("scanned at"))
+    match = models.CharField(_("coincidencia"), max_length=12, choices=ScanMatch, blank=True, default="")
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("eliminado por"),
+    )
+    removed_by_name = models.CharField(_("eliminado por (nombre)"), max_length=150, blank=True)
+    removed_at = models.DateTimeField(_("eliminado el"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("escaneo eliminado")
+        verbose_name_plural = _("escaneos eliminados")
+        ordering = ["inventory", "-removed_at"]
+
+    def __str__(self):
+        return f"{self.code} ({self.uid})"
+
+    def as_scan(self) -> Scan:
+        """The scan as it was before its removal (unsaved), to answer a retry with."""
+        return Scan(
+            inventory=self.inventory,
+            uid=self.uid,
+            code=self.code,
+            code_key=self.code_key,
+            scanned_by_id=self.scanned_by_id,
+            scanned_by_name=self.scanned_by_name,
+            scanned_at=self.scanned_at,
+            match=self.match,
+        )
 
 
 class InventoryEvent(models.Model):
@@ -204,7 +261,7 @@ class ExpectedVehicle(models.Model):
         Inventory, on_delete=models.CASCADE, related_name="expected_vehicles", verbose_name=_("inventario")
     )
     code = models.CharField(_("VIN o código"), max_length=CODE_MAX_LENGTH)
-    code_key = models.CharField(_("código normalizado"), max_length=CODE_MAX_LENGTH, editable=False)
+    code_key = models.CharField(_("código normalizado"), max_length=CODE_KEY_MAX_LENGTH, editable=False)
     stock_number = models.CharField(_("número de stock"), max_length=64, blank=True)
     description = models.CharField(_("descripción"), max_length=255, blank=True)
     make = models.CharField(_("marca"), max_length=80, blank=True)
@@ -254,7 +311,7 @@ class VarianceExplanation(models.Model):
     )
     code = models.CharField(_("código"), max_length=CODE_MAX_LENGTH)
     # Keyed like the matching, so a reason outlives a re-import or a rescan in another case.
-    code_key = models.CharField(_("código normalizado"), max_length=CODE_MAX_LENGTH, editable=False)
+    code_key = models.CharField(_("código normalizado"), max_length=CODE_KEY_MAX_LENGTH, editable=False)
     reason = models.CharField(_("motivo"), max_length=32, choices=VarianceReason)
     note = models.TextField(_("nota"), max_length=500, blank=True)
     explained_by = models.ForeignKey(

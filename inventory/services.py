@@ -23,8 +23,9 @@ from .exceptions import (
     InventoryCompleted,
     ScanIdConflict,
     ScanNotFound,
+    ScanRemoved,
 )
-from .models import CODE_MAX_LENGTH, Inventory, InventoryEvent, Scan
+from .models import CODE_MAX_LENGTH, Inventory, InventoryEvent, RemovedScan, Scan
 from .reconciliation import matching
 from .reconciliation import selectors as reconciliation_selectors
 from .reconciliation import services as reconciliation_services
@@ -35,6 +36,16 @@ from .rooms import Room
 class ScanResult:
     scan: Scan
     created: bool
+
+
+@dataclass(frozen=True)
+class RemovalResult:
+    """The removed scan; `removed` is False when a retry found it removed already (nothing changed)."""
+
+    scan: Scan
+    removed: bool
+    removed_by: object = None
+    removed_by_name: str = ""
 
 
 def clean_code(value) -> str:
@@ -142,6 +153,12 @@ def _scan_record(*, inventory: Inventory, user, code, scanned_at=None, scan_id=N
                 raise ScanIdConflict(uid)
             stored.inventory = inventory
             return ScanResult(stored, created=False)
+        # A late retry of a scan removed since: it stays removed (the removal kept its id).
+        removed = RemovedScan.objects.filter(uid=uid).first()
+        if removed is not None:
+            if removed.inventory_id != inventory.pk or removed.code_key != matching.code_key(code):
+                raise ScanIdConflict(uid)
+            raise ScanRemoved(removed)
 
     if not inventory.is_open:
         raise InventoryCompleted(inventory)
@@ -175,15 +192,41 @@ def _scan_record(*, inventory: Inventory, user, code, scanned_at=None, scan_id=N
 
 
 @transaction.atomic
-def scan_remove(*, inventory: Inventory, user, code) -> Scan:
-    """Remove a counted code from an open inventory."""
-    code = clean_code(code)
+def scan_remove(*, inventory: Inventory, user, code=None, scan_id=None) -> RemovalResult:
+    """Remove a counted scan from an open inventory: the one with `scan_id` if given, else the code's.
+
+    A retried removal of an id removed before is answered as done, and changes nothing.
+    """
+    uid = clean_scan_id(scan_id)
+    if uid is None or code is not None:
+        code = clean_code(code)
     inventory = _lock(inventory)
+    if uid is not None:
+        scan = Scan.objects.filter(inventory=inventory, uid=uid).first()
+        if scan is None:
+            removed = (
+                RemovedScan.objects.select_related("removed_by").filter(inventory=inventory, uid=uid).first()
+            )
+            if removed is None:
+                raise ScanNotFound(
+                    str(uid), message=_("El escaneo %(id)s no está en este inventario.") % {"id": uid}
+                )
+            if code is not None and removed.code_key != matching.code_key(code):
+                raise ScanIdConflict(uid)
+            return RemovalResult(
+                removed.as_scan(),
+                removed=False,
+                removed_by=removed.removed_by,
+                removed_by_name=removed.removed_by_name,
+            )
+        if code is not None and scan.code_key != matching.code_key(code):
+            raise ScanIdConflict(uid)
     if not inventory.is_open:
         raise InventoryCompleted(inventory)
-    scan = Scan.objects.filter(inventory=inventory, code_key=matching.code_key(code)).first()
-    if scan is None:
-        raise ScanNotFound(code)
+    if uid is None:
+        scan = Scan.objects.filter(inventory=inventory, code_key=matching.code_key(code)).first()
+        if scan is None:
+            raise ScanNotFound(code)
     scan.inventory = inventory
     _log_and_publish(
         inventory,
@@ -195,8 +238,22 @@ def scan_remove(*, inventory: Inventory, user, code) -> Scan:
             progress=reconciliation_selectors.progress_of(inventory, excluding_scan=scan.pk),
         ),
     )
+    # The tombstone, in the removal's transaction: the id can never be stored again.
+    name = protocol.display_name(user)
+    RemovedScan.objects.create(
+        inventory=inventory,
+        uid=scan.uid,
+        code=scan.code,
+        code_key=scan.code_key,
+        scanned_by_id=scan.scanned_by_id,
+        scanned_by_name=scan.scanned_by_name,
+        scanned_at=scan.scanned_at,
+        match=scan.match,
+        removed_by=user,
+        removed_by_name=name,
+    )
     scan.delete()
-    return scan
+    return RemovalResult(scan, removed=True, removed_by=user, removed_by_name=name)
 
 
 @transaction.atomic

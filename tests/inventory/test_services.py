@@ -111,7 +111,7 @@ def test_a_scan_id_reused_for_another_code_is_refused(inventory, ana):
 def test_scan_remove_deletes_and_logs(inventory, ana, luis):
     services.scan_record(inventory=inventory, user=ana, code="VIN1")
     removed = services.scan_remove(inventory=inventory, user=luis, code="VIN1")
-    assert removed.code == "VIN1"
+    assert removed.scan.code == "VIN1"
     assert not Scan.objects.exists()
     assert list(InventoryEvent.objects.values_list("seq", "type")) == [(1, "scan_added"), (2, "scan_removed")]
     # A removed code can be counted again.
@@ -198,5 +198,107 @@ def test_a_code_counts_once_whatever_its_letter_case(alfa, ana, luis):
         services.scan_record(inventory=inventory, user=luis, code="1hgcm82633a004352")
     assert refused.value.details["scannedBy"] == "Ana García"
     removed = services.scan_remove(inventory=inventory, user=luis, code="1hgCM82633A004352")
-    assert removed.code == "1HGCM82633A004352"
+    assert removed.scan.code == "1HGCM82633A004352"
     assert not Scan.objects.exists()
+
+
+# A removed scan stays removed (issue 11, item 14).
+
+
+def test_a_late_retry_of_a_removed_scan_is_refused_and_stores_nothing(inventory, ana, luis):
+    from inventory.exceptions import ScanRemoved
+
+    scan_id = uuid.uuid4()
+    services.scan_record(inventory=inventory, user=ana, code="VIN1", scan_id=scan_id)
+    services.scan_remove(inventory=inventory, user=luis, code="VIN1")
+    with pytest.raises(ScanRemoved) as refused:
+        services.scan_record(inventory=inventory, user=ana, code="VIN1", scan_id=scan_id)
+    assert refused.value.code == "scan_removed" and refused.value.status == 409
+    assert refused.value.details["removedBy"] == "Luis Pérez"
+    assert not Scan.objects.exists()
+    assert list(InventoryEvent.objects.values_list("type", flat=True)) == ["scan_added", "scan_removed"]
+    # The code itself may be counted again, under a new id.
+    assert services.scan_record(inventory=inventory, user=ana, code="VIN1", scan_id=uuid.uuid4()).created
+
+
+def test_a_removed_scan_id_reused_for_another_code_is_a_conflict(inventory, ana):
+    scan_id = uuid.uuid4()
+    services.scan_record(inventory=inventory, user=ana, code="VIN1", scan_id=scan_id)
+    services.scan_remove(inventory=inventory, user=ana, code="VIN1")
+    with pytest.raises(ScanIdConflict):
+        services.scan_record(inventory=inventory, user=ana, code="VIN2", scan_id=scan_id)
+    assert not Scan.objects.exists()
+
+
+def test_a_retried_removal_by_id_never_removes_a_later_rescan(inventory, ana, luis):
+    first = services.scan_record(inventory=inventory, user=ana, code="VIN1").scan
+    done = services.scan_remove(inventory=inventory, user=ana, code="VIN1", scan_id=first.uid)
+    assert done.removed and done.scan.uid == first.uid
+    rescan = services.scan_record(inventory=inventory, user=luis, code="VIN1").scan
+    # The first removal's answer was lost; the client sends it again.
+    again = services.scan_remove(inventory=inventory, user=ana, code="VIN1", scan_id=str(first.uid))
+    assert not again.removed  # answered as done, nothing changed
+    assert again.scan.uid == first.uid and again.removed_by_name == "Ana García"
+    assert list(Scan.objects.values_list("uid", flat=True)) == [rescan.uid]
+    assert InventoryEvent.objects.filter(type="scan_removed").count() == 1
+
+
+def test_removal_by_id_removes_only_that_scan(inventory, ana):
+    scan = services.scan_record(inventory=inventory, user=ana, code="VIN1").scan
+    with pytest.raises(ScanNotFound):
+        services.scan_remove(inventory=inventory, user=ana, code="VIN1", scan_id=uuid.uuid4())
+    with pytest.raises(ScanIdConflict):
+        services.scan_remove(inventory=inventory, user=ana, code="VIN2", scan_id=scan.uid)
+    assert Scan.objects.count() == 1
+    # The id alone is enough.
+    assert services.scan_remove(inventory=inventory, user=ana, scan_id=scan.uid).removed
+    assert not Scan.objects.exists()
+
+
+def test_a_removal_with_neither_code_nor_id_is_refused(inventory, ana):
+    services.scan_record(inventory=inventory, user=ana, code="VIN1")
+    with pytest.raises(InvalidInput):
+        services.scan_remove(inventory=inventory, user=ana)
+    with pytest.raises(InvalidInput):
+        services.scan_remove(inventory=inventory, user=ana, code="VIN1", scan_id="not-a-uuid")
+    assert Scan.objects.count() == 1
+
+
+# Codes behave the same on both databases (issue 11, item 18).
+
+
+@pytest.mark.parametrize(
+    "code", ["ß" * 40, "ß" * 64, "ﬃ" * 64, "ΐ" * 64], ids=["sharp-s-40", "sharp-s-64", "ffi-64", "iota-64"]
+)
+def test_a_code_whose_upper_case_is_longer_is_stored_on_every_database(inventory, ana, code):
+    # "ß".upper() is "SS": the compared form may be longer than the 64 characters of the code.
+    result = services.scan_record(inventory=inventory, user=ana, code=code)
+    assert result.created and result.scan.code == code
+    stored = Scan.objects.get()
+    assert stored.code == code and stored.code_key == code.upper()
+    with pytest.raises(DuplicateScan):
+        services.scan_record(inventory=inventory, user=ana, code=f" {code} ")
+    assert services.scan_remove(inventory=inventory, user=ana, code=code).removed
+
+
+def test_no_character_upper_cases_to_more_than_the_key_allows():
+    import sys
+
+    from inventory.models import CODE_KEY_MAX_LENGTH, CODE_MAX_LENGTH
+    from inventory.reconciliation.matching import code_key
+
+    widest = max(len(chr(point).upper()) for point in range(sys.maxunicode + 1))
+    assert widest * CODE_MAX_LENGTH <= CODE_KEY_MAX_LENGTH
+    assert len(code_key("ΐ" * CODE_MAX_LENGTH)) == CODE_KEY_MAX_LENGTH
+
+
+def test_a_code_whose_upper_case_is_longer_matches_the_expected_list(inventory, ana):
+    from inventory.reconciliation import services as reconciliation_services
+
+    from .reconciliation_helpers import csv_bytes
+
+    code = "ß" * 40
+    reconciliation_services.expected_import_file(
+        inventory=inventory, upload=csv_bytes([["VIN"], [code], ["OTHER-1"]]), filename="books.csv"
+    )
+    assert services.scan_record(inventory=inventory, user=ana, code=code).scan.match == "expected"
