@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from .exceptions import InvalidInput, InventoryNotFound, ScanNotFound
@@ -53,12 +53,20 @@ def inventories_visible_to_all() -> QuerySet[Inventory]:
     return Inventory.objects.select_related("agency").annotate(scan_count=Count("scans"))
 
 
-def open_inventory_holding(agency: Agency, code: str) -> Inventory:
-    """The agency's open inventory that counted `code`, for the seed's DELETE without month and year."""
+def open_inventory_holding(agency: Agency, code: str | None, *, scan_id=None) -> Inventory:
+    """The agency's open inventory that counted `code` (or the scan `scan_id`, removed or not).
+
+    For the seed's DELETE without month and year.
+    """
     open_inventories = Inventory.objects.select_related("agency").filter(
         agency=agency, status=Inventory.Status.OPEN
     )
-    holding = list(open_inventories.filter(scans__code_key=code_key(code)).order_by("-year", "-month"))
+    if scan_id is not None:
+        # A retried removal finds the inventory by the removed scan's id too.
+        holding = open_inventories.filter(Q(scans__uid=scan_id) | Q(removed_scans__uid=scan_id))
+    else:
+        holding = open_inventories.filter(scans__code_key=code_key(code))
+    holding = list(holding.distinct().order_by("-year", "-month"))
     if len(holding) > 1:
         raise InvalidInput(
             _("El código %(code)s está en varios inventarios abiertos (%(rooms)s): indica month y year.")
@@ -70,6 +78,12 @@ def open_inventory_holding(agency: Agency, code: str) -> Inventory:
     if not open_inventories.exists():
         raise InventoryNotFound(
             _("La agencia %(agency)s no tiene un inventario abierto.") % {"agency": agency.name}
+        )
+    if scan_id is not None:
+        raise ScanNotFound(
+            str(scan_id),
+            message=_("El escaneo %(id)s no está en ningún inventario abierto de %(agency)s.")
+            % {"id": scan_id, "agency": agency.name},
         )
     raise ScanNotFound(
         code,

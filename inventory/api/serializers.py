@@ -45,18 +45,6 @@ class RoomInput(serializers.Serializer):
     year = YearField()
 
 
-class OptionalRoomInput(serializers.Serializer):
-    agency = serializers.CharField(max_length=140)
-    month = MonthField(required=False)
-    year = YearField(required=False)
-    code = serializers.CharField(max_length=200, trim_whitespace=False)
-
-    def validate(self, attrs):
-        if ("month" in attrs) != ("year" in attrs):
-            raise serializers.ValidationError(_("Indica el mes y el año juntos, o ninguno."))
-        return attrs
-
-
 class ScanDataInput(serializers.Serializer):
     code = serializers.CharField(max_length=200, trim_whitespace=False, required=False)
     timestamp = serializers.CharField(required=False, allow_blank=True, allow_null=True)
@@ -86,6 +74,42 @@ class SaveScanInput(RoomInput):
         attrs["scan_id"] = scan_data.get("id") or attrs.get("id")
         attrs["scanned_at"] = scan_data.get("timestamp")
         return attrs
+
+
+class DeleteScanQuery(serializers.Serializer):
+    """A removal in flat form (query string or body): the agency, the code or the scan's id."""
+
+    agency = serializers.CharField(max_length=140, help_text=_("Agency name or slug."))
+    month = MonthField(required=False)
+    year = YearField(required=False)
+    code = serializers.CharField(max_length=200, trim_whitespace=False, required=False)
+    id = serializers.UUIDField(
+        required=False, allow_null=True, help_text=_("The scan's id: only that scan is removed.")
+    )
+
+    def validate(self, attrs):
+        if ("month" in attrs) != ("year" in attrs):
+            raise serializers.ValidationError(_("Indica el mes y el año juntos, o ninguno."))
+        scan_data = attrs.pop("scanData", None) or {}
+        attrs["code"] = scan_data.get("code", attrs.get("code"))
+        attrs["scan_id"] = scan_data.get("id") or attrs.get("id")
+        if attrs["code"] is None and attrs["scan_id"] is None:
+            raise serializers.ValidationError(
+                {"code": [_("Indica el código escaneado o el id del escaneo.")]}
+            )
+        return attrs
+
+
+class DeleteScanInput(DeleteScanQuery):
+    """The seed's `scan_removed` data (or the whole message); `code` and `id` may also be top-level."""
+
+    scanData = ScanDataInput(required=False)  # noqa: N815 - the seed's name
+    userId = serializers.CharField(
+        required=False, help_text=_("Ignored: identity comes from authentication.")
+    )  # noqa: N815
+    userName = serializers.CharField(
+        required=False, help_text=_("Ignored: identity comes from authentication.")
+    )  # noqa: N815
 
 
 class MatchField(serializers.ChoiceField):

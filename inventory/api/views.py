@@ -3,6 +3,7 @@
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from django_filters import rest_framework as filters
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
@@ -120,23 +121,45 @@ class FinishSessionView(APIView):
         return Response(s.InventorySerializer(selectors.inventory_with_count(inventory)).data)
 
 
+class BodyOnDeleteSchema(AutoSchema):
+    """Document a DELETE's JSON body, which the seed's delete-scanned-entry takes.
+
+    drf-spectacular documents bodies only for POST, PUT and PATCH.
+    """
+
+    def _get_request_body(self, direction="request"):
+        if self.method != "DELETE":
+            return super()._get_request_body(direction)
+        self.method = "POST"
+        try:
+            return super()._get_request_body(direction)
+        finally:
+            self.method = "DELETE"
+
+
 class DeleteScannedEntryView(APIView):
     """Remove a scan (seed: DELETE /api/inventory/delete-scanned-entry); broadcasts `scan_removed`.
 
-    Without month and year it acts on the agency's open inventory that counted the code.
+    The body is the seed's `scan_removed` data (`scanData.code`, `scanData.id`), as save-scan takes
+    it, or flat fields in the body or the query string. With an id only that scan is removed; a
+    retry of a removal already done answers the same 200 and changes nothing. Without month and
+    year it acts on the agency's open inventory that counted the code (or the scan).
     """
 
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "scan_write"
+    schema = BodyOnDeleteSchema()
 
     @extend_schema(
-        request=s.OptionalRoomInput,
-        parameters=[s.OptionalRoomInput],
+        request=s.DeleteScanInput,
+        parameters=[s.DeleteScanQuery],
         responses={200: s.ScanSerializer},
     )
     def delete(self, request):
         data = request.data if request.data else request.query_params
-        serializer = s.OptionalRoomInput(data=data)
+        if isinstance(data, dict):
+            data = data.get("data", data)
+        serializer = s.DeleteScanInput(data=data)
         serializer.is_valid(raise_exception=True)
         values = serializer.validated_data
         agency = rooms.agency_for_user(request.user, values["agency"])
@@ -146,10 +169,12 @@ class DeleteScannedEntryView(APIView):
             if inventory is None:
                 raise InventoryNotFound(_("No hay inventario para %(room)s.") % {"room": room.key})
         else:
-            code = services.clean_code(values["code"])
-            inventory = selectors.open_inventory_holding(agency, code)
-        scan = services.scan_remove(inventory=inventory, user=request.user, code=values["code"])
-        return Response(s.ScanSerializer(scan).data)
+            code = services.clean_code(values["code"]) if values["code"] is not None else None
+            inventory = selectors.open_inventory_holding(agency, code, scan_id=values["scan_id"])
+        result = services.scan_remove(
+            inventory=inventory, user=request.user, code=values["code"], scan_id=values["scan_id"]
+        )
+        return Response(s.ScanSerializer(result.scan).data)
 
 
 class RoomInfoView(APIView):

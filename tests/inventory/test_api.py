@@ -377,3 +377,89 @@ def test_database_errors_answer_503_and_write_nothing(api_for, ana, monkeypatch)
     assert response.status_code == 503
     assert response.json()["code"] == "database_unavailable"
     assert response["Retry-After"] == "5"
+
+
+# A removed scan stays removed (issue 11, item 14) and DELETE takes the seed's shape (item 20).
+
+
+def seed_removal(code="BARCODE123", **scan):
+    """The seed's scan_removed `data` object, with month and year."""
+    return {**seed_body(code=code, **scan)}
+
+
+def test_a_late_retry_of_a_removed_scan_is_409_scan_removed(api_for, ana, luis):
+    scan_id = str(uuid.uuid4())
+    first = api_for(ana).post(SAVE, seed_body(code="LATE-1", id=scan_id), format="json")
+    assert first.status_code == 201
+    assert api_for(luis).delete(DELETE, seed_removal(code="LATE-1"), format="json").status_code == 200
+    # The first answer was lost on the way: the client sends the same scan again.
+    late = api_for(ana).post(SAVE, seed_body(code="LATE-1", id=scan_id), format="json")
+    assert late.status_code == 409, late.json()
+    body = late.json()
+    assert body["code"] == "scan_removed" and body["removedBy"] == "Luis Pérez"
+    assert "LATE-1" in body["detail"]
+    assert not Scan.objects.exists()
+    by_header = api_for(ana).post(SAVE, seed_body(code="LATE-1"), format="json", HTTP_IDEMPOTENCY_KEY=scan_id)
+    assert by_header.status_code == 409 and not Scan.objects.exists()
+
+
+def test_delete_takes_the_seeds_scan_removed_data_and_whole_message(api_for, ana):
+    client = api_for(ana)
+    for code in ("SEED-1", "SEED-2", "SEED-3"):
+        client.post(SAVE, seed_body(code=code), format="json")
+    data = client.delete(DELETE, seed_removal(code="SEED-1"), format="json")
+    assert data.status_code == 200, data.json()
+    assert data.json()["code"] == "SEED-1"
+    message = client.delete(
+        DELETE, {"type": "scan_removed", "data": seed_removal(code="SEED-2")}, format="json"
+    )
+    assert message.status_code == 200, message.json()
+    wrapped = client.delete(
+        DELETE, {"data": {"agency": "Alfa Romeo", "scanData": {"code": "SEED-3"}}}, format="json"
+    )
+    assert wrapped.status_code == 200, wrapped.json()
+    assert not Scan.objects.exists()
+
+
+def test_delete_by_scan_id_never_removes_a_later_rescan_of_the_code(api_for, ana, luis):
+    client = api_for(ana)
+    first = client.post(SAVE, seed_body(code="RE-1"), format="json").json()
+    removal = seed_removal(code="RE-1", id=first["id"])
+    assert client.delete(DELETE, removal, format="json").json()["id"] == first["id"]
+    rescan = api_for(luis).post(SAVE, seed_body(code="RE-1"), format="json").json()
+    # The removal's answer was lost; the client retries it, with and without month and year.
+    again = client.delete(DELETE, removal, format="json")
+    assert again.status_code == 200 and again.json()["id"] == first["id"]
+    flat = client.delete(f"{DELETE}?agency=alfa-romeo&id={first['id']}")
+    assert flat.status_code == 200 and flat.json()["code"] == "RE-1", flat.json()
+    assert list(Scan.objects.values_list("uid", flat=True)) == [uuid.UUID(rescan["id"])]
+    # By the re-scan's id it goes; by an id never stored nothing does.
+    gone = client.delete(DELETE, {"agency": "Alfa Romeo", "scanData": {"id": rescan["id"]}}, format="json")
+    assert gone.status_code == 200 and not Scan.objects.exists()
+    unknown = client.delete(DELETE, {"agency": "Alfa Romeo", "id": str(uuid.uuid4())}, format="json")
+    assert unknown.status_code == 404
+
+
+def test_delete_with_a_bad_scan_id_or_neither_code_nor_id_is_400(api_for, ana):
+    client = api_for(ana)
+    client.post(SAVE, seed_body(code="KEEP"), format="json")
+    bad_id = client.delete(DELETE, seed_removal(code="KEEP", id="nope"), format="json")
+    assert bad_id.status_code == 400 and "id" in bad_id.json()["scanData"]
+    neither = client.delete(DELETE, {"agency": "Alfa Romeo", "scanData": {}}, format="json")
+    assert neither.status_code == 400 and "code" in neither.json()
+    other = client.post(SAVE, seed_body(code="OTHER"), format="json").json()
+    mismatch = client.delete(DELETE, seed_removal(code="KEEP", id=other["id"]), format="json")
+    assert mismatch.status_code == 409 and mismatch.json()["code"] == "scan_id_conflict"
+    assert Scan.objects.count() == 2
+
+
+def test_the_schema_documents_the_seeds_removal_body(api_for, db):
+    schema = api_for().get("/api/schema/?format=json").json()
+    operation = schema["paths"]["/api/inventory/delete-scanned-entry"]["delete"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    fields = schema["components"]["schemas"][body]["properties"]
+    assert {"agency", "month", "year", "code", "id", "scanData"} <= set(fields)
+    scan_data_ref = fields["scanData"].get("$ref") or fields["scanData"]["allOf"][0]["$ref"]
+    scan_data = schema["components"]["schemas"][scan_data_ref.rsplit("/", 1)[-1]]
+    assert {"code", "id"} <= set(scan_data["properties"])
+    assert {"agency", "code", "id"} <= {parameter["name"] for parameter in operation["parameters"]}
