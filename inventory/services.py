@@ -213,6 +213,7 @@ def scan_remove(*, inventory: Inventory, user, code=None, scan_id=None) -> Remov
                 )
             if code is not None and removed.code_key != matching.code_key(code):
                 raise ScanIdConflict(uid)
+            removed.inventory = inventory
             return RemovalResult(
                 removed.as_scan(),
                 removed=False,

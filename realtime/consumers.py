@@ -376,9 +376,14 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
 
     async def _handle_scan_removed(self, data):
         scan_data = _scan_data(data)
-        await database_sync_to_async(services.scan_remove)(
-            inventory=self.inventory, user=self.user, code=scan_data.get("code")
+        result = await database_sync_to_async(services.scan_remove)(
+            inventory=self.inventory, user=self.user, code=scan_data.get("code"), scan_id=scan_data.get("id")
         )
+        if not result.removed:
+            # A retry of a removal already done: confirm it to this client alone, changing nothing.
+            message = protocol.scan_removed(result.scan, user=result.removed_by)
+            message["data"]["replayed"] = True
+            await self._send(message)
 
     async def _handle_inventory_completed(self, data):
         # The connection names the inventory; a client's `inventoryId` (the seed's example says

@@ -498,3 +498,48 @@ async def test_a_revoked_token_can_no_longer_join_a_room(ana):
     refusal = await client.receive()
     assert refusal["data"]["code"] == "unauthenticated", refusal
     assert await client.closed_with() == protocol.CLOSE_UNAUTHENTICATED
+
+
+# A removed scan stays removed (issue 11, item 14).
+
+
+async def test_a_late_retry_of_a_removed_scan_is_refused_with_scan_removed(ana, luis):
+    scan_id = str(uuid.uuid4())
+    async with joined(ana) as ana_ws, joined(luis) as luis_ws:
+        await ana_ws.send("scan_added", scan_message("LATE-1", id=scan_id))
+        await ana_ws.receive_type("scan_added")
+        await luis_ws.receive_type("scan_added")
+        await luis_ws.send("scan_removed", scan_message("LATE-1"))
+        await ana_ws.receive_type("scan_removed")
+        await luis_ws.receive_type("scan_removed")
+        await ana_ws.send("scan_added", scan_message("LATE-1", id=scan_id))
+        error = await ana_ws.receive_type("error")
+        assert error["data"]["code"] == "scan_removed"
+        assert error["data"]["removedBy"] == "Luis Pérez"
+        assert error["data"]["scanData"] == {"code": "LATE-1", "id": scan_id}
+        assert await luis_ws.nothing()
+    assert await scans() == []
+
+
+async def test_a_retried_removal_by_id_is_answered_alone_and_keeps_a_later_rescan(ana, luis):
+    async with joined(ana) as ana_ws, joined(luis) as luis_ws:
+        await ana_ws.send("scan_added", scan_message("RE-1"))
+        first = (await ana_ws.receive_type("scan_added"))["data"]["scanData"]["id"]
+        await luis_ws.receive_type("scan_added")
+        await ana_ws.send("scan_removed", scan_message("RE-1", id=first))
+        removed = await ana_ws.receive_type("scan_removed")
+        assert removed["data"]["scanData"]["id"] == first and removed["data"]["seq"] == 2
+        await luis_ws.receive_type("scan_removed")
+        await luis_ws.send("scan_added", scan_message("RE-1"))
+        rescan = (await luis_ws.receive_type("scan_added"))["data"]["scanData"]["id"]
+        await ana_ws.receive_type("scan_added")
+        # The removal's answer was lost: the client sends it again.
+        await ana_ws.send("scan_removed", scan_message("RE-1", id=first))
+        again = await ana_ws.receive_type("scan_removed")
+        assert again["data"]["replayed"] is True and "seq" not in again["data"]
+        assert again["data"]["scanData"]["id"] == first
+        assert again["data"]["userName"] == "Ana García"
+        assert await luis_ws.nothing()
+    assert await database_sync_to_async(
+        lambda: [str(uid) for uid in Scan.objects.values_list("uid", flat=True)]
+    )() == [rescan]
