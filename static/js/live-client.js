@@ -8,7 +8,9 @@
  * - An outbox in localStorage: scans and removals made offline are sent when the room is back,
  *   one at a time (an error names no request, so only one may be unanswered). Each scan carries
  *   a client-generated id that the server uses as an idempotency key, so a resend never
- *   counts twice.
+ *   counts twice. A removal names the scan's id when it is known, so a resend never removes a
+ *   later re-scan of the same code; a scan resent after it was removed is refused
+ *   (`scan_removed`) and dropped.
  *
  * - The outbox is shared by the user's tabs (a reload keeps what was queued). Each request
  *   names the tab that queued it, and only that tab sends it while it is open, so its answer
@@ -44,6 +46,7 @@ const REPLY_ERROR_CODES = new Set([
   "duplicate_scan",
   "scan_id_conflict",
   "scan_not_found",
+  "scan_removed",
   "invalid",
   "invalid_data",
   "wrong_room",
@@ -117,7 +120,14 @@ export class Outbox {
 
 function isItem(item) {
   const kinds = ["scan", "remove"];
-  return item && typeof item.id === "string" && typeof item.code === "string" && kinds.includes(item.kind);
+  if (!item || typeof item.id !== "string" || typeof item.code !== "string") return false;
+  return kinds.includes(item.kind) && (item.scanId === undefined || typeof item.scanId === "string");
+}
+
+/** Whether a queued removal asks for the removal of this scan: by its id when it names one. */
+function removes(item, scan) {
+  if (item.kind !== "remove") return false;
+  return item.scanId ? item.scanId === scan.id : item.code === scan.code;
 }
 
 export class LiveClient extends EventTarget {
@@ -196,9 +206,10 @@ export class LiveClient extends EventTarget {
     return item;
   }
 
-  /** Queue the removal of a stored code. */
-  remove(code) {
+  /** Queue the removal of a stored scan: the one with `scanId` when known, else the code's. */
+  remove(code, scanId = undefined) {
     const item = { kind: "remove", id: newId(), code, tab: this.tabId };
+    if (typeof scanId === "string" && scanId) item.scanId = scanId;
     this.outbox.push(item);
     this.pump();
     return item;
@@ -440,18 +451,24 @@ export class LiveClient extends EventTarget {
   onScanRemoved(data) {
     const scan = data.scanData;
     if (!scan || typeof scan.code !== "string") return;
-    if (!this.acceptSeq(data)) return;
     const userId = data.userId == null ? null : String(data.userId);
-    const inflight =
-      this.inflight?.kind === "remove" && this.inflight.code === scan.code ? this.inflight : null;
+    const inflight = this.inflight && removes(this.inflight, scan) ? this.inflight : null;
+    if (data.replayed === true) {
+      // A removal sent again (by id) after it was done: the answer to ours alone, nothing changed.
+      if (!inflight) return;
+      this.emit("scan-removed", { scan, userId, userName: data.userName, ours: true, progress: null });
+      this.settle(inflight.id);
+      return;
+    }
+    if (!this.acceptSeq(data)) return;
     // Removed by us answers our request; removed by someone else makes ours moot, but it still
-    // gets its own answer (scan_not_found), which must not be taken for the next request's.
+    // gets its own answer (scan_not_found, or by id a replayed scan_removed), which must not be
+    // taken for the next request's.
     const ours = Boolean(inflight) && userId === this.userId;
     const progress = data.progress ?? null;
     this.emit("scan-removed", { scan, userId, userName: data.userName, ours, progress });
     for (const item of this.outbox.all()) {
-      const queuedRemoval = item.kind === "remove" && item.code === scan.code && item.id !== inflight?.id;
-      if (queuedRemoval) this.outbox.remove(item.id);
+      if (removes(item, scan) && item.id !== inflight?.id) this.outbox.remove(item.id);
     }
     if (ours) this.settle(inflight.id);
     else if (inflight) this.outbox.remove(inflight.id);
@@ -474,6 +491,11 @@ export class LiveClient extends EventTarget {
       return;
     }
     const item = this.inflight;
+    if (data.code === "scan_removed" && item?.id !== data.scanData?.id) {
+      // A scan resent after its removal, already settled by the scan_added and scan_removed
+      // that reached us first: the refusal tells nothing new.
+      return;
+    }
     const type = item?.kind === "scan" ? "scan_added" : "scan_removed";
     if (item && data.code === "rate_limited" && data.messageType === type) {
       // Nothing was stored: keep the request and try again when the window has moved on.
@@ -557,7 +579,8 @@ export class LiveClient extends EventTarget {
       const scanData = { code: item.code, timestamp: item.timestamp, id: item.id };
       return { type: "scan_added", data: { ...this.room, scanData } };
     }
-    return { type: "scan_removed", data: { ...this.room, scanData: { code: item.code } } };
+    const scanData = item.scanId ? { code: item.code, id: item.scanId } : { code: item.code };
+    return { type: "scan_removed", data: { ...this.room, scanData } };
   }
 
   /** A request was answered (or made moot): forget it and send the next one. */

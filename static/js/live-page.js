@@ -105,7 +105,7 @@ for (const item of client.pending()) {
     scans.addPending(item);
     sentHere.add(item.id);
   } else {
-    scans.markRemoving(item.code);
+    scans.markRemoving(item.code, item.scanId);
   }
 }
 if (config.status === "open") {
@@ -162,7 +162,7 @@ function listen() {
   });
   on("scan-removed", (detail) => {
     const { scan, userId, userName } = detail;
-    scans.removeCode(scan.code);
+    scans.removeScan(scan);
     reconciliation.scanRemoved(detail);
     if (userId !== me.id) {
       const key = `removed:${userId}`;
@@ -176,8 +176,8 @@ function listen() {
   on("progress", (detail) => reconciliation.progressChanged(detail));
   on("request-failed", ({ item, code, message, details }) => {
     if (item.kind === "remove") {
-      if (code === "scan_not_found") scans.removeCode(item.code);
-      else scans.restore(item.code, message);
+      if (code === "scan_not_found") scans.removeCode(item.code, item.scanId);
+      else scans.restore(item.code, message, item.scanId);
       return;
     }
     const reason = refusalReason(item, code, message, details);
@@ -240,8 +240,8 @@ function bindControls(focusField) {
     const entry = scans.get(button.closest("li").dataset.id);
     if (!entry) return;
     if (button.dataset.action === "remove") {
-      client.remove(entry.code);
-      scans.markRemoving(entry.code);
+      client.remove(entry.code, entry.id);
+      scans.markRemoving(entry.code, entry.id);
     } else if (button.dataset.action === "cancel") {
       if (client.cancel(entry.id)) scans.delete(entry.id);
     } else {

@@ -103,19 +103,25 @@ export class ScanList {
     this.patch(id, { state: "retrying", reason });
   }
 
-  markRemoving(code) {
-    const entry = this.storedWithCode(code);
+  /** A removal is on its way: of the scan `id` when known, else of the code's stored scan. */
+  markRemoving(code, id = undefined) {
+    const entry = this.stored(code, id);
     if (entry) this.patch(entry.id, { state: "removing", reason: "" });
   }
 
-  restore(code, reason = "") {
-    const entry = this.storedWithCode(code);
+  restore(code, reason = "", id = undefined) {
+    const entry = this.stored(code, id);
     if (entry) this.patch(entry.id, { state: "confirmed", reason });
   }
 
-  removeCode(code) {
-    const entry = this.storedWithCode(code);
+  removeCode(code, id = undefined) {
+    const entry = this.stored(code, id);
     if (entry) this.delete(entry.id);
+  }
+
+  /** A removed scan: by its id, so a later re-scan of the same code stays; by code if it has none. */
+  removeScan(scan) {
+    this.removeCode(scan.code, scan.id);
   }
 
   delete(id) {
@@ -168,6 +174,12 @@ export class ScanList {
   }
 
   // Rendering.
+
+  stored(code, id) {
+    if (!id) return this.storedWithCode(code);
+    const entry = this.entries.get(id);
+    return entry && COUNTED.has(entry.state) ? entry : null;
+  }
 
   storedWithCode(code) {
     for (const entry of this.entries.values()) {

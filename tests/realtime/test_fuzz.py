@@ -106,11 +106,12 @@ for _builder, _args, _kwargs in _BUILDS:
     REFERENCE[_plain["type"]] = _plain["data"]
     ALLOWED[_plain["type"]] = set(_plain["data"]) | set(_extended["data"])
 ALLOWED["scan_added"].add("replayed")
+ALLOWED["scan_removed"].add("replayed")
 # docs/protocol.md's error codes, plus the one sent before a 1009 close.
 ERROR_CODES = {
     "invalid_json", "invalid_message", "unknown_type", "invalid_data", "invalid", "wrong_room",
     "duplicate_scan", "scan_not_found", "scan_id_conflict", "inventory_completed", "rate_limited",
-    "message_too_big", "inventory_not_found",
+    "message_too_big", "inventory_not_found", "scan_removed",
 }  # fmt: skip
 # Refusals at connect: data.code -> close code (docs/protocol.md).
 REFUSALS = {
@@ -573,6 +574,8 @@ async def exchange(ws, frame: Frame, session: Session, marker: int) -> bool:
             STATS["scans stored"] += 1
         elif message["type"] == protocol.SCAN_ADDED:
             assert data["scanData"]["code"] in session.codes, message
+        elif message["type"] == protocol.SCAN_REMOVED and data.get("replayed"):
+            assert "seq" not in data, message  # a retried removal by id: nothing changed
         elif message["type"] == protocol.SCAN_REMOVED:
             assert data["scanData"]["code"] in session.codes, message
             session.codes.remove(data["scanData"]["code"])
