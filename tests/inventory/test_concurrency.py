@@ -90,3 +90,28 @@ def test_seq_stays_gap_free_under_concurrent_writers(inventory, ana, luis):
     )
     seqs = list(InventoryEvent.objects.filter(inventory=inventory).values_list("seq", flat=True))
     assert seqs == list(range(1, 11))
+
+
+def test_a_scan_retried_while_it_is_removed_is_never_stored_again(inventory, ana, luis):
+    import uuid
+
+    from inventory.exceptions import ScanRemoved
+
+    for round_ in range(6):
+        scan_id = uuid.uuid4()
+        code = f"R{round_}"
+        services.scan_record(inventory=inventory, user=ana, code=code, scan_id=scan_id)
+        remove = lambda code=code, uid=scan_id: services.scan_remove(  # noqa: E731
+            inventory=inventory, user=luis, code=code, scan_id=uid
+        )
+        retry = lambda code=code, uid=scan_id: services.scan_record(  # noqa: E731
+            inventory=inventory, user=ana, code=code, scan_id=uid
+        )
+        results = run_together(remove, retry, retry, retry)
+        removal, *retries = results
+        assert removal[0] == "ok" and removal[1].removed, results
+        # A retry answered before the removal got the stored scan; after it, scan_removed.
+        for kind, value in retries:
+            assert (kind == "ok" and not value.created) or isinstance(value, ScanRemoved), results
+        assert not Scan.objects.filter(uid=scan_id).exists()
+    assert InventoryEvent.objects.filter(inventory=inventory, type="scan_added").count() == 6
