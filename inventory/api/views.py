@@ -21,11 +21,6 @@ from . import serializers as s
 from .exceptions import ResilientScopedRateThrottle as ScopedRateThrottle
 
 
-class IsStaffOrReadOnly(permissions.BasePermission):
-    def has_permission(self, request, view):
-        return request.method in permissions.SAFE_METHODS or request.user.is_staff
-
-
 class ObtainTokenView(APIView):
     """Exchange a username and password for an API token."""
 
@@ -186,16 +181,19 @@ class InventoryFilter(filters.FilterSet):
 
 
 class AgencyViewSet(viewsets.ModelViewSet):
-    """Agencies: members read theirs; staff create and edit them and their members."""
+    """Agencies: members read theirs; who holds Django's add/change/delete_agency permission writes.
+
+    The same permissions as the admin's (DRF's DjangoModelPermissions), so its screens mean what they say.
+    """
 
     serializer_class = s.AgencySerializer
-    permission_classes = [permissions.IsAuthenticated, IsStaffOrReadOnly]
+    permission_classes = [permissions.IsAuthenticated, permissions.DjangoModelPermissions]
     lookup_field = "slug"
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Agency.objects.none()
-        return selectors.agencies_visible_to(self.request.user).prefetch_related("members")
+        return selectors.agencies_listed_for(self.request.user).prefetch_related("members")
 
     def perform_destroy(self, instance: Agency):
         if instance.inventories.exists():
