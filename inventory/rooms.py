@@ -185,3 +185,10 @@ def require_openable(room: Room) -> None:
         code="month_not_openable",
         field="month",
     )
+
+
+def openable_months_newest_first(today: date | None = None) -> list[tuple[int, int]]:
+    """Every (month, year) that can be opened today, the latest first (tools pick their rooms here)."""
+    (first_month, first_year), (last_month, last_year) = openable_months(today)
+    first, last = _month_index(first_year, first_month), _month_index(last_year, last_month)
+    return [(index % 12 + 1, index // 12) for index in range(last, first - 1, -1)]

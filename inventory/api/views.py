@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inventory import rooms, selectors, services
-from inventory.exceptions import InventoryNotFound
+from inventory.exceptions import InventoryError, InventoryNotFound
 from inventory.models import Agency, Inventory
 from realtime import metrics, presence
 
@@ -175,9 +175,11 @@ class InventoryFilter(filters.FilterSet):
         fields = ["agency", "month", "year", "status"]
 
     def filter_agency(self, queryset, name, value):
-        from django.db.models import Q
-
-        return queryset.filter(Q(agency__name__iexact=value) | Q(agency__slug=value))
+        """The agency as a room names it (rooms.agency_find): name in any case, slug, or without accents."""
+        try:
+            return queryset.filter(agency=rooms.agency_find(value))
+        except InventoryError:
+            return queryset.none()
 
 
 class AgencyViewSet(viewsets.ModelViewSet):
@@ -203,18 +205,41 @@ class AgencyViewSet(viewsets.ModelViewSet):
         instance.delete()
 
 
+class DeleteNeedsPermission(permissions.BasePermission):
+    """DELETE takes the model's Django `delete_*` permission, as in the admin; the rest is for members."""
+
+    def has_permission(self, request, view):
+        if request.method != "DELETE":
+            return True
+        model = view.get_queryset().model
+        return request.user.has_perm(f"{model._meta.app_label}.delete_{model._meta.model_name}")
+
+
 class InventoryViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
 ):
-    """Inventories the user may see; POST opens (or returns) a room's inventory."""
+    """Inventories the user may see; POST opens (or returns) a room's inventory; DELETE an empty one."""
 
     serializer_class = s.InventorySerializer
     filterset_class = InventoryFilter
+    permission_classes = [permissions.IsAuthenticated, DeleteNeedsPermission]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Inventory.objects.none()
         return selectors.inventories_visible_to(self.request.user)
+
+    def perform_destroy(self, instance: Inventory):
+        # As the admin: a count with scans is a record, kept. The smoke check deletes the room it opened.
+        if instance.scans.exists():
+            raise serializers.ValidationError(
+                {"detail": _("El inventario tiene escaneos; no se puede borrar.")}
+            )
+        instance.delete()
 
     @extend_schema(request=s.RoomInput, responses={201: s.InventorySerializer, 200: s.InventorySerializer})
     def create(self, request):

@@ -547,3 +547,38 @@ def test_an_old_inventory_stays_readable_and_writable(api_for, ana, alfa):
     assert api_for(ana).post(SAVE, body, format="json").status_code == 201
     room = {"agency": "Alfa Romeo", "month": "1", "year": 2020}
     assert api_for(ana).post("/api/inventories/", room, format="json").status_code == 200
+
+
+def test_importing_a_list_takes_a_manager_or_the_manage_every_agency_permission(api_for, clerk, alfa):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from .reconciliation_helpers import BOOKS, csv_bytes
+
+    inventory = services.inventory_get_or_open(room=Room(alfa, 10, 2025))
+    url = f"/api/inventories/{inventory.pk}/expected/"
+
+    def upload():
+        return {"file": SimpleUploadedFile("libros.csv", csv_bytes(BOOKS), content_type="text/csv")}
+
+    assert api_for(clerk).post(url, upload(), format="multipart").status_code == 403
+    assert not inventory.expected_vehicles.exists()
+    manager = grant(clerk, "manage_every_agency")
+    assert api_for(manager).post(url, upload(), format="multipart").status_code == 201
+
+
+def test_an_empty_inventory_is_deleted_with_the_delete_inventory_permission(api_for, ana, alfa):
+    empty = services.inventory_get_or_open(room=Room(alfa, 11, 2025))
+    counted = services.inventory_get_or_open(room=Room(alfa, 10, 2025))
+    services.scan_record(inventory=counted, user=ana, code="KEPT")
+    assert api_for(ana).delete(f"/api/inventories/{empty.pk}/").status_code == 403
+    ana = grant(ana, "delete_inventory")
+    assert api_for(ana).delete(f"/api/inventories/{counted.pk}/").status_code == 400
+    assert api_for(ana).delete(f"/api/inventories/{empty.pk}/").status_code == 204
+    assert list(Inventory.objects.all()) == [counted]
+
+
+def test_inventories_are_filtered_by_the_agency_as_a_room_names_it(api_for, ana, peugeot):
+    services.inventory_get_or_open(room=Room(peugeot, 10, 2025))
+    for typed in ("Peugeot Queretaro", "peugeot-queretaro", "PEUGEOT QUERÉTARO"):
+        assert api_for(ana).get("/api/inventories/", {"agency": typed}).json()["count"] == 1
+    assert api_for(ana).get("/api/inventories/", {"agency": "nope"}).json()["count"] == 0
