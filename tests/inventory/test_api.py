@@ -582,3 +582,16 @@ def test_inventories_are_filtered_by_the_agency_as_a_room_names_it(api_for, ana,
     for typed in ("Peugeot Queretaro", "peugeot-queretaro", "PEUGEOT QUERÉTARO"):
         assert api_for(ana).get("/api/inventories/", {"agency": typed}).json()["count"] == 1
     assert api_for(ana).get("/api/inventories/", {"agency": "nope"}).json()["count"] == 0
+
+
+def test_the_database_itself_refuses_a_name_that_is_another_agencys_slug(alfa, peugeot):
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Agency.objects.create(name="Alfa-Romeo")  # past every validation: straight to the database
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Agency.objects.filter(pk=peugeot.pk).update(slug="alfa romeo".replace(" ", "-"), name="X")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Agency.objects.filter(pk=peugeot.pk).update(name="ALFA-ROMEO")
+    Agency.objects.filter(pk=peugeot.pk).update(name="Peugeot Centro")  # any other name is fine
+    assert sorted(Agency.objects.values_list("name", flat=True)) == ["Alfa Romeo", "Peugeot Centro"]
