@@ -51,6 +51,7 @@ class Agency(models.Model):
         permissions = [
             ("access_every_agency", _("Puede entrar, contar y completar en todas las agencias")),
             ("manage_every_agency", _("Es gerente en todas las agencias")),
+            ("view_realtime_metrics", _("Puede ver las métricas en vivo de todas las salas")),
         ]
         constraints = [
             models.UniqueConstraint(

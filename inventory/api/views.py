@@ -21,6 +21,13 @@ from . import serializers as s
 from .exceptions import ResilientScopedRateThrottle as ScopedRateThrottle
 
 
+class CanViewRealtimeMetrics(permissions.BasePermission):
+    """The live figures name every room: the `view_realtime_metrics` permission, not staff status alone."""
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.has_perm("inventory.view_realtime_metrics"))
+
+
 class ObtainTokenView(APIView):
     """Exchange a username and password for an API token."""
 
@@ -158,9 +165,9 @@ class RoomInfoView(APIView):
 
 
 class MetricsView(APIView):
-    """Realtime metrics aggregated across every server instance (staff only)."""
+    """Realtime metrics aggregated across every server instance (`view_realtime_metrics`)."""
 
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [permissions.IsAuthenticated, CanViewRealtimeMetrics]
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
@@ -262,9 +269,9 @@ class InventoryViewSet(
 
 
 class PrometheusMetricsView(APIView):
-    """The realtime metrics in Prometheus text format (staff; scrape with a token)."""
+    """The realtime metrics in Prometheus text format (`view_realtime_metrics`; scrape with a token)."""
 
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [permissions.IsAuthenticated, CanViewRealtimeMetrics]
 
     @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
     def get(self, request):

@@ -77,6 +77,7 @@ class Migration(migrations.Migration):
                 "permissions": [
                     ("access_every_agency", "Puede entrar, contar y completar en todas las agencias"),
                     ("manage_every_agency", "Es gerente en todas las agencias"),
+                    ("view_realtime_metrics", "Puede ver las métricas en vivo de todas las salas"),
                 ],
                 "verbose_name": "agency",
                 "verbose_name_plural": "agencies",

@@ -595,3 +595,11 @@ def test_the_database_itself_refuses_a_name_that_is_another_agencys_slug(alfa, p
         Agency.objects.filter(pk=peugeot.pk).update(name="ALFA-ROMEO")
     Agency.objects.filter(pk=peugeot.pk).update(name="Peugeot Centro")  # any other name is fine
     assert sorted(Agency.objects.values_list("name", flat=True)) == ["Alfa Romeo", "Peugeot Centro"]
+
+
+def test_live_metrics_name_every_room_so_they_take_their_permission(api_for, clerk, db):
+    for url in ("/api/inventory/websocket/metrics", "/metrics"):
+        assert api_for(clerk).get(url).status_code == 403
+    watcher = grant(clerk, "view_realtime_metrics")
+    for url in ("/api/inventory/websocket/metrics", "/metrics"):
+        assert api_for(watcher).get(url).status_code == 200
