@@ -374,7 +374,8 @@ async function openRoom({ openUrl, csrfCookieName }) {
     headers: { Accept: "application/json", "X-CSRFToken": csrf || fallback },
   });
   const body = await response.json().catch(() => ({}));
-  if (!response.ok) {
+  if (!response.ok || !Number.isInteger(body.inventoryId)) {
+    // Refused, or not the server's answer (a sign-in page after the session ended).
     const feedback = document.getElementById("scan-feedback");
     if (feedback) feedback.textContent = body.detail || gettext("No se pudo entrar a la sala.");
     throw new Error(`opening the room failed: ${response.status}`);
