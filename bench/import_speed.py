@@ -51,7 +51,9 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     agency, _ = Agency.objects.get_or_create(name="Peugeot Querétaro")
-    boss, _ = get_user_model().objects.get_or_create(username="bench-import", defaults={"is_staff": True})
+    boss, _ = get_user_model().objects.get_or_create(
+        username="bench-import", defaults={"is_staff": True, "is_superuser": True}
+    )
     inventory = services.inventory_get_or_open(room=Room(agency, 10, 2025))
 
     header = ["No. de serie", "Stock", "Descripción", "Marca", "Modelo", "Año", "Color", "Ubicación"]

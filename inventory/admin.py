@@ -85,7 +85,10 @@ class InventoryAdmin(InventoryReconciliationMixin, admin.ModelAdmin):
     def scan_count(self, inventory):
         return inventory.scan_count
 
-    @admin.action(description=_("Complete the selected inventories (open sessions are told)"))
+    # Without `permissions` an action is open to anyone who may view the list.
+    @admin.action(
+        description=_("Complete the selected inventories (open sessions are told)"), permissions=["change"]
+    )
     def complete_inventories(self, request, queryset):
         done = 0
         for inventory in queryset:

@@ -51,6 +51,12 @@ class Agency(models.Model):
         verbose_name = _("agency")
         verbose_name_plural = _("agencies")
         ordering = ["name"]
+        # What staff may do beyond the agencies they belong to (docs/reliability.md, item 8).
+        permissions = [
+            ("access_every_agency", _("Puede entrar, contar y completar en todas las agencias")),
+            ("manage_every_agency", _("Es gerente en todas las agencias")),
+            ("view_realtime_metrics", _("Puede ver las métricas en vivo de todas las salas")),
+        ]
         constraints = [
             models.UniqueConstraint(
                 Lower("name"),
@@ -67,11 +73,45 @@ class Agency(models.Model):
             self.slug = self._free_slug()
         super().save(*args, **kwargs)
 
+    def clean(self):
+        super().clean()
+        self.validate_unambiguous()
+
+    def _others(self) -> models.QuerySet:
+        return Agency.objects.exclude(pk=self.pk) if self.pk else Agency.objects.all()
+
+    def validate_unambiguous(self) -> None:
+        """A room names its agency by name or slug: no name may be another agency's slug, or the reverse."""
+        name = (self.name or "").strip().lower()
+        if name and self._others().filter(slug=name).exists():
+            raise ValidationError(
+                {
+                    "name": ValidationError(
+                        _("«%(name)s» es el slug de otra agencia; elige otro nombre."),
+                        code="name_is_a_slug",
+                        params={"name": self.name.strip()},
+                    )
+                }
+            )
+        if self.slug and self._names_taken(self.slug):
+            raise ValidationError(
+                {
+                    "slug": ValidationError(
+                        _("«%(slug)s» es el nombre de otra agencia; elige otro slug."),
+                        code="slug_is_a_name",
+                        params={"slug": self.slug},
+                    )
+                }
+            )
+
+    def _names_taken(self, slug: str) -> bool:
+        return self._others().annotate(lower_name=Lower("name")).filter(lower_name=slug).exists()
+
     def _free_slug(self) -> str:
-        """The name's slug, numbered (`fiat-centro-2`) when another agency already has it."""
+        """The name's slug, numbered (`fiat-centro-2`) when another agency has it as slug or name."""
         base = slugify(self.name)[:130] or "agencia"
         slug, number = base, 2
-        while Agency.objects.filter(slug=slug).exclude(pk=self.pk).exists():
+        while self._others().filter(slug=slug).exists() or self._names_taken(slug):
             slug, number = f"{base}-{number}", number + 1
         return slug
 

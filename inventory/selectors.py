@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 
+from . import rooms
 from .exceptions import InvalidInput, InventoryNotFound, ScanNotFound
 from .models import Agency, Inventory, InventoryEvent, Scan
 from .reconciliation.matching import code_key
@@ -12,15 +13,23 @@ from .rooms import Room
 
 
 def agencies_visible_to(user) -> QuerySet[Agency]:
+    """The agencies whose rooms the user may enter: theirs, or every one with `access_every_agency`."""
     agencies = Agency.objects.all()
-    if user.is_staff or user.is_superuser:
+    if rooms.sees_every_agency(user):
         return agencies
     return agencies.filter(members=user, is_active=True)
 
 
+def agencies_listed_for(user) -> QuerySet[Agency]:
+    """The agencies the REST API lists: theirs, or every one for who may view or edit them in the admin."""
+    if any(user.has_perm(f"inventory.{action}_agency") for action in ("view", "change", "delete")):
+        return Agency.objects.all()
+    return agencies_visible_to(user)
+
+
 def inventories_visible_to(user) -> QuerySet[Inventory]:
     inventories = inventories_visible_to_all()
-    if user.is_staff or user.is_superuser:
+    if rooms.sees_every_agency(user):
         return inventories
     return inventories.filter(agency__members=user, agency__is_active=True)
 

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from realtime import broadcast, protocol
 
+from . import rooms
 from .exceptions import (
     DuplicateScan,
     InvalidInput,
@@ -98,7 +99,13 @@ def clean_scanned_at(value) -> datetime:
 
 
 def inventory_get_or_open(*, room: Room) -> Inventory:
-    """Get the room's inventory, opening it on first use."""
+    """Get the room's inventory, opening it on first use if its month can be opened."""
+    existing = Inventory.objects.select_related("agency").filter(
+        agency=room.agency, month=room.month, year=room.year
+    )
+    if (inventory := existing.first()) is not None:
+        return inventory
+    rooms.require_openable(room)
     try:
         inventory, _created = Inventory.objects.select_related("agency").get_or_create(
             agency=room.agency, month=room.month, year=room.year

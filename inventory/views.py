@@ -5,20 +5,21 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dates import MONTHS
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
 
 from realtime import protocol
 from realtime.conf import realtime_settings
 
 from . import rooms, selectors, services
-from .exceptions import AgencyNotFound, InvalidInput, NotAMember
+from .exceptions import AgencyNotFound, InvalidInput
 from .models import Agency, Inventory
 from .reconciliation import access as reconciliation_access
 from .reconciliation import selectors as reconciliation_selectors
@@ -74,28 +75,45 @@ def home(request):
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def inventory_live(request, agency, month, year):
+    """The live room; a GET changes nothing, a POST opens the room's inventory (as the socket does)."""
     try:
         room = rooms.room_resolve(request.user, agency=agency, month=month, year=year)
-    except NotAMember as exc:
-        raise PermissionDenied(exc.message) from exc
-    except (AgencyNotFound, InvalidInput) as exc:
+    except (AgencyNotFound, InvalidInput) as exc:  # an outsider gets what an unknown agency gets
         raise Http404(exc.message) from exc
-    # Opening on first visit is what the socket does on connect; doing it here gives the page
-    # the inventory's id (for the REST fallback) before the socket is up. A month that has not
-    # begun is not opened from a page: a mistyped or bookmarked URL must not add an inventory.
+    if request.method == "POST":
+        return _open_room(request, room)
     inventory = selectors.inventory_find(room)
-    if inventory is None and _is_future(room):
-        raise Http404(
-            _("El inventario de %(room)s aún no puede abrirse: ese mes no ha empezado.") % {"room": room.key}
-        )
-    inventory = inventory or services.inventory_get_or_open(room=room)
+    if inventory is None:
+        if not rooms.room_openable(room):
+            raise Http404(
+                _("No hay inventario de %(room)s, y ese mes no puede abrirse.") % {"room": room.key}
+            )
+        return _render_live(request, _unopened(room), scans=[], reconciliation=_unopened_state(request, room))
     # Read the sequence before the scans: an event in between is replayed by `?since=` and
     # the client applies it idempotently, so the page never misses one.
     inventory = selectors.inventory_with_count(inventory)
     scans = [_scan_state(scan) for scan in selectors.scans_of(inventory)]
     # After the scans: a scan in between is replayed with its own figures, which then win.
-    reconciliation = _reconciliation_state(request, inventory)
+    return _render_live(
+        request, inventory, scans=scans, reconciliation=_reconciliation_state(request, inventory)
+    )
+
+
+def _open_room(request, room) -> JsonResponse:
+    """Open the room's inventory (within the months that can be opened) and answer the page's config."""
+    try:
+        inventory = services.inventory_get_or_open(room=room)
+    except InvalidInput as exc:
+        return JsonResponse({"detail": exc.message, "code": exc.code}, status=exc.status)
+    inventory = selectors.inventory_with_count(inventory)
+    return JsonResponse(
+        {**_live_config(request, inventory), "reconciliation": _reconciliation_state(request, inventory)}
+    )
+
+
+def _render_live(request, inventory: Inventory, *, scans: list, reconciliation: dict):
     context = {
         "inventory": inventory,
         "month_name": MONTHS[inventory.month],
@@ -109,15 +127,33 @@ def inventory_live(request, agency, month, year):
     return render(request, "inventory/live.html", context)
 
 
+def _unopened(room) -> Inventory:
+    """The room before anyone opened it: an empty, open inventory that is not saved."""
+    inventory = Inventory(agency=room.agency, month=room.month, year=room.year)
+    inventory.scan_count = 0
+    return inventory
+
+
+def _unopened_state(request, room) -> dict:
+    """The reconciliation of a room not opened yet: nothing expected, nothing counted, no URLs."""
+    agency = room.agency
+    figures = ("expected", "found", "missing", "unexpected", "flagged", "counted")
+    return {
+        "progress": dict.fromkeys(figures, 0),
+        "blindCount": agency.blind_count,
+        "canSeeExpected": False,  # there is no list before the inventory exists
+        "locations": None,
+        "progressUrl": None,
+        "exceptionsUrl": None,
+        "expectedUrl": None,
+        "reportUrl": reverse("inventory-report", args=[agency.slug or agency.name, room.month, room.year]),
+    }
+
+
 def _percent(progress: dict) -> int:
     """Found of expected in whole percent, rounded down as the live page does."""
     expected = progress.get("expected") or 0
     return min(progress.get("found", 0) * 100 // expected, 100) if expected else 0
-
-
-def _is_future(room) -> bool:
-    today = timezone.localdate()
-    return (room.year, room.month) > (today.year, today.month)
 
 
 def _scan_state(scan) -> dict:
@@ -152,14 +188,17 @@ def _live_config(request, inventory: Inventory) -> dict:
         "agency": inventory.agency.name,
         "month": str(inventory.month),
         "year": inventory.year,
+        # None until the room is opened: the page then POSTs to its own address (`openUrl`).
         "inventoryId": inventory.pk,
+        "openUrl": request.path,
+        "csrfCookieName": settings.CSRF_COOKIE_NAME,
         "status": inventory.status,
         "lastSeq": inventory.last_seq,
         "completedBy": inventory.completed_by_name,
         "websocketPath": "/" + realtime_settings.WEBSOCKET_PATH.strip("/"),
         "heartbeatMs": realtime_settings.HEARTBEAT_INTERVAL_MS,
-        "inventoryUrl": reverse("inventory-detail", args=[inventory.pk]),
-        "scansUrl": reverse("inventory-scans", args=[inventory.pk]),
+        "inventoryUrl": reverse("inventory-detail", args=[inventory.pk]) if inventory.pk else None,
+        "scansUrl": reverse("inventory-scans", args=[inventory.pk]) if inventory.pk else None,
         "homeUrl": reverse("home"),
         "loginUrl": reverse("login"),
         "user": {"id": str(request.user.pk), "name": protocol.display_name(request.user)},

@@ -320,7 +320,7 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
             return
         logger.debug("%s -> %s in %s", self.connection.user_name, kind, self.room.key)
         try:
-            self._check_own_room(data)
+            await self._check_own_room(data)
             await getattr(self, HANDLERS[kind])(data)
         except InventoryError as exc:
             logger.debug(
@@ -338,12 +338,14 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
             logger.exception("Failed to handle %s in %s", kind, self.room.key)
             await self._error(_("Error interno: el mensaje no se procesó."), "internal_error")
 
-    def _check_own_room(self, data) -> None:
+    async def _check_own_room(self, data) -> None:
         """A message may name its room; if it does, it must be this connection's room."""
         agency = data.get("agency")
-        wrong = agency is not None and (
-            not isinstance(agency, str)
-            or agency.strip().lower() not in {self.room.agency.name.lower(), self.room.agency.slug}
+        # Resolved as the socket's URL was (rooms.agency_find); the database only for other spellings.
+        wrong = (
+            agency is not None
+            and not rooms.spells_agency(self.room.agency, agency)
+            and not await database_sync_to_async(rooms.names_agency)(self.room.agency, agency)
         )
         try:
             wrong = wrong or ("month" in data and rooms.parse_month(data["month"]) != self.room.month)

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from inventory.exceptions import InventoryError, InventoryNotFound, NotAMember
+from inventory.exceptions import InventoryError, InventoryNotFound
 from inventory.models import Inventory, VarianceReason
 from inventory.reconciliation import access, exports, selectors, services
 from inventory.reconciliation.errors import ExpectedListHidden, ImportRejected, NotAManager, RowError
@@ -24,12 +24,10 @@ from .exceptions import ResilientScopedRateThrottle as ScopedRateThrottle
 
 
 def inventory_for(request, pk) -> Inventory:
-    """The inventory, if the user may see its reconciliation: 404 if unknown, 403 if not a member."""
+    """The inventory, if the user may see its reconciliation: else 404, as if it did not exist."""
     inventory = Inventory.objects.select_related("agency").filter(pk=pk).first()
-    if inventory is None:
+    if inventory is None or not access.can_view(request.user, inventory.agency):
         raise InventoryNotFound(_("No existe el inventario %(id)s.") % {"id": pk})
-    if not access.can_view(request.user, inventory.agency):
-        raise NotAMember(inventory.agency)
     return inventory
 
 

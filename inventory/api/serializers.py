@@ -1,6 +1,7 @@
 """Input validation and output shapes for the REST API."""
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -166,6 +167,17 @@ class AgencySerializer(serializers.ModelSerializer):
         if taken.exists():
             raise serializers.ValidationError(_("Ya existe una agencia con ese nombre."))
         return name
+
+    def validate(self, attrs):
+        """No name may be another agency's slug, nor a slug another's name (the model's own rule)."""
+        agency = Agency(pk=self.instance.pk if self.instance else None)
+        agency.name = attrs.get("name", self.instance.name if self.instance else "")
+        agency.slug = attrs.get("slug", self.instance.slug if self.instance else "")
+        try:
+            agency.validate_unambiguous()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+        return attrs
 
 
 class InventorySerializer(serializers.ModelSerializer):

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inventory import rooms, selectors, services
-from inventory.exceptions import InventoryNotFound
+from inventory.exceptions import InventoryError, InventoryNotFound
 from inventory.models import Agency, Inventory
 from realtime import metrics, presence
 
@@ -22,9 +22,11 @@ from . import serializers as s
 from .exceptions import ResilientScopedRateThrottle as ScopedRateThrottle
 
 
-class IsStaffOrReadOnly(permissions.BasePermission):
+class CanViewRealtimeMetrics(permissions.BasePermission):
+    """The live figures name every room: the `view_realtime_metrics` permission, not staff status alone."""
+
     def has_permission(self, request, view):
-        return request.method in permissions.SAFE_METHODS or request.user.is_staff
+        return bool(request.user and request.user.has_perm("inventory.view_realtime_metrics"))
 
 
 class ObtainTokenView(APIView):
@@ -188,9 +190,9 @@ class RoomInfoView(APIView):
 
 
 class MetricsView(APIView):
-    """Realtime metrics aggregated across every server instance (staff only)."""
+    """Realtime metrics aggregated across every server instance (`view_realtime_metrics`)."""
 
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [permissions.IsAuthenticated, CanViewRealtimeMetrics]
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
@@ -205,22 +207,27 @@ class InventoryFilter(filters.FilterSet):
         fields = ["agency", "month", "year", "status"]
 
     def filter_agency(self, queryset, name, value):
-        from django.db.models import Q
-
-        return queryset.filter(Q(agency__name__iexact=value) | Q(agency__slug=value))
+        """The agency as a room names it (rooms.agency_find): name in any case, slug, or without accents."""
+        try:
+            return queryset.filter(agency=rooms.agency_find(value))
+        except InventoryError:
+            return queryset.none()
 
 
 class AgencyViewSet(viewsets.ModelViewSet):
-    """Agencies: members read theirs; staff create and edit them and their members."""
+    """Agencies: members read theirs; who holds Django's add/change/delete_agency permission writes.
+
+    The same permissions as the admin's (DRF's DjangoModelPermissions), so its screens mean what they say.
+    """
 
     serializer_class = s.AgencySerializer
-    permission_classes = [permissions.IsAuthenticated, IsStaffOrReadOnly]
+    permission_classes = [permissions.IsAuthenticated, permissions.DjangoModelPermissions]
     lookup_field = "slug"
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Agency.objects.none()
-        return selectors.agencies_visible_to(self.request.user).prefetch_related("members")
+        return selectors.agencies_listed_for(self.request.user).prefetch_related("members")
 
     def perform_destroy(self, instance: Agency):
         if instance.inventories.exists():
@@ -230,18 +237,41 @@ class AgencyViewSet(viewsets.ModelViewSet):
         instance.delete()
 
 
+class DeleteNeedsPermission(permissions.BasePermission):
+    """DELETE takes the model's Django `delete_*` permission, as in the admin; the rest is for members."""
+
+    def has_permission(self, request, view):
+        if request.method != "DELETE":
+            return True
+        model = view.get_queryset().model
+        return request.user.has_perm(f"{model._meta.app_label}.delete_{model._meta.model_name}")
+
+
 class InventoryViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
 ):
-    """Inventories the user may see; POST opens (or returns) a room's inventory."""
+    """Inventories the user may see; POST opens (or returns) a room's inventory; DELETE an empty one."""
 
     serializer_class = s.InventorySerializer
     filterset_class = InventoryFilter
+    permission_classes = [permissions.IsAuthenticated, DeleteNeedsPermission]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Inventory.objects.none()
         return selectors.inventories_visible_to(self.request.user)
+
+    def perform_destroy(self, instance: Inventory):
+        # As the admin: a count with scans is a record, kept. The smoke check deletes the room it opened.
+        if instance.scans.exists():
+            raise serializers.ValidationError(
+                {"detail": _("El inventario tiene escaneos; no se puede borrar.")}
+            )
+        instance.delete()
 
     @extend_schema(request=s.RoomInput, responses={201: s.InventorySerializer, 200: s.InventorySerializer})
     def create(self, request):
@@ -264,9 +294,9 @@ class InventoryViewSet(
 
 
 class PrometheusMetricsView(APIView):
-    """The realtime metrics in Prometheus text format (staff; scrape with a token)."""
+    """The realtime metrics in Prometheus text format (`view_realtime_metrics`; scrape with a token)."""
 
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [permissions.IsAuthenticated, CanViewRealtimeMetrics]
 
     @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
     def get(self, request):

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from inventory.models import Agency
-from inventory.rooms import sees_every_agency
+from inventory.rooms import manages_every_agency, sees_every_agency
 
 
 def is_manager(user, agency: Agency) -> bool:
-    """Staff, or a user named among the agency's managers."""
-    if sees_every_agency(user):
+    """A user named among the agency's managers, or one with the `manage_every_agency` permission."""
+    if not (user and user.is_authenticated and user.is_active):
+        return False
+    if manages_every_agency(user):
         return True
-    return bool(user and user.is_authenticated) and agency.managers.filter(pk=user.pk).exists()
+    return agency.managers.filter(pk=user.pk).exists()
 
 
 def can_view(user, agency: Agency) -> bool:
-    """Members of an active agency and its managers see its inventories' reconciliation."""
-    if is_manager(user, agency):
+    """Members of an active agency, its managers and who may enter every agency see its reconciliation."""
+    if is_manager(user, agency) or sees_every_agency(user):
         return True
-    return agency.is_active and agency.members.filter(pk=user.pk).exists()
+    return bool(user and user.is_authenticated and user.is_active) and (
+        agency.is_active and agency.members.filter(pk=user.pk).exists()
+    )
 
 
 def can_see_expected(user, agency: Agency) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
@@ -13,7 +12,7 @@ from django.utils.dates import MONTHS
 
 from inventory import rooms
 from inventory import selectors as inventory_selectors
-from inventory.exceptions import AgencyNotFound, InvalidInput, NotAMember
+from inventory.exceptions import AgencyNotFound, InvalidInput
 
 from . import access, selectors
 from .chart import progress_chart
@@ -27,8 +26,8 @@ def inventory_report(request, agency, month, year):
         room = rooms.Room(agency=found, month=rooms.parse_month(month), year=rooms.parse_year(year))
     except (AgencyNotFound, InvalidInput) as exc:
         raise Http404(exc.message) from exc
-    if not access.can_view(request.user, found):
-        raise PermissionDenied(NotAMember(found).message)
+    if not access.can_view(request.user, found):  # an outsider learns nothing: not even that it exists
+        raise Http404(AgencyNotFound(agency).message)
     inventory = inventory_selectors.inventory_find(room)
     if inventory is None:
         raise Http404(room.key)

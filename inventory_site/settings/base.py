@@ -158,6 +158,11 @@ TIME_ZONE = env("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
+# Which months' inventories can be opened (pages, sockets and REST): from this many months back to
+# this many ahead of the current one. Inventories already opened stay readable whatever their month.
+INVENTORY_OPEN_MONTHS_BACK = env.int("INVENTORY_OPEN_MONTHS_BACK", default=24)
+INVENTORY_OPEN_MONTHS_AHEAD = env.int("INVENTORY_OPEN_MONTHS_AHEAD", default=1)
+
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]

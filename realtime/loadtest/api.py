@@ -52,3 +52,16 @@ def scan_delete(base_url: str, token: str, *, agency: str, month: int, year: int
         "/api/inventory/delete-scanned-entry",
         {"agency": agency, "month": str(month), "year": year, "code": code},
     )
+
+
+def inventories_of(base_url: str, token: str, *, agency: str) -> dict[tuple[int, int], int]:
+    """The agency's inventories the token's user sees, (month, year) -> id (GET /api/inventories/)."""
+    query = urlencode({"agency": agency, "limit": 1000})
+    body = call(base_url, token, "GET", f"/api/inventories/?{query}")
+    results = body.get("results", []) if isinstance(body, dict) else body or []
+    return {(item["month"], item["year"]): item["id"] for item in results}
+
+
+def inventory_delete(base_url: str, token: str, inventory_id: int) -> None:
+    """Delete an inventory without scans (DELETE /api/inventories/{id}/: the delete_inventory permission)."""
+    call(base_url, token, "DELETE", f"/api/inventories/{inventory_id}/")

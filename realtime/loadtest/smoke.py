@@ -1,13 +1,13 @@
 """The seed's `npm run test:websocket` against a running deployment: one PASS or FAIL line per check.
 
-It works in a room of its own (a far-future month by default), removes the scan it adds, and
-completes that room only when asked to, since a completed inventory cannot be reopened.
+It works in a room nobody has opened yet (next month's by default, or the latest earlier one the
+server lets it open), removes the scan it adds, deletes the inventories it opened when its token
+may (the `delete_inventory` permission), and completes its room only when asked to.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +20,6 @@ from .publisher import iso_now
 from .shapes import Room, seed_problems
 
 CLOSE_COMPLETED = 4409
-DEFAULT_YEAR = 2099
 
 
 @dataclass
@@ -31,6 +30,8 @@ class SmokeSettings:
     agency: str
     month: int | None = None
     year: int | None = None
+    # The months the server lets a client open, newest first (inventory.rooms.openable_months).
+    months: tuple[tuple[int, int], ...] = ()
     check_completion: bool = False
     timeout: float = 5.0
 
@@ -71,6 +72,7 @@ class SmokeRun:
         self.other_room: Room | None = None
         self.scan_code: str | None = None  # set while our scan is stored
         self.opened_rooms: list[Room] = []
+        self.new_rooms: set[str] = set()  # keys of the rooms whose inventory this run opened
         self.completed = False
 
     def report(self, status: str, name: str, detail: str) -> None:
@@ -143,18 +145,19 @@ class SmokeRun:
     # Rooms.
 
     def _candidates(self, exclude: Room | None) -> list[tuple[int, int]]:
-        if self.settings.month is not None and self.settings.year is not None and exclude is None:
-            return [(self.settings.month, self.settings.year)]
-        year = self.settings.year or DEFAULT_YEAR
-        first = self.settings.month or random.randint(1, 12)
-        months = [((first - 1 + step) % 12 + 1, year) for step in range(12)]
-        months += [((first - 1 + step) % 12 + 1, year - 1) for step in range(12)]
+        chosen = self.settings.month, self.settings.year
+        if None not in chosen and exclude is None:
+            return [chosen]
+        months = list(self.settings.months)
         return [m for m in months if exclude is None or (m[0], m[1]) != (exclude.month, exclude.year)]
 
     async def _open_free_room(self, exclude: Room | None) -> tuple[Peer, Room]:
-        """Connect to the first candidate room that is not completed (a completed one answers 4409)."""
+        """Connect to the first candidate room not opened yet, else the first not completed (4409)."""
+        candidates = self._candidates(exclude)
+        existing = set(await self._inventories())
+        unopened = [m for m in candidates if m not in existing]
         completed = []
-        for month, year in self._candidates(exclude):
+        for month, year in unopened + [m for m in candidates if m in existing]:
             url = room_ws_url(self.settings.ws_base, self.settings.agency, month, year)
             try:
                 peer = await Peer.open(url, self.settings.token, timeout=self.settings.timeout)
@@ -167,8 +170,19 @@ class SmokeRun:
             presence = peer.received[-1]["data"]
             room = Room(presence.get("agency", self.settings.agency), month, year)
             self.opened_rooms.append(room)
+            if (month, year) not in existing:
+                self.new_rooms.add(room.key)
             return peer, room
         raise CheckFailure(f"every candidate room is completed ({', '.join(completed)}): pass --month/--year")
+
+    async def _inventories(self) -> dict[tuple[int, int], int]:
+        """The agency's inventories the token's user sees: (month, year) -> id."""
+        try:
+            return await asyncio.to_thread(
+                api.inventories_of, self.settings.http_url, self.settings.token, agency=self.settings.agency
+            )
+        except api.ApiError:
+            return {}  # the socket will say what is wrong
 
     def _room_data(self, room: Room) -> dict[str, Any]:
         return {"agency": room.agency, "month": str(room.month), "year": room.year}
@@ -311,13 +325,19 @@ class SmokeRun:
             else:
                 self.scan_code = None
         for room in self.opened_rooms:
-            if self.completed and room is self.room:
-                state = "completed (the API cannot reopen it)"
-            else:
-                state = "open, no scans (connecting opens a room's inventory)"
-            self.outcome.data_left.append(f"inventory {room.key}: {state}")
-        if self.opened_rooms:
-            self.outcome.data_left.append(f"the event log of {self.room.key} (the scan added and removed)")
+            if room.key not in self.new_rooms:
+                if room is self.room:
+                    self.outcome.data_left.append(f"the event log of {room.key} (the scan added and removed)")
+                continue
+            try:
+                inventory_id = (await self._inventories()).get((room.month, room.year))
+                if inventory_id is not None:
+                    await asyncio.to_thread(
+                        api.inventory_delete, self.settings.http_url, self.settings.token, inventory_id
+                    )
+            except api.ApiError as exc:
+                state = "completed" if self.completed and room is self.room else "open, no scans"
+                self.outcome.data_left.append(f"inventory {room.key}: {state} (deleting it failed: {exc})")
 
 
 def _now() -> str:

@@ -25,6 +25,11 @@ const STATE_LABELS = {
 
 const $ = (id) => document.getElementById(id);
 const config = readJson("live-config");
+if (config.inventoryId === null) {
+  // Nobody opened this room yet, and the page's GET opens nothing: open it now with a POST. Read
+  // everything from the start (seq 0): someone may have scanned since this page was rendered.
+  Object.assign(config, await openRoom(config), { lastSeq: 0 });
+}
 const me = config.user;
 const ui = {
   form: $("scan-form"),
@@ -352,4 +357,28 @@ function endSession(text, loginUrl = null, { completed = false } = {}) {
   scans.close(gettext("No se envió: el inventario ya está cerrado."));
   showConnection(State.CLOSED);
   ui.terminatedHome.focus();
+}
+
+/** Open the room's inventory (POST to the page's own address); answer the page's config for it. */
+async function openRoom({ openUrl, csrfCookieName }) {
+  const prefix = `${csrfCookieName}=`;
+  const token = document.cookie
+    .split(";")
+    .map((part) => part.trim())
+    .find((part) => part.startsWith(prefix));
+  const csrf = token ? decodeURIComponent(token.slice(prefix.length)) : "";
+  const fallback = document.querySelector("input[name=csrfmiddlewaretoken]")?.value ?? "";
+  const response = await fetch(openUrl, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { Accept: "application/json", "X-CSRFToken": csrf || fallback },
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok || !Number.isInteger(body.inventoryId)) {
+    // Refused, or not the server's answer (a sign-in page after the session ended).
+    const feedback = document.getElementById("scan-feedback");
+    if (feedback) feedback.textContent = body.detail || gettext("No se pudo entrar a la sala.");
+    throw new Error(`opening the room failed: ${response.status}`);
+  }
+  return body;
 }

@@ -9,7 +9,9 @@ import sys
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 
+from inventory import rooms
 from inventory.models import Agency, Inventory, Scan
 from tests import servers
 from tests.conftest import token_for
@@ -139,10 +141,10 @@ def test_loadtest_counts_rate_limited_scans_as_errors_not_losses():
     assert report["deliveries"]["lost"] == 0
 
 
-def test_loadtest_with_an_existing_token_uses_months_of_its_agency(daphne, ana, alfa):
+def test_loadtest_with_an_existing_token_uses_the_latest_months_a_room_opens_in(daphne, ana, alfa):
     done, report = loadtest(
         daphne,
-        *("--token", token_for(ana), "--agency", "Alfa Romeo", "--year", "2098"),
+        *("--token", token_for(ana), "--agency", "Alfa Romeo"),
         *("--rooms", "2", "--clients", "3", "--rate", "2", "--duration", "1"),
     )
 
@@ -150,9 +152,18 @@ def test_loadtest_with_an_existing_token_uses_months_of_its_agency(daphne, ana, 
     assert report["run"]["mode"] == "token"
     assert report["deliveries"]["expected"] == 12
     assert report["deliveries"]["lost"] == 0
-    assert sorted(str(i) for i in Inventory.objects.values_list("month", flat=True)) == ["1", "2"]
+    next_month, this_month = rooms.openable_months_newest_first()[:2]
+    opened = set(Inventory.objects.values_list("month", "year"))
+    assert opened == {next_month, this_month}
     assert Scan.objects.count() == 4
-    assert "Alfa Romeo/1/2098" in report["data_left"][0]
+    assert "Alfa Romeo/{}/{}".format(*next_month) in report["data_left"][0]
+
+
+def test_loadtest_with_a_token_refuses_more_rooms_than_months_that_open(daphne, ana, alfa):
+    done = manage("ws_loadtest", "--url", daphne.http, "--token", token_for(ana), "--rooms", "27")
+    assert done.returncode != 0
+    assert "26 months a room can be opened in" in done.stderr
+    assert not Inventory.objects.exists()
 
 
 def test_loadtest_exits_non_zero_when_nobody_gets_in():
@@ -168,16 +179,33 @@ def test_loadtest_exits_non_zero_when_nobody_gets_in():
     assert not Agency.objects.exists()
 
 
-def test_smoke_passes_against_the_server_and_leaves_no_scan(daphne, ana):
-    done = manage("ws_smoke", "--url", daphne.http, "--token", token_for(ana))
+def test_smoke_passes_against_the_server_and_leaves_nothing(daphne, ana, alfa):
+    operator = ana
+    operator.user_permissions.add(Permission.objects.get(codename="delete_inventory"))
+    done = manage("ws_smoke", "--url", daphne.http, "--token", token_for(operator))
 
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert sum(line.startswith("PASS ") for line in lines) == 10, done.stdout
     assert not [line for line in lines if line.startswith("FAIL ")]
     assert any(line.startswith("SKIP inventory_completed") for line in lines)
+    # It counted in next month's room (a month the server opens) and deleted what it opened.
+    next_month = "Alfa Romeo/{}/{}".format(*rooms.openable_months_newest_first()[0])
+    assert f"PASS connection: accepted in {next_month}" in done.stdout
+    assert "Data left" not in done.stdout
+    assert not Scan.objects.exists() and not Inventory.objects.exists()
+
+
+def test_smoke_with_a_member_token_removes_its_scan_and_says_which_rooms_are_left(daphne, ana, alfa):
+    counting = Inventory.objects.create(agency=alfa, month=10, year=2025)
+    done = manage("ws_smoke", "--url", daphne.http, "--token", token_for(ana))
+
+    assert done.returncode == 0, done.stdout + done.stderr
     assert not Scan.objects.exists()
-    assert all(inventory.is_open and inventory.year == 2099 for inventory in Inventory.objects.all())
+    left = [line for line in done.stdout.splitlines() if line.startswith("Data left: inventory ")]
+    assert len(left) == 2 and all("open, no scans (deleting it failed: " in line for line in left)
+    assert Inventory.objects.filter(pk=counting.pk).exists()
+    assert Inventory.objects.exclude(pk=counting.pk).count() == 2
 
 
 def test_smoke_checks_completion_only_when_asked_and_says_which_room_it_completed(daphne, ana):

@@ -1,7 +1,8 @@
 import pytest
+from django.contrib.auth.models import Permission
 
 from inventory import services
-from inventory.models import Inventory
+from inventory.models import Agency, Inventory
 from inventory.rooms import Room
 
 pytestmark = pytest.mark.django_db
@@ -81,3 +82,32 @@ def test_admin_keeps_a_completed_count_and_a_room_in_place(admin_client, invento
     scan = inventory.scans.get()
     assert admin_client.get(f"/admin/inventory/scan/{scan.pk}/delete/").status_code == 403
     assert inventory.scans.exists()
+
+
+def test_a_name_that_is_another_agencys_slug_is_refused_in_the_admin(admin_client, alfa):
+    response = admin_client.post(
+        "/admin/inventory/agency/add/", {"name": "alfa-romeo", "slug": "otra", "is_active": "on"}
+    )
+    assert response.status_code == 200
+    assert "«alfa-romeo» es el slug de otra agencia; elige otro nombre." in response.content.decode()
+    response = admin_client.post(
+        "/admin/inventory/agency/add/", {"name": "Otra", "slug": "alfa-romeo", "is_active": "on"}
+    )
+    assert response.status_code == 200 and "errorlist" in response.content.decode()
+    assert Agency.objects.count() == 1
+
+
+def test_an_admin_user_who_may_only_view_inventories_cannot_complete_them(client, make_user, inventory):
+    viewer = make_user("viewer")
+    viewer.is_staff = True
+    viewer.save()
+    viewer.user_permissions.add(Permission.objects.get(codename="view_inventory"))
+    client.force_login(viewer)
+    assert client.get("/admin/inventory/inventory/").status_code == 200
+    response = client.post(
+        "/admin/inventory/inventory/",
+        {"action": "complete_inventories", "_selected_action": [inventory.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert Inventory.objects.get(pk=inventory.pk).is_open

@@ -130,9 +130,11 @@ def test_unknown_agency_is_404(api_for, ana):
     assert response.json()["code"] == "agency_not_found"
 
 
-def test_non_member_is_403_and_writes_nothing(api_for, outsider, ana):
+def test_another_agency_is_404_as_if_unknown_and_writes_nothing(api_for, outsider, ana):
     response = api_for(outsider).post(SAVE, seed_body(), format="json")
-    assert response.status_code == 403
+    unknown = api_for(outsider).post(SAVE, seed_body(agency="Ferrari"), format="json")
+    assert response.status_code == unknown.status_code == 404
+    assert response.json() == {**unknown.json(), "detail": "No existe la agencia «Alfa Romeo»."}
     assert not Scan.objects.exists()
 
 
@@ -193,7 +195,7 @@ def test_delete_without_month_and_year_uses_the_open_inventory(api_for, ana, alf
 def test_delete_without_month_and_year_finds_the_open_inventory_that_counted_the_code(api_for, ana, alfa):
     october = services.inventory_get_or_open(room=Room(alfa, 10, 2025))
     services.scan_record(inventory=october, user=ana, code="IN-OCTOBER")
-    services.inventory_get_or_open(room=Room(alfa, 6, 2099))  # a later room somebody opened
+    Inventory.objects.create(agency=alfa, month=6, year=2099)  # a later room opened before the month rule
     client = api_for(ana)
     response = client.delete(DELETE, {"agency": "Alfa Romeo", "code": " IN-OCTOBER "}, format="json")
     assert response.status_code == 200, response.json()
@@ -243,7 +245,8 @@ def test_room_info_for_members_only(api_for, ana, outsider):
     assert body["room"] == "Alfa Romeo/10/2025"
     assert body["scanCount"] == 1 and body["status"] == "open"
     assert body["connections"] == 0 and body["users"] == []
-    assert api_for(outsider).get(url).status_code == 403
+    assert api_for(outsider).get(url).status_code == 404
+    assert api_for(outsider).get(url).json()["code"] == "agency_not_found"
     assert api_for(ana).get("/api/inventory/websocket/room-info/Ferrari/10/2025").status_code == 404
     assert api_for(ana).get("/api/inventory/websocket/room-info/Alfa%20Romeo/13/2025").status_code == 400
 
@@ -278,15 +281,40 @@ def test_staff_create_an_agency_with_just_a_name(api_for, staff, ana):
 
 def test_an_agency_whose_slug_is_taken_gets_the_next_free_one(api_for, staff):
     first = api_for(staff).post("/api/agencies/", {"name": "Fiat Centro"}, format="json")
-    second = api_for(staff).post("/api/agencies/", {"name": "Fiat-Centro"}, format="json")
-    third = api_for(staff).post("/api/agencies/", {"name": "Fiat  centro!"}, format="json")
-    assert [r.status_code for r in (first, second, third)] == [201, 201, 201]
-    assert [r.json()["slug"] for r in (first, second, third)] == [
-        "fiat-centro",
-        "fiat-centro-2",
-        "fiat-centro-3",
-    ]
-    assert api_for(staff).get("/api/agencies/fiat-centro-2/").json()["name"] == "Fiat-Centro"
+    second = api_for(staff).post("/api/agencies/", {"name": "Fiat  centro!"}, format="json")
+    assert [r.status_code for r in (first, second)] == [201, 201]
+    assert [r.json()["slug"] for r in (first, second)] == ["fiat-centro", "fiat-centro-2"]
+    assert api_for(staff).get("/api/agencies/fiat-centro-2/").json()["name"] == "Fiat  centro!"
+
+
+def test_a_name_that_is_another_agencys_slug_is_refused(api_for, staff, alfa, ana):
+    """Else `alfa-romeo` names two agencies, and the live page's scans go to the other one."""
+    response = api_for(staff).post("/api/agencies/", {"name": "ALFA-romeo"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["name"] == ["«ALFA-romeo» es el slug de otra agencia; elige otro nombre."]
+    renamed = api_for(staff).patch("/api/agencies/peugeot-queretaro/", {"name": "alfa-romeo"}, format="json")
+    assert renamed.status_code == 400 and "name" in renamed.json()
+    made = api_for(staff).post("/api/agencies/", {"name": "Otra", "slug": "alfa-romeo"}, format="json")
+    assert made.status_code == 400
+    assert (
+        api_for(staff).patch("/api/agencies/alfa-romeo/", {"name": "fiat"}, format="json").status_code == 200
+    )
+    reslugged = api_for(staff).patch("/api/agencies/peugeot-queretaro/", {"slug": "fiat"}, format="json")
+    assert reslugged.status_code == 400
+    assert reslugged.json()["slug"] == ["«fiat» es el nombre de otra agencia; elige otro slug."]
+    assert Agency.objects.count() == 2
+    # A name whose slug is another's name gets the next free slug instead.
+    assert api_for(staff).post("/api/agencies/", {"name": "Fiat!"}, format="json").json()["slug"] == "fiat-2"
+
+
+def test_the_agency_named_in_a_room_is_always_the_same_one(api_for, ana, alfa):
+    """Name, any case, slug and the name without accents all reach one agency, or none."""
+    peugeot = Agency.objects.get(slug="peugeot-queretaro")
+    spellings = ("Peugeot Querétaro", "PEUGEOT QUERÉTARO", "peugeot-queretaro", "Peugeot Queretaro")
+    for number, typed in enumerate(spellings):
+        body = seed_body(code=f"C-{number}", agency=typed)
+        assert api_for(ana).post(SAVE, body, format="json").status_code == 201
+    assert set(Scan.objects.values_list("inventory__agency", flat=True)) == {peugeot.pk}
 
 
 @pytest.mark.parametrize("name", ["Ram/Dodge", "!!!", "   "])
@@ -463,3 +491,201 @@ def test_the_schema_documents_the_seeds_removal_body(api_for, db):
     scan_data = schema["components"]["schemas"][scan_data_ref.rsplit("/", 1)[-1]]
     assert {"code", "id"} <= set(scan_data["properties"])
     assert {"agency", "code", "id"} <= {parameter["name"] for parameter in operation["parameters"]}
+
+
+# Staff powers follow Django permissions (issue 11, item 8).
+
+
+@pytest.fixture
+def clerk(make_user, alfa):
+    """Staff (may log in to the admin) with no permission, a member of Alfa Romeo only."""
+    user = make_user("clerk", agencies=[alfa])
+    user.is_staff = True
+    user.save()
+    return user
+
+
+def grant(user, *codenames):
+    from django.contrib.auth.models import Permission
+
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return type(user).objects.get(pk=user.pk)  # a fresh permission cache
+
+
+def test_staff_without_permissions_is_just_a_member(api_for, clerk, alfa, peugeot):
+    client = api_for(clerk)
+    assert client.post("/api/agencies/", {"name": "Nueva"}, format="json").status_code == 403
+    assert client.patch("/api/agencies/alfa-romeo/", {"name": "X"}, format="json").status_code == 403
+    joined = client.patch("/api/agencies/alfa-romeo/", {"members": ["clerk", "ana"]}, format="json")
+    assert joined.status_code == 403
+    assert client.delete("/api/agencies/alfa-romeo/").status_code == 403
+    assert [a["name"] for a in client.get("/api/agencies/").json()["results"]] == ["Alfa Romeo"]
+    assert client.get("/api/agencies/peugeot-queretaro/").status_code == 404
+    # Peugeot's rooms are somebody else's: unknown to the clerk, like to any outsider.
+    other = {"agency": "Peugeot Querétaro", "month": "10", "year": 2025}
+    assert client.post(SAVE, seed_body(agency="Peugeot Querétaro"), format="json").status_code == 404
+    assert client.post(FINISH, other, format="json").status_code == 404
+    assert client.post("/api/inventories/", other, format="json").status_code == 404
+    assert Agency.objects.get(pk=alfa.pk).name == "Alfa Romeo" and Agency.objects.count() == 2
+    assert not Inventory.objects.filter(agency=peugeot).exists()
+    # Their own agency works as for any member.
+    assert client.post(SAVE, seed_body(), format="json").status_code == 201
+
+
+def test_each_agency_power_is_its_django_permission(api_for, clerk, alfa, peugeot):
+    assert (
+        api_for(grant(clerk, "add_agency"))
+        .post("/api/agencies/", {"name": "Nueva"}, format="json")
+        .status_code
+        == 201
+    )
+    clerk = grant(clerk, "change_agency")
+    edited = api_for(clerk).patch("/api/agencies/peugeot-queretaro/", {"members": ["clerk"]}, format="json")
+    assert edited.status_code == 200, edited.json()
+    assert api_for(clerk).delete("/api/agencies/nueva/").status_code == 403
+    assert api_for(grant(clerk, "delete_agency")).delete("/api/agencies/nueva/").status_code == 204
+
+
+def test_the_access_every_agency_permission_opens_every_room(api_for, make_user, alfa, peugeot):
+    roamer = grant(make_user("roamer"), "access_every_agency")
+    assert api_for(roamer).post(SAVE, seed_body(agency="Peugeot Querétaro"), format="json").status_code == 201
+    finish = {"agency": "Peugeot Querétaro", "month": "10", "year": 2025}
+    assert api_for(roamer).post(FINISH, finish, format="json").status_code == 200
+    assert {a["name"] for a in api_for(roamer).get("/api/agencies/").json()["results"]} == {
+        "Alfa Romeo",
+        "Peugeot Querétaro",
+    }
+
+
+# Nothing is told to outsiders (item 10).
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/inventories/{id}/",
+        "/api/inventories/{id}/scans/",
+        "/api/inventories/{id}/progress/",
+        "/api/inventories/{id}/expected/",
+        "/api/inventories/{id}/exceptions/",
+        "/api/inventories/{id}/report/",
+        "/api/inventories/{id}/report.csv",
+    ],
+)
+def test_an_inventory_of_another_agency_answers_as_one_that_does_not_exist(api_for, luis, peugeot, path):
+    inventory = services.inventory_get_or_open(room=Room(peugeot, 10, 2025))
+    theirs = api_for(luis).get(path.format(id=inventory.pk))
+    unknown = api_for(luis).get(path.format(id=inventory.pk + 1000))
+    assert theirs.status_code == unknown.status_code == 404
+    assert "Peugeot" not in theirs.content.decode()
+    if path == "/api/inventories/{id}/" or path.endswith("scans/"):
+        assert theirs.json() == unknown.json()  # DRF's own "not found"
+    else:
+        assert theirs.json()["code"] == unknown.json()["code"] == "inventory_not_found"
+
+
+# One rule for which months can be opened (item 17).
+
+
+def month_from_now(months: int) -> tuple[str, int]:
+    from django.utils import timezone
+
+    today = timezone.localdate()
+    index = today.year * 12 + today.month - 1 + months
+    return str(index % 12 + 1), index // 12
+
+
+@pytest.mark.parametrize("months", [2, -25, 12 * 70, -12 * 26])
+def test_a_month_outside_the_open_window_is_refused_on_every_rest_door(api_for, ana, months):
+    month, year = month_from_now(months)
+    room = {"agency": "Alfa Romeo", "month": month, "year": year}
+    for response in (
+        api_for(ana).post("/api/inventories/", room, format="json"),
+        api_for(ana).post(SAVE, seed_body(month=month, year=year), format="json"),
+    ):
+        assert response.status_code == 400
+        assert "solo se abren los meses de" in response.json()["month"][0]
+    assert not Inventory.objects.exists()
+
+
+@pytest.mark.parametrize("months", [1, 0, -24])
+def test_the_window_runs_from_two_years_back_to_next_month(api_for, ana, months):
+    month, year = month_from_now(months)
+    room = {"agency": "Alfa Romeo", "month": month, "year": year}
+    assert api_for(ana).post("/api/inventories/", room, format="json").status_code == 201
+
+
+def test_the_window_is_configurable(api_for, ana, settings):
+    settings.INVENTORY_OPEN_MONTHS_AHEAD = 0
+    settings.INVENTORY_OPEN_MONTHS_BACK = 0
+    month, year = month_from_now(1)
+    room = {"agency": "Alfa Romeo", "month": month, "year": year}
+    assert api_for(ana).post("/api/inventories/", room, format="json").status_code == 400
+    month, year = month_from_now(0)
+    room = {"agency": "Alfa Romeo", "month": month, "year": year}
+    assert api_for(ana).post("/api/inventories/", room, format="json").status_code == 201
+
+
+def test_an_old_inventory_stays_readable_and_writable(api_for, ana, alfa):
+    old = Inventory.objects.create(agency=alfa, month=1, year=2020)
+    assert api_for(ana).get(f"/api/inventories/{old.pk}/").status_code == 200
+    body = seed_body(code="LATE", month="1", year=2020)
+    assert api_for(ana).post(SAVE, body, format="json").status_code == 201
+    room = {"agency": "Alfa Romeo", "month": "1", "year": 2020}
+    assert api_for(ana).post("/api/inventories/", room, format="json").status_code == 200
+
+
+def test_importing_a_list_takes_a_manager_or_the_manage_every_agency_permission(api_for, clerk, alfa):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from .reconciliation_helpers import BOOKS, csv_bytes
+
+    inventory = services.inventory_get_or_open(room=Room(alfa, 10, 2025))
+    url = f"/api/inventories/{inventory.pk}/expected/"
+
+    def upload():
+        return {"file": SimpleUploadedFile("libros.csv", csv_bytes(BOOKS), content_type="text/csv")}
+
+    assert api_for(clerk).post(url, upload(), format="multipart").status_code == 403
+    assert not inventory.expected_vehicles.exists()
+    manager = grant(clerk, "manage_every_agency")
+    assert api_for(manager).post(url, upload(), format="multipart").status_code == 201
+
+
+def test_an_empty_inventory_is_deleted_with_the_delete_inventory_permission(api_for, ana, alfa):
+    empty = services.inventory_get_or_open(room=Room(alfa, 11, 2025))
+    counted = services.inventory_get_or_open(room=Room(alfa, 10, 2025))
+    services.scan_record(inventory=counted, user=ana, code="KEPT")
+    assert api_for(ana).delete(f"/api/inventories/{empty.pk}/").status_code == 403
+    ana = grant(ana, "delete_inventory")
+    assert api_for(ana).delete(f"/api/inventories/{counted.pk}/").status_code == 400
+    assert api_for(ana).delete(f"/api/inventories/{empty.pk}/").status_code == 204
+    assert list(Inventory.objects.all()) == [counted]
+
+
+def test_inventories_are_filtered_by_the_agency_as_a_room_names_it(api_for, ana, peugeot):
+    services.inventory_get_or_open(room=Room(peugeot, 10, 2025))
+    for typed in ("Peugeot Queretaro", "peugeot-queretaro", "PEUGEOT QUERÉTARO"):
+        assert api_for(ana).get("/api/inventories/", {"agency": typed}).json()["count"] == 1
+    assert api_for(ana).get("/api/inventories/", {"agency": "nope"}).json()["count"] == 0
+
+
+def test_the_database_itself_refuses_a_name_that_is_another_agencys_slug(alfa, peugeot):
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Agency.objects.create(name="Alfa-Romeo")  # past every validation: straight to the database
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Agency.objects.filter(pk=peugeot.pk).update(slug="alfa romeo".replace(" ", "-"), name="X")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Agency.objects.filter(pk=peugeot.pk).update(name="ALFA-ROMEO")
+    Agency.objects.filter(pk=peugeot.pk).update(name="Peugeot Centro")  # any other name is fine
+    assert sorted(Agency.objects.values_list("name", flat=True)) == ["Alfa Romeo", "Peugeot Centro"]
+
+
+def test_live_metrics_name_every_room_so_they_take_their_permission(api_for, clerk, db):
+    for url in ("/api/inventory/websocket/metrics", "/metrics"):
+        assert api_for(clerk).get(url).status_code == 403
+    watcher = grant(clerk, "view_realtime_metrics")
+    for url in ("/api/inventory/websocket/metrics", "/metrics"):
+        assert api_for(watcher).get(url).status_code == 200

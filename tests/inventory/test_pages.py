@@ -2,6 +2,7 @@ import json
 import re
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -9,7 +10,6 @@ from django.utils import timezone
 from inventory import services
 from inventory.models import Agency, Inventory
 from inventory.reconciliation import services as reconciliation
-from inventory.rooms import Room
 
 from .reconciliation_helpers import BOOKS, csv_bytes
 
@@ -33,9 +33,19 @@ def json_script(html: str, element_id: str):
     return json.loads(match.group(1))
 
 
+def inventory_of(agency, month=10, year=2025) -> Inventory:
+    """The room's inventory, whatever its month: as a database kept from earlier years holds it."""
+    return Inventory.objects.get_or_create(agency=agency, month=month, year=year)[0]
+
+
 def record(user, agency, code, month=10, year=2025):
-    inventory = services.inventory_get_or_open(room=Room(agency=agency, month=month, year=year))
-    return services.scan_record(inventory=inventory, user=user, code=code).scan
+    return services.scan_record(inventory=inventory_of(agency, month, year), user=user, code=code).scan
+
+
+def month_from_now(months: int) -> tuple[int, int]:
+    today = timezone.localdate()
+    index = today.year * 12 + today.month - 1 + months
+    return index % 12 + 1, index // 12
 
 
 @pytest.mark.parametrize("url", ["/", "/inventory/alfa-romeo/10/2025/"])
@@ -126,8 +136,11 @@ def test_live_page_renders_the_room_for_a_member(ana, luis, alfa):
 
 
 def test_live_page_accepts_the_agency_name(ana, alfa):
-    assert client_for(ana).get(live_url("Alfa Romeo", "03", 2026)).status_code == 200
-    assert Inventory.objects.get().month == 3
+    inventory_of(alfa, 3, 2026)
+    config = json_script(
+        client_for(ana).get(live_url("Alfa Romeo", "03", 2026)).content.decode(), "live-config"
+    )
+    assert config["inventoryId"] == Inventory.objects.get(month=3, year=2026).pk
 
 
 def test_live_page_of_a_completed_inventory_is_read_only(ana, alfa):
@@ -139,15 +152,26 @@ def test_live_page_of_a_completed_inventory_is_read_only(ana, alfa):
     assert json_script(html, "live-config")["status"] == "completed"
 
 
-def test_live_page_is_forbidden_to_non_members(outsider, alfa):
-    response = client_for(outsider).get(live_url())
-    assert response.status_code == 403
-    assert "No perteneces a la agencia «Alfa Romeo»." in response.content.decode()
-    assert not Inventory.objects.exists()
+@pytest.mark.parametrize("agency", ["alfa-romeo", "Alfa Romeo"])
+def test_live_page_of_another_agency_is_not_found_and_names_nothing(outsider, alfa, agency):
+    inventory_of(alfa)
+    response = client_for(outsider).get(live_url(agency))
+    unknown = client_for(outsider).get(live_url("no-such-agency"))
+    assert response.status_code == unknown.status_code == 404
+    html = response.content.decode()
+    assert f"No existe la agencia «{agency}»." in html
+    assert "perteneces" not in html and (agency == "Alfa Romeo" or "Alfa Romeo" not in html)
+    assert Inventory.objects.count() == 1
 
 
-def test_live_page_is_open_to_staff(staff, alfa):
+def test_live_page_is_open_to_superusers_and_to_who_may_access_every_agency(staff, make_user, alfa):
     assert client_for(staff).get(live_url()).status_code == 200
+    clerk = make_user("clerk")
+    clerk.is_staff = True
+    clerk.save()
+    assert client_for(clerk).get(live_url()).status_code == 404  # staff, but no permission
+    clerk.user_permissions.add(Permission.objects.get(codename="access_every_agency"))
+    assert client_for(clerk).get(live_url()).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -160,16 +184,55 @@ def test_live_page_is_not_found_for_unknown_agency_or_bad_month(ana, agency, mon
     assert not Inventory.objects.exists()
 
 
-def test_a_month_that_has_not_begun_is_not_opened_by_a_page_visit(ana, alfa):
-    today = timezone.localdate()
-    later = (today.month % 12 + 1, today.year + (today.month == 12))
-    response = client_for(ana).get(live_url("alfa-romeo", *later))
-    assert response.status_code == 404
-    assert "ese mes no ha empezado" in response.content.decode()
+def test_a_page_visit_opens_nothing_it_shows_the_empty_room(ana, alfa):
+    for month, year in (month_from_now(0), month_from_now(1), (10, 2025)):
+        response = client_for(ana).get(live_url("alfa-romeo", month, year))
+        assert response.status_code == 200
+        config = json_script(response.content.decode(), "live-config")
+        assert config["inventoryId"] is None and config["lastSeq"] == 0 and config["status"] == "open"
+        assert config["openUrl"] == live_url("alfa-romeo", month, year)
+        assert json_script(response.content.decode(), "initial-scans") == []
     assert not Inventory.objects.exists()
-    # This month opens on the first visit, as before.
-    assert client_for(ana).get(live_url("alfa-romeo", today.month, today.year)).status_code == 200
+
+
+@pytest.mark.parametrize("months", [2, -25, -12 * 26])
+def test_a_month_that_cannot_be_opened_is_not_found(ana, alfa, months):
+    month, year = month_from_now(months)
+    response = client_for(ana).get(live_url("alfa-romeo", month, year))
+    assert response.status_code == 404
+    assert "ese mes no puede abrirse" in response.content.decode()
+    opened = client_for(ana).post(live_url("alfa-romeo", month, year))
+    assert opened.status_code == 400
+    assert opened.json()["code"] == "month_not_openable"
+    assert "solo se abren los meses de" in opened.json()["detail"]
+    assert not Inventory.objects.exists()
+
+
+def test_an_existing_inventory_of_an_old_month_stays_readable(ana, alfa):
+    record(ana, alfa, "VIN-OLD", month=1, year=2020)
+    html = client_for(ana).get(live_url("alfa-romeo", 1, 2020)).content.decode()
+    assert [scan["code"] for scan in json_script(html, "initial-scans")] == ["VIN-OLD"]
+
+
+def test_a_post_to_the_page_opens_the_room_and_answers_its_config(ana, alfa):
+    client = client_for(ana)
+    response = client.post(live_url())
+    assert response.status_code == 200
+    inventory = Inventory.objects.get(agency=alfa, month=10, year=2025)
+    config = response.json()
+    assert config["inventoryId"] == inventory.pk
+    assert config["scansUrl"] == f"/api/inventories/{inventory.pk}/scans/"
+    assert config["reconciliation"]["progressUrl"] == f"/api/inventories/{inventory.pk}/progress/"
+    assert client.post(live_url()).json()["inventoryId"] == inventory.pk  # again: the same one
     assert Inventory.objects.count() == 1
+
+
+def test_a_post_to_the_page_needs_the_csrf_token_and_membership(ana, outsider, alfa):
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(ana)
+    assert strict.post(live_url()).status_code == 403
+    assert client_for(outsider).post(live_url()).status_code == 404
+    assert not Inventory.objects.exists()
 
 
 def test_index_does_not_list_later_months_as_earlier_inventories(ana, alfa):
@@ -229,7 +292,7 @@ def test_user_text_is_escaped_in_the_html(make_user):
 
 
 def import_books(agency, month=10, year=2025) -> Inventory:
-    inventory = services.inventory_get_or_open(room=Room(agency=agency, month=month, year=year))
+    inventory = inventory_of(agency, month, year)
     reconciliation.expected_import_file(inventory=inventory, upload=csv_bytes(BOOKS), filename="libros.csv")
     return inventory
 

@@ -103,11 +103,12 @@ def test_progress_gives_the_figures_and_locations(api_for, counted, luis):
     "tail",
     ["expected/", "progress/", "exceptions/", "report/", "report.csv", "report.xlsx", "report/?format=csv"],
 )
-def test_non_members_get_403_and_unknown_inventories_404(api_for, counted, outsider, tail):
+def test_non_members_get_404_as_for_unknown_inventories(api_for, counted, outsider, tail):
     response = api_for(outsider).get(url(counted, tail))
-    assert response.status_code == 403
+    assert response.status_code == 404
     assert response["Content-Type"].startswith("application/json")
-    assert response.json()["code"] == "forbidden"
+    assert response.json()["code"] == "inventory_not_found"
+    assert "Alfa" not in response.content.decode()
     assert api_for(outsider).get(f"/api/inventories/999999/{tail}").status_code == 404
     assert api_for().get(url(counted, tail)).status_code == 401
 

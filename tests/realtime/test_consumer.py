@@ -253,7 +253,7 @@ async def test_a_scan_on_a_completed_inventory_is_refused(ana):
         (room_path(month="13"), protocol.CLOSE_NOT_FOUND),
         (room_path(month="octubre"), protocol.CLOSE_NOT_FOUND),
         (room_path(year="99999"), protocol.CLOSE_NOT_FOUND),
-        (room_path(agency="Peugeot Querétaro"), protocol.CLOSE_FORBIDDEN),
+        (room_path(agency="Peugeot Querétaro"), protocol.CLOSE_NOT_FOUND),  # not told it exists
     ],
 )
 async def test_refusals_are_explained_then_closed(luis, peugeot, path, close_code):

@@ -306,13 +306,13 @@ def test_ws_base_url_is_derived_from_the_server_url(url, expected):
 
 def test_room_urls_encode_the_agency():
     assert (
-        plan.room_ws_url("ws://h/ws/inventory", "Peugeot Querétaro/Norte", 3, 2099)
-        == "ws://h/ws/inventory/Peugeot%20Quer%C3%A9taro%2FNorte/3/2099"
+        plan.room_ws_url("ws://h/ws/inventory", "Peugeot Querétaro/Norte", 3, 2025)
+        == "ws://h/ws/inventory/Peugeot%20Quer%C3%A9taro%2FNorte/3/2025"
     )
 
 
 def test_rooms_are_dealt_round_robin_to_at_most_one_worker_each():
-    rooms = [plan.RoomPlan(i, f"A{i}", 1, 2099, ("t",)) for i in range(5)]
+    rooms = [plan.RoomPlan(i, f"A{i}", 1, 2025, ("t",)) for i in range(5)]
     assert [[r.index for r in share] for share in plan.split_rooms(rooms, 2)] == [[0, 2, 4], [1, 3]]
     assert len(plan.split_rooms(rooms[:2], 8)) == 2
 
@@ -370,11 +370,11 @@ def seed_scan(**overrides):
     data = {
         "agency": "Alfa Romeo",
         "month": "10",
-        "year": 2099,
+        "year": 2025,
         "userId": "7",
         "userName": "Ana García",
-        "scanData": {"code": "VIN1", "user": "Ana García", "timestamp": "2099-10-01T10:30:00.000Z"},
-        "timestamp": "2099-10-01T10:30:00.123Z",
+        "scanData": {"code": "VIN1", "user": "Ana García", "timestamp": "2025-10-01T10:30:00.000Z"},
+        "timestamp": "2025-10-01T10:30:00.123Z",
         "seq": 3,
     }
     data.update(overrides)
@@ -382,25 +382,25 @@ def seed_scan(**overrides):
 
 
 def test_a_seed_shaped_broadcast_has_no_problems():
-    assert seed_problems(seed_scan(), Room("Alfa Romeo", 10, 2099), code="VIN1") == []
+    assert seed_problems(seed_scan(), Room("Alfa Romeo", 10, 2025), code="VIN1") == []
 
 
 @pytest.mark.parametrize(
     ("overrides", "problem"),
     [
         ({"month": 10}, "month"),
-        ({"year": "2099"}, "year"),
+        ({"year": "2025"}, "year"),
         ({"userId": 7}, "userId"),
         ({"timestamp": "yesterday"}, "timestamp"),
         ({"scanData": {"code": "VIN1", "user": "Ana"}}, "scanData.timestamp"),
         (
-            {"scanData": {"code": "OTHER", "user": "Ana", "timestamp": "2099-10-01T10:30:00Z"}},
+            {"scanData": {"code": "OTHER", "user": "Ana", "timestamp": "2025-10-01T10:30:00Z"}},
             "scanData.code",
         ),
     ],
 )
 def test_a_broadcast_that_differs_from_the_seed_is_reported(overrides, problem):
-    problems = seed_problems(seed_scan(**overrides), Room("Alfa Romeo", 10, 2099), code="VIN1")
+    problems = seed_problems(seed_scan(**overrides), Room("Alfa Romeo", 10, 2025), code="VIN1")
     assert any(p.startswith(problem) for p in problems), problems
 
 
@@ -444,3 +444,29 @@ async def test_http_client_keeps_the_connection_and_reads_both_body_framings():
     assert (first.status, first.json()) == (201, {"a": 1})
     assert (second.status, second.json()) == (429, {"code": "slow"})
     assert len(connections) == 1
+
+
+def test_tools_pick_their_rooms_among_the_months_that_open(settings):
+    """From next month back two years: the smoke and token load test never open year 2099 again."""
+    from datetime import date
+
+    from inventory.rooms import openable_months_newest_first
+
+    months = openable_months_newest_first(date(2026, 12, 2))
+    assert months[:3] == [(1, 2027), (12, 2026), (11, 2026)]
+    assert months[-1] == (12, 2024) and len(months) == 26
+    assert (10, 2025) in months  # the seed's example room
+    settings.INVENTORY_OPEN_MONTHS_BACK, settings.INVENTORY_OPEN_MONTHS_AHEAD = 0, 0
+    assert openable_months_newest_first(date(2026, 12, 2)) == [(12, 2026)]
+
+
+def test_the_smoke_tries_the_months_it_is_given_newest_first():
+    from realtime.loadtest.shapes import Room
+    from realtime.loadtest.smoke import SmokeRun, SmokeSettings
+
+    months = ((1, 2027), (12, 2026), (11, 2026))
+    run = SmokeRun(SmokeSettings("http://h", "ws://h", "t", "Alfa Romeo", months=months), lambda *a: None)
+    assert run._candidates(None) == list(months)
+    assert run._candidates(Room("Alfa Romeo", 1, 2027)) == [(12, 2026), (11, 2026)]
+    chosen = SmokeSettings("http://h", "ws://h", "t", "Alfa Romeo", month=10, year=2025, months=months)
+    assert SmokeRun(chosen, lambda *a: None)._candidates(None) == [(10, 2025)]

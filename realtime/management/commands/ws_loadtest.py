@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 
+from inventory.rooms import openable_months_newest_first
 from realtime.conf import realtime_settings
 from realtime.loadtest import api, plan, report, stats
 from realtime.loadtest.progress import LiveProgress, NoProgress
@@ -39,11 +40,11 @@ class Command(BaseCommand):
         parser.add_argument("--procs", type=int, default=1, help="Worker processes sharing the rooms.")
         parser.add_argument(
             "--token",
-            help="Use this existing token for every client (rooms are months of --agency) instead of "
+            help="Use this existing token for every client (rooms are the months of --agency a room can "
+            "be opened in, newest first) instead of "
             "creating the run's own agencies, users and tokens in the database.",
         )
         parser.add_argument("--agency", help="With --token: the agency (default: the token's first).")
-        parser.add_argument("--year", type=int, default=2099, help="With --token: the rooms' year.")
         parser.add_argument("--keep", action="store_true", help="Keep the run's agencies, users and scans.")
         parser.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
         parser.add_argument("--server-pid", type=int, help="The server's pid, to report its CPU and memory.")
@@ -144,8 +145,12 @@ class Command(BaseCommand):
                 raise CommandError(f"--{name} must be at least 1.")
         if options["rate"] <= 0 or options["duration"] <= 0:
             raise CommandError("--rate and --duration must be positive.")
-        if options["token"] and options["rooms"] > 12 * (options["year"] - 1999):
-            raise CommandError("With --token, rooms are months counted back from --year: too many rooms.")
+        months = len(openable_months_newest_first())
+        if options["token"] and options["rooms"] > months:
+            raise CommandError(
+                f"With --token, rooms are the {months} months a room can be opened in "
+                "(INVENTORY_OPEN_MONTHS_BACK and _AHEAD): too many rooms."
+            )
 
     def _token_rooms(self, options, http_url: str, notes: list[str]) -> list[plan.RoomPlan]:
         """With one token: every client is the same user; the rooms are months of one agency."""
@@ -166,11 +171,11 @@ class Command(BaseCommand):
             plan.RoomPlan(
                 index=i,
                 agency=agency,
-                month=i % 12 + 1,
-                year=options["year"] - i // 12,
+                month=month,
+                year=year,
                 tokens=(options["token"],) * options["clients"],
             )
-            for i in range(options["rooms"])
+            for i, (month, year) in enumerate(openable_months_newest_first()[: options["rooms"]])
         ]
 
     def _run_info(self, run_id, options, http_url, ws_base, rooms, shares) -> dict:

@@ -7,6 +7,7 @@ import asyncio
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from inventory import rooms
 from realtime.conf import realtime_settings
 from realtime.loadtest import api, plan
 from realtime.loadtest.smoke import SmokeRun, SmokeSettings
@@ -18,7 +19,8 @@ class Command(BaseCommand):
     help = (
         "Check a running server's WebSocket protocol: connection, each message type and its broadcast, "
         "room isolation, error handling and ping/pong. One PASS or FAIL line per check; exits non-zero "
-        "on any failure. Works in a far-future room of its own and removes its scan."
+        "on any failure. Works in a room nobody has opened yet (next month's, or the latest earlier one), "
+        "removes its scan and deletes the inventories it opened when the token may (delete_inventory)."
     )
 
     def add_arguments(self, parser):
@@ -27,8 +29,8 @@ class Command(BaseCommand):
         )
         parser.add_argument("--token", required=True, help="An API token (POST /api/auth/token/).")
         parser.add_argument("--agency", help="Agency name or slug (default: the token's user's first).")
-        parser.add_argument("--month", type=int, help="The room's month (default: a random one).")
-        parser.add_argument("--year", type=int, help="The room's year (default: 2099).")
+        parser.add_argument("--month", type=int, help="The room's month, with --year (default: next month).")
+        parser.add_argument("--year", type=int, help="The room's year, with --month.")
         parser.add_argument(
             "--check-completion",
             action="store_true",
@@ -55,6 +57,7 @@ class Command(BaseCommand):
                 agency=agency,
                 month=month,
                 year=year,
+                months=tuple(rooms.openable_months_newest_first()),
                 check_completion=check_completion,
                 timeout=timeout,
             ),
