@@ -36,9 +36,11 @@ def visit(server):
         complaints = []
         page.on(
             "console",
-            lambda message: complaints.append(message.text)
-            if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text
-            else None,
+            lambda message: (
+                complaints.append(message.text)
+                if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text
+                else None
+            ),
         )
         page.on("pageerror", lambda error: complaints.append(f"page error: {error}"))
         response = page.goto(server.http + path)
