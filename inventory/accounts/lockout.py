@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import JsonResponse
 from django.template.response import TemplateResponse
-from django.utils.translation import ngettext
+from django.utils.translation import gettext as _
 from rest_framework import status
 from rest_framework.exceptions import APIException
 from rest_framework.throttling import BaseThrottle
@@ -48,11 +48,9 @@ def lockout_seconds(request=None) -> int:
 
 def lockout_message(request=None) -> str:
     minutes = max(1, math.ceil(lockout_seconds(request) / 60))
-    return ngettext(
-        "Demasiados intentos fallidos de inicio de sesión. Espera %(minutes)s minuto e inténtalo de nuevo.",
-        "Demasiados intentos fallidos de inicio de sesión. Espera %(minutes)s minutos e inténtalo de nuevo.",
-        minutes,
-    ) % {"minutes": minutes}
+    return _("Demasiados intentos fallidos de inicio de sesión. Inténtalo de nuevo en %(minutes)s min.") % {
+        "minutes": minutes
+    }
 
 
 class LoginLockedOut(APIException):

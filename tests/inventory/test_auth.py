@@ -19,7 +19,7 @@ LOGIN = "/accounts/login/"
 ADMIN_LOGIN = "/admin/login/"
 TOKEN = "/api/auth/token/"
 PASSWORD = "secret-pass-123"
-LOCKED = "Demasiados intentos fallidos de inicio de sesión. Espera 15 minutos e inténtalo de nuevo."
+LOCKED = "Demasiados intentos fallidos de inicio de sesión. Inténtalo de nuevo en 15 min."
 
 
 def page_login(username, password, **meta):
