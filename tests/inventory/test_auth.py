@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import async_to_sync
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -237,3 +237,12 @@ def test_without_api_token_ttl_a_token_does_not_expire(ana, settings):
     key = token_for(ana)
     Token.objects.filter(key=key).update(created=timezone.now() - timedelta(days=3650))
     assert authenticates(key) == (200, True)
+
+
+def test_sign_in_keeps_working_without_counting_when_the_cache_is_down(ana, settings):
+    dead = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    # AXES_HANDLER too: django-axes builds its handler again, on the dead cache, and after, on ours.
+    with override_settings(CACHES={"default": dead}, AXES_HANDLER=settings.AXES_HANDLER):
+        for attempt in range(6):
+            assert page_login("ana", f"wrong-{attempt}").status_code == 200
+        assert page_login("ana", PASSWORD).status_code == 302
