@@ -1,6 +1,7 @@
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from inventory.api import health
 from inventory.api.views import PrometheusMetricsView
@@ -8,7 +9,15 @@ from inventory.api.views import PrometheusMetricsView
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Swagger UI's script comes from its own URL (the split view); its page and widgets style
+    # themselves inline, so only this page allows inline styles.
+    path(
+        "api/docs/",
+        csp_update({"style-src": ["'unsafe-inline'"]})(
+            SpectacularSwaggerSplitView.as_view(url_name="schema")
+        ),
+        name="api-docs",
+    ),
     path("api/", include("inventory.api.urls")),
     path("health", health.health, name="health"),
     path("health/detailed", health.health_detailed, name="health-detailed"),

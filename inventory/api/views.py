@@ -7,13 +7,13 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
-from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inventory import rooms, selectors, services
+from inventory.accounts import lockout, tokens
 from inventory.exceptions import InventoryError, InventoryNotFound
 from inventory.models import Agency, Inventory
 from realtime import metrics, presence
@@ -30,7 +30,7 @@ class CanViewRealtimeMetrics(permissions.BasePermission):
 
 
 class ObtainTokenView(APIView):
-    """Exchange a username and password for an API token."""
+    """Exchange a username and password for an API token; DELETE revokes the token used."""
 
     permission_classes = [permissions.AllowAny]
     authentication_classes = []
@@ -40,23 +40,22 @@ class ObtainTokenView(APIView):
     @extend_schema(request=s.TokenInput, responses={200: s.TokenOutput})
     def post(self, request):
         serializer = AuthTokenSerializer(data=request.data, context={"request": request})
-        serializer.is_valid(raise_exception=True)
-        token, _created = Token.objects.get_or_create(user=serializer.validated_data["user"])
+        if not serializer.is_valid():
+            if lockout.is_locked_out(request):
+                raise lockout.LoginLockedOut(request)
+            raise serializers.ValidationError(serializer.errors)
+        token = tokens.token_issue(user=serializer.validated_data["user"])
         return Response({"token": token.key})
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request):
-        """Revoke the token used to authenticate this request."""
-        if request.auth is None or not isinstance(request.auth, Token):
-            return Response(status=status.HTTP_204_NO_CONTENT)
-        request.auth.delete()
+        """Revoke the token used to authenticate this request (and any other of its user)."""
+        tokens.token_revoke(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def get_authenticators(self):
         if self.request is not None and self.request.method == "DELETE":
-            from rest_framework.authentication import TokenAuthentication
-
-            return [TokenAuthentication()]
+            return [tokens.ExpiringTokenAuthentication()]
         return super().get_authenticators()
 
     def get_permissions(self):

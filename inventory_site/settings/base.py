@@ -1,5 +1,6 @@
 """Settings shared by every environment; everything configurable comes from the environment."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -32,11 +33,15 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "inventory",
+    "inventory.accounts",
     "realtime",
+    "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -45,6 +50,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout flagged during the view into the answer.
+    "inventory.accounts.lockout.LoginLockoutMiddleware",
 ]
 
 ROOT_URLCONF = "inventory_site.urls"
@@ -141,6 +148,48 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Sign-in and API tokens (inventory/accounts). The client's address is the one the last
+# TRUSTED_PROXIES proxies report in X-Forwarded-For (0: the connection's own address; the
+# production settings, the Procfile's, assume 1); never what a client writes in that header.
+TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
+# django-axes locks a username, and separately a client address, out for LOGIN_LOCKOUT_SECONDS
+# after LOGIN_FAILURE_LIMIT failed logins on any door (pages, admin, token endpoint); the
+# counts live in the cache (Redis when REDIS_URL is set: shared by every process).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "inventory.accounts.lockout.ResilientAxesCacheHandler"
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(seconds=env.int("LOGIN_LOCKOUT_SECONDS", default=900))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_CLIENT_IP_CALLABLE = "inventory.accounts.lockout.lockout_key_address"
+AXES_LOCKOUT_CALLABLE = "inventory.accounts.lockout.lockout_response"
+AXES_VERBOSE = False
+# Our subclass of django-axes' middleware is installed (its check looks for the class's own path).
+SILENCED_SYSTEM_CHECKS = ["axes.W002"]
+# Seconds an API token authenticates after it is issued (REST and socket); unset: no expiry.
+API_TOKEN_TTL = env.int("API_TOKEN_TTL", default=None)
+
+# Content-Security-Policy on every page (django-csp): the pages load scripts, styles and fonts
+# from this site only and run no inline script. Style attributes stay allowed (a bar's width,
+# a chart tick's offset); <style> elements do not. /api/docs/ relaxes it for Swagger UI.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -173,7 +222,7 @@ STORAGES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "inventory.accounts.tokens.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -186,6 +235,8 @@ REST_FRAMEWORK = {
         "scan_write": env("API_SCAN_WRITE_RATE", default="600/min"),
         "login": env("API_LOGIN_RATE", default="20/min"),
     },
+    # Throttles key anonymous clients on the address TRUSTED_PROXIES yields, not the whole header.
+    "NUM_PROXIES": TRUSTED_PROXIES,
 }
 
 SPECTACULAR_SETTINGS = {

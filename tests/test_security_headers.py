@@ -1,0 +1,75 @@
+"""Every page carries the Content-Security-Policy; production speaks JSON and redirects to HTTPS."""
+
+import json
+
+import pytest
+from django.test import Client
+
+from tests.test_settings import run_django
+
+STRONG_KEY = "k3y-" + "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def directives(response) -> dict[str, list[str]]:
+    policy = response["Content-Security-Policy"]
+    return {part.split()[0]: part.split()[1:] for part in policy.split(";") if part.strip()}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/accounts/login/", "/", "/inventory/alfa-romeo/10/2025/", "/admin/"])
+def test_every_page_carries_a_policy_with_no_inline_script(path, staff, alfa):
+    client = Client()
+    if path != "/accounts/login/":
+        client.force_login(staff)
+    response = client.get(path)
+    assert response.status_code == 200
+    policy = directives(response)
+    assert policy["script-src"] == ["'self'"]
+    assert policy["style-src"] == ["'self'"]
+    assert policy["object-src"] == ["'none'"]
+    assert policy["frame-ancestors"] == ["'none'"]
+
+
+@pytest.mark.django_db
+def test_the_api_docs_allow_inline_styles_but_no_inline_script(staff):
+    client = Client()
+    client.force_login(staff)
+    policy = directives(client.get("/api/docs/"))
+    assert policy["style-src"] == ["'self'", "'unsafe-inline'"]
+    assert policy["script-src"] == ["'self'"]
+
+
+PRODUCTION_PROBE = """
+from django.test import Client
+from django.test.utils import setup_test_environment
+import json
+setup_test_environment()
+client = Client(raise_request_exception=False)
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+answers = {}
+for path in ("/health", "/health/detailed", "/api/agencies/"):
+    response = client.get(path, HTTP_ACCEPT=BROWSER)
+    answers[path] = [response.status_code, response.get("Location", ""), response.get("Content-Type", "")]
+secure = client.get("/api/agencies/", HTTP_ACCEPT=BROWSER, HTTP_X_FORWARDED_PROTO="https")
+answers["secure-api"] = [secure.status_code, "", secure.get("Content-Type", "")]
+print(json.dumps(answers))
+"""
+
+
+def test_production_redirects_all_but_health_to_https_and_has_no_browsable_api(tmp_path):
+    result = run_django(
+        PRODUCTION_PROBE,
+        "inventory_site.settings.production",
+        SECRET_KEY=STRONG_KEY,
+        ALLOWED_HOSTS="testserver",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'probe.sqlite3'}",
+        REDIS_URL="",
+    )
+    assert result.returncode == 0, result.stderr
+    answers = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answers["/health"][0] != 301
+    assert answers["/health/detailed"][:2] == [301, "https://testserver/health/detailed"]
+    assert answers["/api/agencies/"][:2] == [301, "https://testserver/api/agencies/"]
+    # A browser asking over HTTPS still gets JSON: there is no browsable API.
+    assert answers["secure-api"][0] == 401
+    assert answers["secure-api"][2] == "application/json"
