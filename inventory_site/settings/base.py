@@ -207,6 +207,19 @@ REALTIME = {
     "HEARTBEAT_INTERVAL_MS": env.int("WEBSOCKET_HEARTBEAT_INTERVAL", default=30000),
 }
 
+# Operations: what the server allows slow clients, and the demo data of `make run`.
+# A connection whose request line and headers are not complete within this many seconds is closed
+# with a 408 (slowloris); an idle keep-alive connection is closed after as long.
+HTTP_HEADER_TIMEOUT = env.float("HTTP_HEADER_TIMEOUT", default=10.0)
+# Where seed_demo keeps the demo users' password, generated on the first seed (gitignored).
+DEMO_PASSWORD_FILE = env("DEMO_PASSWORD_FILE", default=str(BASE_DIR / ".demo-password"))
+REALTIME.update(
+    {
+        # How long a dead instance's last figures stay in Redis, shown as gone (metrics, room_metrics).
+        "METRICS_GONE_RETENTION_SECONDS": env.int("METRICS_GONE_RETENTION_SECONDS", default=3600),
+    }
+)
+
 # The seed's `DEBUG=websocket:*` switch turns on the realtime logger's debug output.
 _REALTIME_DEBUG = "websocket:" in env.str("DEBUG", default="")
 

@@ -19,7 +19,11 @@ class Command(BaseCommand):
     help = "Run daphne (or uvicorn) on $PORT with the heartbeat and frame limits from the settings."
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))
+        parser.add_argument(
+            "--host",
+            default=os.environ.get("HOST", "127.0.0.1"),
+            help="The address to listen on (default: $HOST, else 127.0.0.1: this machine only).",
+        )
         parser.add_argument("--port", type=int, default=settings.PORT)
         parser.add_argument("--proxy-headers", action="store_true", help="Trust X-Forwarded-* headers.")
         parser.add_argument(
