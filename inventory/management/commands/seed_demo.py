@@ -68,7 +68,7 @@ class Command(BaseCommand):
         elif password is not None:
             self.stdout.write(f"Demo password: the one shown on the first run, kept in {password_file}.")
         else:
-            self.stdout.write(f"{password_file} is gone: set a new password with `manage.py changepassword ana`.")
+            self.stdout.write(f"{password_file} is gone: set a password with `manage.py changepassword ana`.")
 
 
 def _read_password(path: Path) -> str | None:
