@@ -177,6 +177,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "inventory.api.exceptions.exception_handler",
+    # DRF's parsers, with a JSON parser that answers JSON nested too deep with a 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "inventory.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_RATES": {
         "scan_write": env("API_SCAN_WRITE_RATE", default="600/min"),
         "login": env("API_LOGIN_RATE", default="20/min"),
