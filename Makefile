@@ -18,7 +18,9 @@ $(VENV)/.dev: requirements/dev.txt requirements/base.txt | $(BIN)/python
 	$(PIP) install -q -r requirements/dev.txt
 	touch $@ $(VENV)/.base
 
-## Run the product on http://localhost:$${PORT:-5000} (SQLite and in-memory layer unless configured).
+## Run the product on http://localhost:$${PORT:-5000} (SQLite and in-memory layer unless configured),
+## for this machine only: HOST=0.0.0.0 make run opens it to the network. The first run prints the
+## demo password (kept in .demo-password).
 run: $(VENV)/.base
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0

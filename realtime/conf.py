@@ -7,6 +7,8 @@ DEFAULTS = {
     "MAX_CONNECTIONS_PER_ROOM": 50,
     "RATE_LIMIT_MAX_MESSAGES": 100,
     "HEARTBEAT_INTERVAL_MS": 30000,
+    # A dead instance's last figures are kept this long, marked as gone (metrics, room_metrics).
+    "METRICS_GONE_RETENTION_SECONDS": 3600,
     # Client messages larger than this are refused with an `error` and closed with 1009.
     "MAX_FRAME_BYTES": 64 * 1024,
     # What daphne accepts and sends per message: above MAX_FRAME_BYTES so that the consumer, not

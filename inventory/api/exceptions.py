@@ -2,6 +2,13 @@
 
 import logging
 
+from django.conf import settings
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.utils.translation import gettext as _
@@ -16,6 +23,8 @@ logger = logging.getLogger("inventory.api")
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, SuspiciousOperation):
+        return _client_error_response(exc)
     if isinstance(exc, InvalidInput) and "field" in exc.details:
         return Response({exc.details["field"]: [exc.message]}, status=exc.status)
     if isinstance(exc, InventoryError):
@@ -36,6 +45,29 @@ def exception_handler(exc, context):
             headers={"Retry-After": "5"},
         )
     return drf_exception_handler(exc, context)
+
+
+def _client_error_response(exc: SuspiciousOperation) -> Response:
+    """A body Django refuses to read (too big, too many fields): the client's error, in DRF's shape.
+
+    Logged as Django logs it (`django.security.<name>`), as one line: a client error has no traceback.
+    """
+    logging.getLogger(f"django.security.{type(exc).__name__}").warning("%s", exc)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            {
+                "detail": _("La solicitud es demasiado grande: el máximo es %(max)s bytes.")
+                % {"max": settings.DATA_UPLOAD_MAX_MEMORY_SIZE},
+                "code": "request_too_large",
+            },
+            status=413,
+        )
+    if isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):
+        return Response(
+            {"detail": _("La solicitud tiene demasiados campos o archivos."), "code": "too_many_fields"},
+            status=400,
+        )
+    return Response({"detail": _("Solicitud incorrecta."), "code": "bad_request"}, status=400)
 
 
 class ResilientScopedRateThrottle(ScopedRateThrottle):

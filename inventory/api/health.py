@@ -3,7 +3,9 @@
 import asyncio
 import logging
 
-from channels.layers import get_channel_layer
+from asgiref.sync import async_to_sync
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import channel_layers, get_channel_layer
 from django.db import connection
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -27,19 +29,39 @@ def check_database() -> dict:
         return {"ok": False, "vendor": connection.vendor, "error": str(exc).strip()[:200]}
 
 
-async def _layer_round_trip(layer) -> None:
-    channel = await layer.new_channel("health.")
-    await layer.send(channel, {"type": "health.check"})
-    await asyncio.wait_for(layer.receive(channel), timeout=2)
+LAYER_TIMEOUT = 2.0
+
+
+async def _layer_round_trip() -> None:
+    """Send a message to a fresh channel and receive it, on a layer instance of the check's own.
+
+    The process's shared layer is not used: with channels-redis' core layer, a receive on it queues
+    behind the consumers' shared receive loop, so a busy instance would look down.
+    """
+    layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+    try:
+        channel = await layer.new_channel("health")
+        await layer.send(channel, {"type": "health.check"})
+        message = await layer.receive(channel)
+        if message.get("type") != "health.check":
+            raise RuntimeError(f"the layer returned {message!r}")
+    finally:
+        await _close(layer)
+
+
+async def _close(layer) -> None:
+    """Close the check's own connections (channels-redis), never touching what others stored."""
+    if hasattr(layer, "close_pools"):  # core: flush() would delete every channel and group
+        await layer.close_pools()
+    elif type(layer).__name__ == "RedisPubSubChannelLayer":  # its flush() only closes its own
+        await layer.flush()
 
 
 def check_channel_layer() -> dict:
     layer = get_channel_layer()
     backend = f"{type(layer).__module__}.{type(layer).__name__}"
     try:
-        from asgiref.sync import async_to_sync
-
-        async_to_sync(_layer_round_trip)(layer)
+        async_to_sync(asyncio.wait_for)(_layer_round_trip(), timeout=LAYER_TIMEOUT)
         return {"ok": True, "backend": backend}
     except Exception as exc:
         logger.warning("Channel layer check failed: %r", exc)

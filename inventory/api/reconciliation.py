@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -21,6 +21,7 @@ from inventory.reconciliation.errors import ExpectedListHidden, ImportRejected, 
 from inventory.reconciliation.report import report_of
 
 from .exceptions import ResilientScopedRateThrottle as ScopedRateThrottle
+from .parsers import JSONParser
 
 
 def inventory_for(request, pk) -> Inventory:

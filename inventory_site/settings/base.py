@@ -231,6 +231,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "inventory.api.exceptions.exception_handler",
+    # DRF's parsers, with a JSON parser that answers JSON nested too deep with a 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "inventory.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_RATES": {
         "scan_write": env("API_SCAN_WRITE_RATE", default="600/min"),
         "login": env("API_LOGIN_RATE", default="20/min"),
@@ -262,6 +268,19 @@ REALTIME = {
     "RATE_LIMIT_MAX_MESSAGES": env.int("WEBSOCKET_RATE_LIMIT_MAX_MESSAGES", default=100),
     "HEARTBEAT_INTERVAL_MS": env.int("WEBSOCKET_HEARTBEAT_INTERVAL", default=30000),
 }
+
+# Operations: what the server allows slow clients, and the demo data of `make run`.
+# A connection whose request line and headers are not complete within this many seconds is closed
+# with a 408 (slowloris); an idle keep-alive connection is closed after as long.
+HTTP_HEADER_TIMEOUT = env.float("HTTP_HEADER_TIMEOUT", default=10.0)
+# Where seed_demo keeps the demo users' password, generated on the first seed (gitignored).
+DEMO_PASSWORD_FILE = env("DEMO_PASSWORD_FILE", default=str(BASE_DIR / ".demo-password"))
+REALTIME.update(
+    {
+        # How long a dead instance's last figures stay in Redis, shown as gone (metrics, room_metrics).
+        "METRICS_GONE_RETENTION_SECONDS": env.int("METRICS_GONE_RETENTION_SECONDS", default=3600),
+    }
+)
 
 # The seed's `DEBUG=websocket:*` switch turns on the realtime logger's debug output.
 _REALTIME_DEBUG = "websocket:" in env.str("DEBUG", default="")

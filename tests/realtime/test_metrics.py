@@ -39,22 +39,22 @@ async def test_metrics_count_connections_messages_and_latency(api_for, ana, luis
         assert 0 <= latency["p50"] <= latency["p99"] <= latency["max"]
         assert figures["instances"][0]["activeConnections"] == 2
         text = (await get(api_for, staff, "/metrics")).content.decode()
+        instance = figures["instances"][0]["instance"]
         assert "inventory_ws_connections 2.0" in text
-        assert 'inventory_ws_errors_total{code="unknown_type"} 1.0' in text
-        assert 'inventory_ws_delivery_latency_ms{quantile="0.99"}' in text
-        # A valid exposition: the latency is a summary with its count; each instance has its own series.
+        assert f'inventory_ws_errors_total{{code="unknown_type",instance="{instance}"}} 1.0' in text
+        assert f'inventory_ws_delivery_latency_ms{{instance="{instance}",quantile="0.99"}}' in text
+        # A valid exposition: the latency is a summary with its count; every counter is per instance.
         families = {family.name: family for family in text_string_to_metric_families(text)}
         assert families["inventory_ws_delivery_latency_ms"].type == "summary"
         count = [s for s in families["inventory_ws_delivery_latency_ms"].samples if s.name.endswith("_count")]
-        assert count[0].value == latency["count"]
-        instance = figures["instances"][0]["instance"]
-        sent = families["inventory_ws_messages_sent_by_instance"].samples
-        assert [(s.labels["instance"], s.value) for s in sent if s.name.endswith("_total")] == [
-            (instance, figures["instances"][0]["messagesSent"])
+        assert [(s.labels, s.value) for s in count] == [({"instance": instance}, latency["count"])]
+        sent = families["inventory_ws_messages_sent"].samples
+        assert [(s.labels, s.value) for s in sent if s.name.endswith("_total")] == [
+            ({"instance": instance}, figures["instances"][0]["messagesSent"])
         ]
-        assert {
-            s.labels["instance"] for s in families["inventory_ws_instance_delivery_latency_ms"].samples
-        } == {instance}
+        assert [(s.labels, s.value) for s in families["inventory_ws_instance_up"].samples] == [
+            ({"instance": instance}, 1.0)
+        ]
     # Empty rooms disappear from the figures.
     figures = (await get(api_for, staff, "/api/inventory/websocket/metrics")).json()
     assert figures["activeRooms"] == 0 and figures["rooms"] == []
@@ -115,5 +115,10 @@ def test_room_metrics_reads_redis_directly(require_redis, ana):
     figures = json.loads(out.getvalue())
     assert figures["activeConnections"] == 1
     assert figures["rooms"] == [
-        {"inventoryId": str(inventory.pk), "connections": 1, "room": "Alfa Romeo/10/2025"}
+        {
+            "inventoryId": str(inventory.pk),
+            "connections": 1,
+            "room": "Alfa Romeo/10/2025",
+            "pingLatencyMs": {"p50": None, "p95": None, "p99": None},  # no socket here pinged
+        }
     ]

@@ -1,4 +1,7 @@
-"""Print the live rooms' figures across every instance: rooms, connections, users, messages."""
+"""Print the live rooms' figures across every instance: rooms, connections, users, messages, latency.
+
+Instances that died recently are listed with their last figures, marked as gone.
+"""
 
 import json
 import time
@@ -13,8 +16,14 @@ from rich.table import Table
 from realtime import metrics
 
 
+def _quantiles(summary: dict | None, keys=("p50", "p95", "p99")) -> str:
+    summary = summary or {}
+    return "/".join(str(summary.get(k)) for k in keys)
+
+
 def render(figures, console: Console) -> None:
     latency = figures["deliveryLatencyMs"]
+    ping = figures.get("pingLatencyMs") or {}
     summary = Table(title=f"Live rooms at {figures['timestamp']}", show_header=False)
     for label, value in [
         ("rooms", figures["activeRooms"]),
@@ -24,29 +33,51 @@ def render(figures, console: Console) -> None:
         ("messages received", figures["messagesReceived"]),
         ("errors", figures["errors"]),
         ("deliveries", latency["count"]),
-        ("latency p50/p95/p99/max ms", "/".join(str(latency[k]) for k in ("p50", "p95", "p99", "max"))),
+        ("latency p50/p95/p99/max ms", _quantiles(latency, ("p50", "p95", "p99", "max"))),
+        ("pings", ping.get("count", 0)),
+        ("ping round trip p50/p95/p99/max ms", _quantiles(ping, ("p50", "p95", "p99", "max"))),
     ]:
         summary.add_row(label, str(value))
     console.print(summary)
 
     rooms = Table(title="Rooms")
-    for column in ("room", "inventory", "connections"):
+    for column in ("room", "inventory", "connections", "ping p50/p95/p99 ms"):
         rooms.add_column(column)
     for room in figures["rooms"]:
-        rooms.add_row(room.get("room") or "?", room["inventoryId"], str(room["connections"]))
+        rooms.add_row(
+            room.get("room") or "?",
+            room["inventoryId"],
+            str(room["connections"]),
+            _quantiles(room.get("pingLatencyMs")),
+        )
     console.print(rooms)
 
+    # Live instances, then the last figures of those gone (kept a while, so totals do not fall).
     instances = Table(title="Instances")
-    for column in ("instance", "connections", "users", "sent", "received", "errors", "updated"):
+    columns = (
+        "instance",
+        "state",
+        "connections",
+        "users",
+        "sent",
+        "received",
+        "errors",
+        "ping p50/p95/p99 ms",
+    )
+    for column in (*columns, "updated"):
         instances.add_column(column)
-    for instance in figures["instances"]:
+    gone = figures.get("goneInstances", [])
+    for instance in [*figures["instances"], *gone]:
+        state = f"gone at {instance.get('goneAt', '?')}" if instance.get("gone") else "live"
         instances.add_row(
             instance["instance"],
+            state,
             str(instance["activeConnections"]),
             str(instance["userSessions"]),
             str(instance["messagesSent"]),
             str(instance["messagesReceived"]),
             str(instance["errors"]),
+            _quantiles(instance.get("pingLatencyMs")),
             instance["updatedAt"],
         )
     console.print(instances)

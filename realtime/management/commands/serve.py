@@ -2,6 +2,12 @@
 
 daphne is the default; uvicorn (`--server uvicorn` or `ASGI_SERVER=uvicorn`) serves the same
 application with the same heartbeat and limits, and relays faster (docs/performance.md).
+
+Either listens on 127.0.0.1 unless --host or $HOST says otherwise, and closes a connection whose
+request headers are not complete within HTTP_HEADER_TIMEOUT (slowloris). In production it expects
+a reverse proxy in front (the Procfile: a platform router or nginx) that terminates TLS, sets
+X-Forwarded-For/-Proto (--proxy-headers), buffers request bodies and limits their size: daphne
+reads a whole body before the application sees it and does not bound it.
 """
 
 import math
@@ -19,7 +25,11 @@ class Command(BaseCommand):
     help = "Run daphne (or uvicorn) on $PORT with the heartbeat and frame limits from the settings."
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))
+        parser.add_argument(
+            "--host",
+            default=os.environ.get("HOST", "127.0.0.1"),
+            help="The address to listen on (default: $HOST, else 127.0.0.1: this machine only).",
+        )
         parser.add_argument("--port", type=int, default=settings.PORT)
         parser.add_argument("--proxy-headers", action="store_true", help="Trust X-Forwarded-* headers.")
         parser.add_argument(
@@ -41,10 +51,15 @@ class Command(BaseCommand):
         if server == "uvicorn":
             import uvicorn
 
+            from realtime.uvicorn_http import HeaderDeadlineH11Protocol
+
             uvicorn.run(
                 APPLICATION,
                 host=host,
                 port=port,
+                # h11 with a deadline for each request's headers (HTTP_HEADER_TIMEOUT), as on daphne.
+                http=HeaderDeadlineH11Protocol,
+                timeout_keep_alive=max(1, math.ceil(settings.HTTP_HEADER_TIMEOUT)),
                 ws="websockets-sansio",
                 ws_max_size=transport,
                 ws_ping_interval=heartbeat,

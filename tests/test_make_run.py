@@ -1,0 +1,69 @@
+"""`make run` is safe on a shared network: this machine only by default, a password of its own."""
+
+import io
+import re
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+
+from realtime.management.commands.serve import Command as Serve
+from tests.servers import ROOT
+
+pytestmark = [pytest.mark.django_db]
+
+
+def seed(settings, path) -> str:
+    settings.DEBUG = True
+    settings.DEMO_PASSWORD_FILE = str(path)
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+def printed_password(output: str) -> str:
+    return re.search(r"Demo password \(shown once, kept in .+\): (\S+)", output).group(1)
+
+
+def test_demo_password_is_generated_printed_once_and_kept_for_the_readme(settings, tmp_path):
+    output = seed(settings, tmp_path / ".demo-password")
+    password = printed_password(output)
+
+    assert password != "inventario-demo" and len(password) >= 12
+    assert (tmp_path / ".demo-password").read_text().strip() == password
+    assert (tmp_path / ".demo-password").stat().st_mode & 0o077 == 0
+    for username in ("admin", "ana", "luis"):
+        assert authenticate(username=username, password=password) is not None
+        assert authenticate(username=username, password="inventario-demo") is None
+    again = seed(settings, tmp_path / ".demo-password")
+    assert password not in again and "kept in" in again
+    assert authenticate(username="ana", password=password) is not None
+
+
+def test_each_installation_gets_its_own_demo_password(settings, tmp_path, django_user_model):
+    first = printed_password(seed(settings, tmp_path / "one"))
+    django_user_model.objects.all().delete()
+    second = printed_password(seed(settings, tmp_path / "two"))
+
+    assert first != second
+
+
+def test_a_demo_user_left_on_the_old_shared_password_gets_a_new_one(settings, tmp_path, django_user_model):
+    django_user_model.objects.create_user(username="ana", password="inventario-demo")
+
+    password = printed_password(seed(settings, tmp_path / ".demo-password"))
+
+    assert authenticate(username="ana", password="inventario-demo") is None
+    assert authenticate(username="ana", password=password) is not None
+
+
+def test_serve_listens_on_this_machine_only_unless_host_says_otherwise(monkeypatch):
+    monkeypatch.delenv("HOST", raising=False)
+    assert Serve().create_parser("manage.py", "serve").parse_args([]).host == "127.0.0.1"
+    monkeypatch.setenv("HOST", "0.0.0.0")
+    assert Serve().create_parser("manage.py", "serve").parse_args([]).host == "0.0.0.0"
+
+
+def test_the_procfile_still_listens_on_every_interface():
+    web = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
+    assert "--host 0.0.0.0" in web
