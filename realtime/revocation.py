@@ -131,16 +131,45 @@ def refusal_for(reason: str, *, agency_name: str) -> Refusal:
 
 
 def publish_revoked(user_id, reason: str, *, agency_id: int | None = None) -> None:
-    """Tell every socket of the user, once the current transaction commits, to check its access."""
-    event = {"type": USER_REVOKED, "reason": reason, "agency": agency_id}
+    """Tell every socket of the user, once the current transaction commits, to check its access.
 
-    def send() -> None:
-        try:
-            async_to_sync(get_channel_layer().group_send)(groups.user_group_name(user_id), event)
-        except Exception as exc:  # the change is committed; writes still check access themselves
-            logger.error("Could not publish revocation of user %s: %r", user_id, exc)
+    The events of one transaction are sent together, each once, so that deleting a thousand
+    users costs one hop to the channel layer, not a thousand.
+    """
+    event = (int(user_id), reason, agency_id)
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        _send_now([event])
+        return
+    batch = getattr(connection, "_revocation_batch", None)
+    # A batch whose callback is no longer registered was committed or rolled back: start another.
+    if batch is None or not any(entry[1] is batch.send for entry in connection.run_on_commit):
+        batch = connection._revocation_batch = _Batch()
+        transaction.on_commit(batch.send)
+    batch.events[event] = None
 
-    transaction.on_commit(send)
+
+class _Batch:
+    def __init__(self):
+        self.events: dict[tuple, None] = {}
+
+    def send(self) -> None:
+        _send_now(list(self.events))
+
+
+def _send_now(events) -> None:
+    try:
+        async_to_sync(_send_all)(events)
+    except Exception as exc:  # the change is committed; writes still check access themselves
+        logger.error("Could not publish %s revocation(s): %r", len(events), exc)
+
+
+async def _send_all(events) -> None:
+    layer = get_channel_layer()
+    for user_id, reason, agency_id in events:
+        await layer.group_send(
+            groups.user_group_name(user_id), {"type": USER_REVOKED, "reason": reason, "agency": agency_id}
+        )
 
 
 # Signal receivers, connected in RealtimeConfig.ready.
