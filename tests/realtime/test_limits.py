@@ -200,3 +200,23 @@ async def test_the_default_replay_limit_replays_a_short_backlog(ana, luis, alfa)
     async with joined(ana, query="since=0") as client:
         replayed = [await client.receive_type("scan_added") for _ in range(2)]
         assert [message["data"]["seq"] for message in replayed] == [1, 2]
+
+
+def test_the_limits_are_read_from_the_environment():
+    from tests.test_settings import run_django
+
+    show = (
+        "from realtime.conf import realtime_settings as r; "
+        "print(r.MAX_CONNECTIONS_PER_USER, r.CONNECT_RATE_PER_USER, r.PRESENCE_GRACE_MS, r.REPLAY_MAX_EVENTS)"
+    )
+    defaults = run_django(show, "inventory_site.settings.local")
+    assert defaults.stdout.split() == ["5", "60", "5000", "500"], defaults.stderr
+    raised = run_django(
+        show,
+        "inventory_site.settings.local",
+        WEBSOCKET_MAX_CONNECTIONS_PER_USER="40",
+        WEBSOCKET_CONNECT_RATE_PER_USER="600",
+        WEBSOCKET_PRESENCE_GRACE_MS="0",
+        WEBSOCKET_REPLAY_MAX_EVENTS="20",
+    )
+    assert raised.stdout.split() == ["40", "600", "0", "20"], raised.stderr
