@@ -23,9 +23,9 @@ from django.utils.translation import gettext as _
 from inventory import rooms, selectors, services
 from inventory.exceptions import InvalidInput, InventoryCompleted, InventoryError, refused_value_message
 
-from . import broadcast, groups, metrics, protocol, ratelimit
+from . import broadcast, groups, metrics, protocol, ratelimit, revocation
 from .conf import realtime_settings
-from .presence import Admission, Connection, get_presence, summarize_users
+from .presence import USER_LIMIT, Admission, Connection, get_presence, summarize_users
 
 logger = logging.getLogger("realtime.consumer")
 
@@ -68,6 +68,29 @@ def _inventory_state(inventory_id):
 
 
 @database_sync_to_async
+def _state_and_access(inventory_id, access):
+    """The inventory, and why the socket lost its access since it was authorized (None: it did not)."""
+    return _inventory_state.func(inventory_id), revocation.access_lost(access)
+
+
+@database_sync_to_async
+def _access_lost(access):
+    return revocation.access_lost(access)
+
+
+def _guarded(service, access):
+    """The service, run after checking the socket's access in the same database hop."""
+
+    def write(**kwargs):
+        reason = revocation.access_lost(access)
+        if reason is not None:
+            raise revocation.AccessRevoked(reason)
+        return service(**kwargs)
+
+    return database_sync_to_async(write)
+
+
+@database_sync_to_async
 def _events_after(inventory, seq, until=None):
     events = selectors.events_since(inventory, seq)
     if until is not None:
@@ -87,6 +110,9 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
     joined = False
     inventory = None
     connection = None
+    access = None
+    # Whether the room may wait a grace period before hearing that this user left.
+    _leave_with_grace = True
     _keepalive = None
     _layer_lost = False
 
@@ -174,6 +200,16 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
                 "unauthenticated",
             )
             return
+        attempts = await ratelimit.count_connect(self.user.pk)
+        if not attempts.allowed:
+            await self._reject(
+                protocol.CLOSE_TOO_MANY,
+                _("Demasiadas conexiones seguidas: máximo %(max)s por minuto. Reintenta en %(seconds)s s.")
+                % {"max": attempts.limit, "seconds": attempts.retry_after},
+                "connect_rate_limited",
+                retryAfter=attempts.retry_after,
+            )
+            return
         kwargs = self.scope["url_route"]["kwargs"]
         try:
             self.room, self.inventory = await _open_room(
@@ -196,13 +232,25 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
             since=time.time(),
             instance=metrics.INSTANCE_ID,
         )
+        self.access = revocation.SocketAccess.of(self.scope, self.user, self.room.agency)
         limit = realtime_settings.MAX_CONNECTIONS_PER_ROOM
+        user_limit = realtime_settings.MAX_CONNECTIONS_PER_USER
         try:
-            admission = await get_presence().join(self.inventory.pk, self.connection, limit=limit)
+            admission = await get_presence().join(
+                self.inventory.pk, self.connection, limit=limit, user_limit=user_limit
+            )
         except Exception as exc:  # presence store down: let people count, unlisted
             logger.warning("Presence unavailable, joining without it: %r", exc)
             admission = Admission(True)
         await self._announce_departures(admission.expired)
+        if admission.refused == USER_LIMIT:
+            await self._reject(
+                protocol.CLOSE_TOO_MANY,
+                _("Ya tienes %(max)s conexiones abiertas en esta sala: cierra alguna para abrir otra.")
+                % {"max": user_limit},
+                "user_connection_limit",
+            )
+            return
         if not admission.joined:
             await self._reject(
                 protocol.CLOSE_ROOM_FULL,
@@ -212,6 +260,7 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             await self.channel_layer.group_add(self.group_name, self.channel_name)
+            await self.channel_layer.group_add(groups.user_group_name(self.user.pk), self.channel_name)
         except Exception as exc:
             # Without the channel layer there is no live room: say so; the client retries later.
             logger.error("Channel layer unavailable, refusing %s: %r", self.channel_name, exc)
@@ -223,8 +272,12 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         metrics.ensure_reporter()
         self._keepalive = asyncio.create_task(self._keep_alive())
 
-        # Read the state only now that we are in the group: whatever commits later reaches us.
-        self.inventory = await _inventory_state(self.inventory.pk)
+        # Read the state only now that we are in the groups: whatever commits later reaches us,
+        # a revocation included; one that committed since the room was authorized is caught here.
+        self.inventory, lost = await _state_and_access(self.inventory.pk, self.access)
+        if lost is not None:
+            await self._revoke(lost)
+            return
         if not self.inventory.is_open:
             await self._reject_completed(self.inventory)
             return
@@ -234,7 +287,8 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         # a clean refusal rather than a socket dropped halfway through its join.
         backlog = await self._backlog(since) if since is not None else None
         logger.debug("%s joined %s (%s)", self.connection.user_name, self.room.key, self.channel_name)
-        await broadcast.apublish(self.inventory.pk, protocol.user_joined(self.inventory, self.user))
+        if admission.first:  # a user's further sockets, or a quick return, are no news to the room
+            await broadcast.apublish(self.inventory.pk, protocol.user_joined(self.inventory, self.user))
         await self._send_presence()
         if backlog is not None:
             await self._send_backlog(backlog)
@@ -248,21 +302,22 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         metrics.local.disconnected(self.connection.user_id)
         try:
             await self.channel_layer.group_discard(self.group_name, self.channel_name)
+            await self.channel_layer.group_discard(groups.user_group_name(self.user.pk), self.channel_name)
         except Exception as exc:
             logger.warning("Could not leave group %s: %r", self.group_name, exc)
+        grace = realtime_settings.presence_grace_seconds if self._leave_with_grace else 0
+        grace_until = time.time() + grace if grace else 0
         try:
-            presence = get_presence()
-            await presence.leave(self.inventory.pk, self.channel_name)
-            remaining = [
-                conn
-                for conn in await presence.connections(self.inventory.pk)
-                if conn.user_id == self.connection.user_id
-            ]
+            last = await get_presence().leave(
+                self.inventory.pk, self.channel_name, user_id=self.connection.user_id, grace_until=grace_until
+            )
         except Exception as exc:
             logger.warning("Could not leave %s cleanly: %r", self.group_name, exc)
             return
         logger.debug("%s left %s (code %s)", self.connection.user_name, self.room.key, code)
-        if not remaining:
+        if last and grace_until:
+            _later(_announce_departure(self.inventory, self.connection, grace_until))
+        elif last:
             await broadcast.apublish(
                 self.inventory.pk,
                 protocol.user_left(
@@ -286,42 +341,48 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
             try:
                 raw = raw.decode("utf-8")
             except UnicodeDecodeError:
-                await self._error(_("El mensaje no es texto UTF-8."), "invalid_json")
+                if not await self._rate_limited(ratelimit.INVALID):
+                    await self._error(_("El mensaje no es texto UTF-8."), "invalid_json")
                 return
         try:
             content = json.loads(raw)
         except (ValueError, RecursionError):
-            await self._error(_("El mensaje no es JSON válido."), "invalid_json")
+            if not await self._rate_limited(ratelimit.INVALID):
+                await self._error(_("El mensaje no es JSON válido."), "invalid_json")
             return
         await self.receive_json(content)
 
     async def receive_json(self, content, **kwargs):
+        if not self.joined:
+            return
         if not isinstance(content, dict):
-            await self._error(_("El mensaje debe ser un objeto JSON con type y data."), "invalid_message")
+            if not await self._rate_limited(ratelimit.INVALID):
+                await self._error(_("El mensaje debe ser un objeto JSON con type y data."), "invalid_message")
             return
         kind = content.get("type")
         if not isinstance(kind, str) or kind not in HANDLERS:
-            await self._error(
-                _("Tipo de mensaje desconocido. Tipos válidos: %(types)s.") % {"types": ", ".join(HANDLERS)},
-                "unknown_type",
-            )
+            if not await self._rate_limited(ratelimit.INVALID):
+                await self._error(
+                    _("Tipo de mensaje desconocido. Tipos válidos: %(types)s.")
+                    % {"types": ", ".join(HANDLERS)},
+                    "unknown_type",
+                )
             return
         data = content.get("data")
         if data is None and kind == protocol.PING:
             data = {}
+        # Counted before its data is checked: a malformed message of a known type counts too.
+        if await self._rate_limited(kind, **_scan_echo(kind, data if isinstance(data, dict) else {})):
+            return
         if not isinstance(data, dict):
             await self._error(_("El campo data debe ser un objeto."), "invalid_data")
-            return
-        if not await ratelimit.allow(self.user.pk, kind):
-            logger.debug("Rate limit: %s sent too many %s in %s", self.user.pk, kind, self.room.key)
-            await self._error(
-                "Rate limit exceeded", "rate_limited", messageType=kind, **_scan_echo(kind, data)
-            )
             return
         logger.debug("%s -> %s in %s", self.connection.user_name, kind, self.room.key)
         try:
             await self._check_own_room(data)
             await getattr(self, HANDLERS[kind])(data)
+        except revocation.AccessRevoked as exc:
+            await self._revoke(exc.reason)
         except InventoryError as exc:
             logger.debug(
                 "Refused %s from %s: %s (%s)", kind, self.connection.user_name, exc.code, exc.message
@@ -363,7 +424,7 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
 
     async def _handle_scan_added(self, data):
         scan_data = _scan_data(data)
-        result = await database_sync_to_async(services.scan_record)(
+        result = await _guarded(services.scan_record, self.access)(
             inventory=self.inventory,
             user=self.user,
             code=scan_data.get("code"),
@@ -378,7 +439,7 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
 
     async def _handle_scan_removed(self, data):
         scan_data = _scan_data(data)
-        result = await database_sync_to_async(services.scan_remove)(
+        result = await _guarded(services.scan_remove, self.access)(
             inventory=self.inventory, user=self.user, code=scan_data.get("code"), scan_id=scan_data.get("id")
         )
         if not result.removed:
@@ -390,7 +451,7 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
     async def _handle_inventory_completed(self, data):
         # The connection names the inventory; a client's `inventoryId` (the seed's example says
         # "inv_123", an id of the old system) is ignored like `completedBy`.
-        await database_sync_to_async(services.inventory_complete)(inventory=self.inventory, user=self.user)
+        await _guarded(services.inventory_complete, self.access)(inventory=self.inventory, user=self.user)
 
     async def _handle_ping(self, data):
         stamp = data.get("timestamp")
@@ -430,6 +491,18 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         """The inventory was completed: end this session."""
         await self.close()
 
+    async def user_revoked(self, event):
+        """Some access of this user was taken away: check this socket's own, and close if it is gone."""
+        if not self.joined or event.get("agency") not in (None, self.access.agency_id):
+            return
+        try:
+            lost = await _access_lost(self.access)
+        except DatabaseError as exc:  # the next write checks again
+            logger.warning("Could not check access of %s: %s", self.channel_name, exc)
+            return
+        if lost is not None:
+            await self._revoke(lost)
+
     # Helpers.
 
     async def _leave_presence(self) -> None:
@@ -445,7 +518,9 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         all, or when `since` is beyond this inventory's last event (the client's state is not ours).
         """
         current = await _inventory_state(self.inventory.pk)
-        if since <= current.last_seq:
+        replay_max = realtime_settings.REPLAY_MAX_EVENTS
+        # A long backlog costs more to replay than the state it leads to: send that instead.
+        if since <= current.last_seq and (replay_max <= 0 or current.last_seq - since <= replay_max):
             events = await _events_after(self.inventory, since, until=current.last_seq)
             if [seq for seq, _ in events] == list(range(since + 1, current.last_seq + 1)):
                 return [payload for _, payload in events], current.last_seq
@@ -516,11 +591,39 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         metrics.local.error(code)
         await self._send(protocol.error(message, code=code, **details))
 
-    async def _reject(self, close_code: int, message: str, code: str) -> None:
+    async def _reject(self, close_code: int, message: str, code: str, **details) -> None:
         logger.debug("Closing %s with %s: %s", self.scope.get("path"), close_code, code)
         metrics.local.rejected(code)
-        await self._error(message, code)
+        await self._error(message, code, **details)
         await self.close(code=close_code)
+
+    async def _revoke(self, reason: str) -> None:
+        """The socket lost its access: leave the room at once (no grace), explain, close."""
+        logger.info("Closing %s of user %s: %s", self.channel_name, self.user.pk, reason)
+        with translation.override(self.language):
+            refusal = revocation.refusal_for(reason, agency_name=self.room.agency.name)
+            self._leave_with_grace = False
+            if self.joined:
+                await self.disconnect(refusal.close_code)
+            await self._reject(refusal.close_code, refusal.message, refusal.code)
+
+    async def _rate_limited(self, bucket: str, **echo) -> bool:
+        """Count one frame; True when it is over the user's limit (refused, or the socket closed)."""
+        counted = await ratelimit.count_message(self.user.pk, bucket)
+        if counted.allowed:
+            return False
+        logger.debug("Rate limit: %s sent too many %s in %s", self.user.pk, bucket, self.room.key)
+        if bucket == ratelimit.INVALID or counted.flooding:
+            # Bad frames past the limit, or any kind sent on after `limit` refusals: one last error,
+            # then the socket is closed, as Centrifugo disconnects a client that floods it.
+            self._leave_with_grace = False
+            await self.disconnect(protocol.CLOSE_TOO_MANY)
+            await self._reject(
+                protocol.CLOSE_TOO_MANY, "Rate limit exceeded", "rate_limited", messageType=bucket, **echo
+            )
+            return True
+        await self._error("Rate limit exceeded", "rate_limited", messageType=bucket, **echo)
+        return True
 
     async def _reject_completed(self, inventory) -> None:
         if self.joined:
@@ -528,6 +631,29 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         await self._reject(
             protocol.CLOSE_COMPLETED, InventoryCompleted(inventory).message, "inventory_completed"
         )
+
+
+# Departures waiting out their grace period (a reference keeps each task alive until it ends).
+_pending_departures: set[asyncio.Task] = set()
+
+
+def _later(coroutine) -> None:
+    task = asyncio.get_running_loop().create_task(coroutine)
+    _pending_departures.add(task)
+    task.add_done_callback(_pending_departures.discard)
+
+
+async def _announce_departure(inventory, connection: Connection, grace_until: float) -> None:
+    """After the grace period, tell the room the user left, unless they came back meanwhile."""
+    await asyncio.sleep(max(0.0, grace_until - time.time()))
+    try:
+        if await get_presence().settle(inventory.pk, connection.user_id, grace_until):
+            await broadcast.apublish(
+                inventory.pk,
+                protocol.user_left(inventory, user_id=connection.user_id, user_name=connection.user_name),
+            )
+    except Exception as exc:
+        logger.warning("Could not announce that %s left: %r", connection.user_name, exc)
 
 
 class UnknownPathConsumer(AsyncJsonWebsocketConsumer):

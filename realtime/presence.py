@@ -48,12 +48,29 @@ def summarize_users(connections: list[Connection]) -> list[dict[str, Any]]:
     return [{**user, "since": protocol.timestamp_from_epoch(user["since"])} for user in users.values()]
 
 
+ROOM_FULL = "room_full"
+USER_LIMIT = "user_limit"
+
+
 @dataclass(frozen=True)
 class Admission:
-    """The answer to a join: whether the connection has its place, and the entries that expired."""
+    """The answer to a join: whether the connection has its place, and the entries that expired.
+
+    `refused` says which limit refused it (`room_full`, `user_limit`); `others` counts the user's
+    other live connections in the room; `returning` says the user's last connection closed within
+    the grace period, so the room was never told the user left.
+    """
 
     joined: bool
     expired: tuple[Connection, ...] = ()
+    refused: str = ""
+    others: int = 0
+    returning: bool = False
+
+    @property
+    def first(self) -> bool:
+        """The user's first connection in the room: the one to announce with `user_joined`."""
+        return self.joined and not self.others and not self.returning
 
 
 class MemoryPresence:
@@ -65,6 +82,8 @@ class MemoryPresence:
 
     def __init__(self):
         self._rooms: dict[int, dict[str, tuple[Connection, float]]] = defaultdict(dict)
+        # Users whose last connection closed, by room: user id -> end of their grace period.
+        self._leaving: dict[int, dict[str, float]] = defaultdict(dict)
 
     def _live(self, room_id: int) -> list[Connection]:
         now = time.time()
@@ -78,21 +97,58 @@ class MemoryPresence:
             self._rooms.pop(room_id, None)
         return expired
 
-    async def join(self, room_id: int, conn: Connection, *, limit: int) -> Admission:
+    async def join(self, room_id: int, conn: Connection, *, limit: int, user_limit: int = 0) -> Admission:
         expired = self._prune(room_id)
         room = self._rooms[room_id]
-        if limit > 0 and conn.connection_id not in room and len(room) >= limit:
-            return Admission(False, expired)
+        others = sum(
+            1
+            for other, _ in room.values()
+            if other.user_id == conn.user_id and other.connection_id != conn.connection_id
+        )
+        if conn.connection_id not in room:
+            if user_limit > 0 and others >= user_limit:
+                return Admission(False, expired, USER_LIMIT, others)
+            if limit > 0 and len(room) >= limit:
+                return Admission(False, expired, ROOM_FULL, others)
         room[conn.connection_id] = (conn, time.time() + realtime_settings.presence_ttl_seconds)
-        return Admission(True, expired)
+        leaving = self._leaving.get(room_id, {}).pop(conn.user_id, None)
+        return Admission(True, expired, "", others, leaving is not None and leaving > time.time())
 
     async def refresh(self, room_id: int, conn: Connection) -> tuple[Connection, ...]:
-        return (await self.join(room_id, conn, limit=0)).expired
+        expired = self._prune(room_id)
+        self._rooms[room_id][conn.connection_id] = (
+            conn,
+            time.time() + realtime_settings.presence_ttl_seconds,
+        )
+        return expired
 
-    async def leave(self, room_id: int, connection_id: str) -> None:
+    async def leave(
+        self, room_id: int, connection_id: str, *, user_id: str = "", grace_until: float = 0
+    ) -> bool:
+        """Remove a connection; True when it was the user's last one in the room.
+
+        With a `grace_until` in the future, the user is marked as leaving until then: a join
+        before it is a return, and `settle` after it says whether to announce the departure.
+        """
         self._rooms.get(room_id, {}).pop(connection_id, None)
-        if not self._live(room_id):
+        live = self._live(room_id)
+        if not live:
             self._rooms.pop(room_id, None)  # nobody left to tell about the expired ones
+        if not user_id or any(conn.user_id == user_id for conn in live):
+            return False
+        if grace_until > time.time():
+            self._leaving[room_id][user_id] = grace_until
+        return True
+
+    async def settle(self, room_id: int, user_id: str, grace_until: float) -> bool:
+        """After the grace period: True (once) when the user left and did not come back."""
+        leaving = self._leaving.get(room_id, {})
+        if leaving.get(user_id) != grace_until:
+            return False
+        del leaving[user_id]
+        if not leaving:
+            self._leaving.pop(room_id, None)
+        return not any(conn.user_id == user_id for conn in self._live(room_id))
 
     async def connections(self, room_id: int) -> list[Connection]:
         return self._live(room_id)
@@ -105,14 +161,19 @@ class MemoryPresence:
 
     async def clear(self) -> None:
         self._rooms.clear()
+        self._leaving.clear()
 
 
-# Prune expired entries (returning them), then add the connection unless the room is full.
-# Atomic in Redis, so the room limit holds across instances and each expired entry is handed
-# to exactly one consumer.
+# Prune expired entries (returning them), then add the connection unless the user already has
+# `user_limit` connections in the room or the room is full. Atomic in Redis, so both limits hold
+# across instances and each expired entry is handed to exactly one consumer. A refresh passes no
+# user: it is counted against nothing.
+# Returns {status (1 joined, 0 room full, -1 user limit), the user's other connections,
+# returning (1: back within the grace period)}, then the expired entries.
 _JOIN = """
 local now, conn, info, expiry, limit, room = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
-local result = {0}
+local user, user_limit = ARGV[7], tonumber(ARGV[8])
+local result = {0, 0, 0}
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
 for _, c in ipairs(expired) do
   local gone = redis.call('HGET', KEYS[1], c)
@@ -120,7 +181,22 @@ for _, c in ipairs(expired) do
   redis.call('HDEL', KEYS[1], c)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-if limit > 0 and not redis.call('ZSCORE', KEYS[2], conn) and redis.call('ZCARD', KEYS[2]) >= limit then
+local known = redis.call('ZSCORE', KEYS[2], conn)
+if user ~= '' then
+  local others = 0
+  for _, c in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    if c ~= conn then
+      local entry = redis.call('HGET', KEYS[1], c)
+      if entry and cjson.decode(entry)['user_id'] == user then others = others + 1 end
+    end
+  end
+  result[2] = others
+  if not known and user_limit > 0 and others >= user_limit then
+    result[1] = -1
+    return result
+  end
+end
+if limit > 0 and not known and redis.call('ZCARD', KEYS[2]) >= limit then
   return result
 end
 redis.call('ZADD', KEYS[2], expiry, conn)
@@ -129,6 +205,13 @@ redis.call('ZADD', KEYS[3], 'GT', expiry, room)
 local ttl = math.ceil(tonumber(expiry) - tonumber(now)) + 1
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
+if user ~= '' then
+  local leaving = redis.call('ZSCORE', KEYS[4], user)
+  if leaving then
+    if tonumber(leaving) > tonumber(now) then result[3] = 1 end
+    redis.call('ZREM', KEYS[4], user)
+  end
+end
 result[1] = 1
 return result
 """
@@ -140,40 +223,114 @@ if #live == 0 then return {} end
 return redis.call('HMGET', KEYS[1], unpack(live))
 """
 
-# Remove a connection; drop the room when no live entry is left.
-_LEAVE = """
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-if redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[2], '+inf') == 0 then
-  redis.call('DEL', KEYS[1], KEYS[2])
-  redis.call('ZREM', KEYS[3], ARGV[3])
+# Whether a user has a live connection in the room (KEYS[1], KEYS[2]) at ARGV[1].
+_HAS_USER = """
+local function has_user(user, now)
+  for _, c in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. now, '+inf')) do
+    local entry = redis.call('HGET', KEYS[1], c)
+    if entry and cjson.decode(entry)['user_id'] == user then return true end
+  end
+  return false
 end
+"""
+
+# Remove a connection; drop the room when no live entry is left. Returns 1 when it was the
+# user's last connection (ARGV[4]), marking the user as leaving until ARGV[5] if that is later.
+_LEAVE = (
+    _HAS_USER
+    + """
+local conn, now, room, user, grace_until = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+redis.call('HDEL', KEYS[1], conn)
+redis.call('ZREM', KEYS[2], conn)
+local last = 0
+if user ~= '' and not has_user(user, now) then
+  last = 1
+  if tonumber(grace_until) > tonumber(now) then
+    redis.call('ZADD', KEYS[4], grace_until, user)
+    redis.call('EXPIRE', KEYS[4], math.ceil(tonumber(grace_until) - tonumber(now)) + 60)
+  end
+end
+if redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf') == 0 then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('ZREM', KEYS[3], room)
+end
+return last
+"""
+)
+
+# After a grace period: 1 (once) when the user is still marked as leaving since then and has no
+# live connection: the room is to be told the user left.
+_SETTLE = (
+    _HAS_USER
+    + """
+local user, grace_until, now = ARGV[1], ARGV[2], ARGV[3]
+local score = redis.call('ZSCORE', KEYS[4], user)
+if not score or tonumber(score) ~= tonumber(grace_until) then return 0 end
+redis.call('ZREM', KEYS[4], user)
+if has_user(user, now) then return 0 end
 return 1
 """
+)
 
 
 class RedisPresence:
     """Presence shared by every instance through Redis."""
 
     def _keys(self, room_id: int) -> list[str]:
-        return [key("presence", room_id), key("presence", room_id, "exp"), key("presence", "rooms")]
+        return [
+            key("presence", room_id),
+            key("presence", room_id, "exp"),
+            key("presence", "rooms"),
+            key("presence", room_id, "leaving"),
+        ]
 
-    async def join(self, room_id: int, conn: Connection, *, limit: int) -> Admission:
+    async def join(self, room_id: int, conn: Connection, *, limit: int, user_limit: int = 0) -> Admission:
+        return await self._join(room_id, conn, limit=limit, user=conn.user_id, user_limit=user_limit)
+
+    async def _join(
+        self, room_id: int, conn: Connection, *, limit: int, user: str, user_limit: int
+    ) -> Admission:
         now = time.time()
         expiry = now + realtime_settings.presence_ttl_seconds
-        joined, *expired = await get_redis().eval(
-            _JOIN, 3, *self._keys(room_id), now, conn.connection_id, conn.encode(), expiry, limit, room_id
+        status, others, returning, *expired = await get_redis().eval(
+            _JOIN,
+            4,
+            *self._keys(room_id),
+            now,
+            conn.connection_id,
+            conn.encode(),
+            expiry,
+            limit,
+            room_id,
+            user,
+            user_limit,
         )
-        return Admission(bool(joined), tuple(Connection.decode(info) for info in expired))
+        refused = {0: ROOM_FULL, -1: USER_LIMIT}.get(int(status), "")
+        return Admission(
+            int(status) == 1,
+            tuple(Connection.decode(info) for info in expired),
+            refused,
+            int(others),
+            bool(returning),
+        )
 
     async def refresh(self, room_id: int, conn: Connection) -> tuple[Connection, ...]:
-        return (await self.join(room_id, conn, limit=0)).expired
+        return (await self._join(room_id, conn, limit=0, user="", user_limit=0)).expired
 
-    async def leave(self, room_id: int, connection_id: str) -> None:
-        await get_redis().eval(_LEAVE, 3, *self._keys(room_id), connection_id, time.time(), room_id)
+    async def leave(
+        self, room_id: int, connection_id: str, *, user_id: str = "", grace_until: float = 0
+    ) -> bool:
+        last = await get_redis().eval(
+            _LEAVE, 4, *self._keys(room_id), connection_id, time.time(), room_id, user_id, grace_until
+        )
+        return bool(last)
+
+    async def settle(self, room_id: int, user_id: str, grace_until: float) -> bool:
+        settled = await get_redis().eval(_SETTLE, 4, *self._keys(room_id), user_id, grace_until, time.time())
+        return bool(settled)
 
     async def connections(self, room_id: int) -> list[Connection]:
-        values = await get_redis().eval(_LIVE, 3, *self._keys(room_id), time.time())
+        values = await get_redis().eval(_LIVE, 2, *self._keys(room_id)[:2], time.time())
         return [Connection.decode(value) for value in values if value]
 
     async def rooms(self) -> dict[int, int]:

@@ -39,7 +39,10 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_COMPLETED = 4409
-CLOSE_ROOM_FULL = 4429
+# 4429, too many: the room is full, the user's own limits (connections, connects a minute), or a
+# client that kept sending past the rate limit.
+CLOSE_TOO_MANY = 4429
+CLOSE_ROOM_FULL = CLOSE_TOO_MANY
 CLOSE_UNAVAILABLE = 4503
 CLOSE_SESSION_TERMINATED = 4000
 

@@ -1,4 +1,8 @@
-"""WebSocket message rate limit: N messages per minute, per user, per message type.
+"""WebSocket rate limits: per user and per calendar minute, shared by all of a user's connections.
+
+- Messages: N a minute per message type, plus one `invalid` budget for frames that name no
+  known type (not JSON, not an object, unknown type), so that every frame counts.
+- Connects: N connection attempts a minute.
 
 With Redis, counted there by the asyncio client (INCR + EXPIRE in one round trip, no thread hop),
 so every connection and instance of a user shares one budget. Without it, in Django's local
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 from django.core.cache import cache
 
@@ -17,27 +22,63 @@ from .redis_client import get_redis, key, redis_enabled
 
 logger = logging.getLogger("realtime.ratelimit")
 WINDOW_SECONDS = 60
+# The budget of frames that are not a message of a known type.
+INVALID = "invalid"
+CONNECT = "connect"
 
 
-async def allow(user_id, kind: str) -> bool:
-    """Count one message; False when the user is over the limit for this type this minute."""
-    limit = realtime_settings.RATE_LIMIT_MAX_MESSAGES
+@dataclass(frozen=True)
+class Count:
+    """One counted event: how many of its kind this window, against which limit (0: none)."""
+
+    count: int
+    limit: int
+    retry_after: int = 0  # seconds until the window ends
+
+    @property
+    def allowed(self) -> bool:
+        return self.limit <= 0 or self.count <= self.limit
+
+    @property
+    def flooding(self) -> bool:
+        """Past twice the limit: the client ignored `limit` refusals in a row."""
+        return self.limit > 0 and self.count > 2 * self.limit
+
+
+async def _count(user_id, bucket: str, limit: int) -> Count:
     if limit <= 0:
-        return True
-    window = int(time.time() // WINDOW_SECONDS)
-    name = f"ws-rate:{user_id}:{kind}:{window}"
+        return Count(0, 0)
+    now = time.time()
+    window = int(now // WINDOW_SECONDS)
+    retry_after = max(1, int((window + 1) * WINDOW_SECONDS - now + 0.999))
+    name = f"ws-rate:{user_id}:{bucket}:{window}"
     try:
         if redis_enabled():
             window_key = key(name)
             async with get_redis().pipeline(transaction=False) as pipe:
                 count, _ = await pipe.incr(window_key).expire(window_key, 2 * WINDOW_SECONDS).execute()
-            return count <= limit
+            return Count(count, limit, retry_after)
         if await cache.aadd(name, 1, timeout=2 * WINDOW_SECONDS):
-            return True
-        return await cache.aincr(name) <= limit
+            return Count(1, limit, retry_after)
+        return Count(await cache.aincr(name), limit, retry_after)
     except ValueError:  # the window expired between add and incr
         await cache.aset(name, 1, timeout=2 * WINDOW_SECONDS)
-        return True
-    except Exception as exc:  # the cache is down: do not punish the user for it
+        return Count(1, limit, retry_after)
+    except Exception as exc:  # the store is down: do not punish the user for it
         logger.warning("Rate limit store unavailable: %r", exc)
-        return True
+        return Count(0, limit)
+
+
+async def count_message(user_id, bucket: str) -> Count:
+    """Count one frame: of a message type, or of the `invalid` budget."""
+    return await _count(user_id, bucket, realtime_settings.RATE_LIMIT_MAX_MESSAGES)
+
+
+async def count_connect(user_id) -> Count:
+    """Count one connection attempt of a user."""
+    return await _count(user_id, CONNECT, realtime_settings.CONNECT_RATE_PER_USER)
+
+
+async def allow(user_id, kind: str) -> bool:
+    """Count one message; False when the user is over the limit for this type this minute."""
+    return (await count_message(user_id, kind)).allowed

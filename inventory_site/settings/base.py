@@ -267,6 +267,10 @@ REALTIME = {
     "MAX_CONNECTIONS_PER_ROOM": env.int("WEBSOCKET_MAX_CONNECTIONS_PER_ROOM", default=50),
     "RATE_LIMIT_MAX_MESSAGES": env.int("WEBSOCKET_RATE_LIMIT_MAX_MESSAGES", default=100),
     "HEARTBEAT_INTERVAL_MS": env.int("WEBSOCKET_HEARTBEAT_INTERVAL", default=30000),
+    "MAX_CONNECTIONS_PER_USER": env.int("WEBSOCKET_MAX_CONNECTIONS_PER_USER", default=5),
+    "CONNECT_RATE_PER_USER": env.int("WEBSOCKET_CONNECT_RATE_PER_USER", default=60),
+    "PRESENCE_GRACE_MS": env.int("WEBSOCKET_PRESENCE_GRACE_MS", default=5000),
+    "REPLAY_MAX_EVENTS": env.int("WEBSOCKET_REPLAY_MAX_EVENTS", default=500),
 }
 
 # Operations: what the server allows slow clients, and the demo data of `make run`.

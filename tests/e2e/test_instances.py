@@ -4,6 +4,7 @@ import asyncio
 import time
 
 import pytest
+from channels.db import database_sync_to_async
 
 from tests.conftest import token_for
 from tests.servers import start_server
@@ -133,3 +134,71 @@ async def test_a_killed_instance_leaves_presence_within_two_heartbeats(instances
         assert (await survivor.receive_type("scan_added"))["data"]["scanData"]["code"] == "AFTER-KILL"
     finally:
         await survivor.close()
+
+
+@pytest.mark.parametrize("instances", [{"WEBSOCKET_MAX_CONNECTIONS_PER_USER": "2"}], indirect=True)
+async def test_the_per_user_limit_holds_across_instances(instances, tokens):
+    a, b = instances
+    clients = [
+        await LiveClient.open(room_url(a), tokens["ana"]),
+        await LiveClient.open(room_url(b), tokens["ana"]),
+    ]
+    try:
+        for server in (a, b):
+            refused = await LiveClient.open(room_url(server), tokens["ana"], greet=False)
+            assert (await refused.receive())["data"]["code"] == "user_connection_limit"
+            assert await refused.close_code() == 4429
+        # Someone else still gets in.
+        clients.append(await LiveClient.open(room_url(b), tokens["luis"]))
+    finally:
+        for client in clients:
+            await client.close()
+
+
+@pytest.mark.parametrize("instances", [{"WEBSOCKET_CONNECT_RATE_PER_USER": "3"}], indirect=True)
+async def test_the_connect_rate_is_counted_across_instances(instances, tokens):
+    a, b = instances
+    for server in (a, b, a):
+        await (await LiveClient.open(room_url(server), tokens["ana"])).close()
+    refused = await LiveClient.open(room_url(b), tokens["ana"], greet=False)
+    error = (await refused.receive())["data"]
+    assert error["code"] == "connect_rate_limited" and error["retryAfter"] >= 1
+    assert await refused.close_code() == 4429
+
+
+async def closed_within(client, seconds: float) -> tuple[str, int, float]:
+    """The error code and close code the server ends the socket with, and how long it took."""
+    started = time.monotonic()
+    error = await client.receive_type("error", timeout=seconds)
+    code = await client.close_code(timeout=seconds)
+    return error["data"]["code"], code, time.monotonic() - started
+
+
+@pytest.mark.parametrize("how", ["membership", "token"])
+async def test_a_revocation_closes_the_users_sockets_on_every_instance_within_2_seconds(
+    instances, tokens, luis, alfa, how
+):
+    a, b = instances
+    on_a = await LiveClient.open(room_url(a), tokens["luis"])
+    on_b = await LiveClient.open(room_url(b), tokens["luis"])
+    bystander = await LiveClient.open(room_url(b), tokens["ana"])
+    try:
+        started = time.monotonic()
+        if how == "membership":  # an admin removes Luis from the agency (here: this process)
+            await database_sync_to_async(alfa.members.remove)(luis)
+            expected = ("access_revoked", 4403)
+        else:  # Luis revokes his own token through instance A's API
+            status, _ = await ahttp(a, "DELETE", "/api/auth/token/", token=tokens["luis"])
+            assert status in (200, 204), status
+            expected = ("unauthenticated", 4401)
+        results = await asyncio.gather(closed_within(on_a, 5), closed_within(on_b, 5))
+        elapsed = time.monotonic() - started
+        print(f"\nREVOCATION ({how}): both sockets closed {[r[:2] for r in results]} within {elapsed:.3f} s")
+        assert [result[:2] for result in results] == [expected, expected]
+        assert elapsed < 2.0
+        # Nobody else was touched.
+        await bystander.send("ping", {"timestamp": "still-here"})
+        assert (await bystander.receive_type("pong"))["data"]["timestamp"] == "still-here"
+    finally:
+        for client in (on_a, on_b, bystander):
+            await client.close()

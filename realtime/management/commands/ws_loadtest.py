@@ -41,8 +41,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--token",
             help="Use this existing token for every client (rooms are the months of --agency a room can "
-            "be opened in, newest first) instead of "
-            "creating the run's own agencies, users and tokens in the database.",
+            "be opened in, newest first) instead of creating the run's own agencies, users and tokens "
+            "in the database. One user then holds every socket: the server needs "
+            "WEBSOCKET_MAX_CONNECTIONS_PER_USER >= --clients and "
+            "WEBSOCKET_CONNECT_RATE_PER_USER >= --rooms x --clients.",
         )
         parser.add_argument("--agency", help="With --token: the agency (default: the token's first).")
         parser.add_argument("--keep", action="store_true", help="Keep the run's agencies, users and scans.")
