@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inventory', '0003_agency_name_rules'),
+        ('inventory', '0004_agency_access'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
