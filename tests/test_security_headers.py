@@ -5,7 +5,7 @@ import json
 import pytest
 from django.test import Client
 
-from tests.test_settings import run_django
+from tests.test_settings import ROOT, run_django
 
 STRONG_KEY = "k3y-" + "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
@@ -73,3 +73,17 @@ def test_production_redirects_all_but_health_to_https_and_has_no_browsable_api(t
     # A browser asking over HTTPS still gets JSON: there is no browsable API.
     assert answers["secure-api"][0] == 401
     assert answers["secure-api"][2] == "application/json"
+
+
+def test_the_procfile_does_not_let_daphne_take_the_client_address_from_the_client():
+    # daphne's --proxy-headers makes the leftmost X-Forwarded-For entry, written by the client,
+    # the connection's address; production reads it from TRUSTED_PROXIES (1) instead.
+    web = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
+    assert "manage.py serve" in web and "settings.production" in web
+    assert "--proxy-headers" not in web
+    result = run_django(
+        "print(settings.TRUSTED_PROXIES, settings.REST_FRAMEWORK['NUM_PROXIES'])",
+        "inventory_site.settings.production",
+        SECRET_KEY=STRONG_KEY,
+    )
+    assert result.stdout.split() == ["1", "1"], result.stderr
