@@ -287,8 +287,8 @@ async def aaggregate() -> dict[str, Any]:
         **{name: sum(snap.get(name, 0) for snap in counted) for name in COUNTER_KEYS},
         "errorsByCode": dict(errors_by_code),
         "rejections": dict(rejections),
-        "deliveryLatencyMs": latency_summary(counted),
-        "pingLatencyMs": latency_summary(counted, "pingLatency"),
+        "deliveryLatencyMs": _counted_latency(snapshots, gone, "latency"),
+        "pingLatencyMs": _counted_latency(snapshots, gone, "pingLatency"),
         "rooms": [
             {
                 "room": keys.get(room_id),
@@ -302,6 +302,12 @@ async def aaggregate() -> dict[str, Any]:
         "goneInstances": [_instance_figures(snap, ping_rooms) | {"gone": True} for snap in gone],
         "timestamp": protocol.timestamp(),
     }
+
+
+def _counted_latency(live: list[dict], gone: list[dict], field: str) -> dict[str, Any]:
+    """Count and sum over every instance counted; quantiles of the live ones' recent samples only."""
+    quantiles = samples_summary([v for snap in live for v in (snap.get(field) or _NO_SAMPLES)["samples"]])
+    return latency_summary(live + gone, field) | quantiles
 
 
 def _room_pings(snap: dict[str, Any]) -> dict[str, list[float]]:
