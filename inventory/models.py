@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
@@ -246,7 +247,7 @@ class RemovedScan(models.Model):
         verbose_name=_("eliminado por"),
     )
     removed_by_name = models.CharField(_("eliminado por (nombre)"), max_length=150, blank=True)
-    removed_at = models.DateTimeField(_("eliminado el"), auto_now_add=True)
+    removed_at = models.DateTimeField(_("eliminado el"), default=timezone.now)
 
     class Meta:
         verbose_name = _("escaneo eliminado")

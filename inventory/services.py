@@ -259,6 +259,7 @@ def scan_remove(*, inventory: Inventory, user, code=None, scan_id=None) -> Remov
         match=scan.match,
         removed_by=user,
         removed_by_name=name,
+        removed_at=timezone.now(),
     )
     scan.delete()
     return RemovalResult(scan, removed=True, removed_by=user, removed_by_name=name)

@@ -22,7 +22,8 @@
  *   later), and no reconnect is tried until `online`, which reconnects at once.
  *
  * Events (CustomEvent, payload in `detail`): state, presence, user-joined, user-left,
- * scan-added, scan-removed, snapshot, request-sent, request-failed, request-retrying, completed,
+ * scan-added, scan-removed (`replayed`: it answers a removal sent again), snapshot, request-sent,
+ * request-failed, request-retrying, completed,
  * terminated (`cause`: "session_terminated" when the room was closed under us, "completed" when
  * it was found completed), fatal, server-error; and from the reconciliation extension: `match` and
  * `progress` on scan-added, `progress` on scan-removed, `summary` on completed, and progress.
@@ -456,7 +457,8 @@ export class LiveClient extends EventTarget {
     if (data.replayed === true) {
       // A removal sent again (by id) after it was done: the answer to ours alone, nothing changed.
       if (!inflight) return;
-      this.emit("scan-removed", { scan, userId, userName: data.userName, ours: true, progress: null });
+      const detail = { scan, userId, userName: data.userName, ours: true, progress: null, replayed: true };
+      this.emit("scan-removed", detail);
       this.settle(inflight.id);
       return;
     }

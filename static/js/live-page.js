@@ -169,7 +169,7 @@ function listen() {
     const { scan, userId, userName } = detail;
     scans.removeScan(scan);
     reconciliation.scanRemoved(detail);
-    if (userId !== me.id) {
+    if (userId !== me.id && !detail.replayed) {
       const key = `removed:${userId}`;
       notices.show((count) => removedNotice(count, userName, scan.code), "info", { key });
     }

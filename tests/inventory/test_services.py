@@ -302,3 +302,26 @@ def test_a_code_whose_upper_case_is_longer_matches_the_expected_list(inventory, 
         inventory=inventory, upload=csv_bytes([["VIN"], [code], ["OTHER-1"]]), filename="books.csv"
     )
     assert services.scan_record(inventory=inventory, user=ana, code=code).scan.match == "expected"
+
+
+def test_scans_removed_before_the_upgrade_stay_removed(inventory, ana, luis):
+    """Migration 0004 keeps the ids of the removals the event log still holds."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from inventory.exceptions import ScanRemoved
+    from inventory.models import RemovedScan
+
+    removed_id, kept_id = uuid.uuid4(), uuid.uuid4()
+    services.scan_record(inventory=inventory, user=ana, code="OLD-1", scan_id=removed_id)
+    services.scan_record(inventory=inventory, user=ana, code="OLD-2", scan_id=kept_id)
+    services.scan_remove(inventory=inventory, user=luis, code="OLD-1")
+    RemovedScan.objects.all().delete()  # as before the upgrade: only the event log knows
+    import_module("inventory.migrations.0004_removed_scans").keep_removed_scan_ids(apps, None)
+    tombstone = RemovedScan.objects.get()
+    assert (tombstone.uid, tombstone.code, tombstone.removed_by_name) == (removed_id, "OLD-1", "Luis Pérez")
+    assert tombstone.removed_by == luis and tombstone.scanned_by == ana
+    with pytest.raises(ScanRemoved):
+        services.scan_record(inventory=inventory, user=ana, code="OLD-1", scan_id=removed_id)
+    assert not services.scan_record(inventory=inventory, user=ana, code="OLD-2", scan_id=kept_id).created
