@@ -13,6 +13,7 @@ from rest_framework import permissions
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.response import Response
 
+from inventory.api.permissions import CanViewRealtimeMetrics
 from realtime import metrics, protocol
 
 logger = logging.getLogger("inventory.health")
@@ -89,7 +90,7 @@ def health(request):
 
 @extend_schema(responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT})
 @api_view(["GET"])
-@permission_classes([permissions.IsAdminUser])
+@permission_classes([permissions.IsAuthenticated, CanViewRealtimeMetrics])
 def health_detailed(request):
     """Each part checked for real: database, channel layer, and the live rooms' figures."""
     database = check_database()

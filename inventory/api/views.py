@@ -20,13 +20,7 @@ from realtime import metrics, presence
 
 from . import serializers as s
 from .exceptions import ResilientScopedRateThrottle as ScopedRateThrottle
-
-
-class CanViewRealtimeMetrics(permissions.BasePermission):
-    """The live figures name every room: the `view_realtime_metrics` permission, not staff status alone."""
-
-    def has_permission(self, request, view):
-        return bool(request.user and request.user.has_perm("inventory.view_realtime_metrics"))
+from .permissions import CanViewRealtimeMetrics
 
 
 class ObtainTokenView(APIView):

@@ -251,7 +251,7 @@ def test_room_info_for_members_only(api_for, ana, outsider):
     assert api_for(ana).get("/api/inventory/websocket/room-info/Alfa%20Romeo/13/2025").status_code == 400
 
 
-def test_metrics_and_detailed_health_are_for_staff(api_for, ana, staff):
+def test_metrics_and_detailed_health_are_for_superusers_and_not_members(api_for, ana, staff):
     assert api_for(ana).get("/api/inventory/websocket/metrics").status_code == 403
     assert api_for(ana).get("/health/detailed").status_code == 403
     metrics = api_for(staff).get("/api/inventory/websocket/metrics").json()
@@ -684,8 +684,9 @@ def test_the_database_itself_refuses_a_name_that_is_another_agencys_slug(alfa, p
 
 
 def test_live_metrics_name_every_room_so_they_take_their_permission(api_for, clerk, db):
-    for url in ("/api/inventory/websocket/metrics", "/metrics"):
+    urls = ("/api/inventory/websocket/metrics", "/metrics", "/health/detailed")
+    for url in urls:
         assert api_for(clerk).get(url).status_code == 403
     watcher = grant(clerk, "view_realtime_metrics")
-    for url in ("/api/inventory/websocket/metrics", "/metrics"):
+    for url in urls:
         assert api_for(watcher).get(url).status_code == 200
