@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,14 @@ from django.utils.translation import pgettext
 
 from inventory.models import Inventory
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# OWASP's CSV injection advice: no cell may start like a formula, nor any part of a cell that a
+# reader splitting on another separator (";" in Spain and much of Europe, tab, "|", a line
+# break) would take for a cell of its own: quoting does not protect there, as such a reader
+# ignores quotes in mid-field. A quote goes before the formula character (spaces kept).
+FORMULA_START = re.compile(r"(^|[,;|\t\r\n\x0b\x0c])( *)(?=[=+\-@\t\r])")
+# What XML 1.0, and so openpyxl, refuses in a cell (ASCII controls but tab and line breaks):
+# one in a note or a name made the whole XLSX a 500. Dropped from both downloads.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"  # Excel's number format: a real date that sorts
 CSV_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # what Excel reads back as a date from a CSV
 
@@ -139,17 +147,21 @@ def people_rows(report: dict[str, Any]) -> list[list[Any]]:
     ]
 
 
+def _printable(value: Any) -> Any:
+    return CONTROL_CHARACTERS.sub("", value) if isinstance(value, str) else value
+
+
 def _inert(value: Any) -> Any:
-    """A text cell that a spreadsheet would take for a formula is kept as text."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
+    """Text that a spreadsheet would take for a formula, at its start or after a separator, as text."""
+    if isinstance(value, str):
+        return FORMULA_START.sub(r"\1\2'", value)
     return value
 
 
 def _csv_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.strftime(CSV_DATETIME_FORMAT)
-    return _inert(value)
+    return _inert(_printable(value))
 
 
 def report_csv(report: dict[str, Any]) -> bytes:
@@ -170,8 +182,8 @@ def report_xlsx(report: dict[str, Any]) -> bytes:
     bold = Font(bold=True)
 
     def cell(worksheet, value, *, header=False):
-        item = WriteOnlyCell(worksheet, value=value)
-        if isinstance(value, str) and value.startswith("="):
+        item = WriteOnlyCell(worksheet, value=_printable(value))
+        if isinstance(item.value, str) and item.value.startswith("="):
             item.data_type = "s"  # text, never a formula
         if isinstance(value, datetime):
             item.number_format = DATETIME_FORMAT
