@@ -49,7 +49,7 @@ def xlsx_cells(data: bytes) -> dict[str, list[list]]:
 def download(api_for, user, inventory, tail, *, language="es"):
     response = api_for(user).get(f"/api/inventories/{inventory.pk}/{tail}", HTTP_ACCEPT_LANGUAGE=language)
     assert response.status_code == 200
-    return response.content
+    return response.getvalue()
 
 
 def test_the_xlsx_summary_has_the_translated_status_a_numeric_month_and_local_dates(
@@ -178,3 +178,21 @@ def test_the_xlsx_opens_with_control_characters_in_every_kind_of_field(api_for, 
     assert not any(isinstance(value, str) and not value.isprintable() for value in values), values
     formulas = [cell for rows in sheets.values() for row in rows for cell in row if cell.data_type == "f"]
     assert formulas == []
+
+
+# Downloads are streamed: a 100,000-vehicle report is never built whole in memory.
+
+
+@pytest.mark.parametrize("tail", ["report.csv", "report.xlsx", "report/?format=csv", "report/?format=xlsx"])
+def test_downloads_are_streamed_with_their_file_name(api_for, counted, luis, tail):
+    response = api_for(luis).get(f"/api/inventories/{counted.pk}/{tail}")
+    assert response.status_code == 200
+    assert response.streaming
+    kind = "csv" if "csv" in tail else "xlsx"
+    assert response["Content-Disposition"] == f'attachment; filename="diferencias-alfa-romeo-2025-11.{kind}"'
+    body = b"".join(response.streaming_content)
+    if kind == "csv":
+        rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+        assert len(rows) == 1 + 6 and rows[0][0] == "Estado"  # header, 2 found, 2 missing, 2 scans
+    else:
+        assert xlsx_cells(body)["Detalle"][0][0].value == "Estado"
