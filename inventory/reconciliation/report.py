@@ -91,14 +91,14 @@ def detail_items(inventory: Inventory, *, show_expected: bool) -> Iterator[dict[
     """Every vehicle of the report, read from the database a chunk at a time: found, missing, then
     unexpected and flagged scans (what the downloads list)."""
     if show_expected:
-        for vehicle in selectors.expected_list(inventory, state=selectors.FOUND).iterator(CHUNK):
+        for vehicle in selectors.found_vehicles(inventory).iterator(CHUNK):
             yield {
                 **selectors.expected_vehicle_data(vehicle),
                 "kind": selectors.FOUND,
                 "scannedBy": vehicle.found_by,
                 "scannedAt": timestamp(vehicle.found_at) if vehicle.found_at else None,
             }
-        for vehicle in selectors.expected_list(inventory, state=selectors.MISSING).iterator(CHUNK):
+        for vehicle in selectors.missing_vehicles(inventory).iterator(CHUNK):
             yield selectors.missing_item(vehicle)
     for scan in selectors.variance_scans(inventory).iterator(CHUNK):
         yield selectors.variance_scan_item(scan)

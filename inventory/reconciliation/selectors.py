@@ -100,7 +100,6 @@ def expected_list(
         found_at=_first_scan("scanned_at"),
         reason=_explanation("reason"),
         note=_explanation("note"),
-        explained_by=_explanation("explained_by_name"),
     )
     if state == FOUND:
         vehicles = vehicles.filter(found=True)
@@ -114,6 +113,32 @@ def expected_list(
             Q(code__icontains=term) | Q(stock_number__icontains=term) | Q(description__icontains=term)
         )
     return vehicles.order_by("line", "pk")
+
+
+def _scanned():
+    return Exists(Scan.objects.filter(inventory=OuterRef("inventory"), code_key=OuterRef("code_key")))
+
+
+def found_vehicles(inventory: Inventory) -> QuerySet[ExpectedVehicle]:
+    """Vehicles of the list that were scanned, in file order, with who found them and when."""
+    return (
+        ExpectedVehicle.objects.filter(inventory=inventory)
+        .filter(_scanned())
+        .annotate(found_by=_first_scan("scanned_by_name"), found_at=_first_scan("scanned_at"))
+        .order_by("line", "pk")
+    )
+
+
+def missing_vehicles(inventory: Inventory, *, location: str | None = None) -> QuerySet[ExpectedVehicle]:
+    """Vehicles of the list never scanned, in file order, with their reason (`missing_item`)."""
+    vehicles = ExpectedVehicle.objects.filter(inventory=inventory).exclude(_scanned())
+    if location is not None:
+        vehicles = vehicles.filter(location__iexact=location.strip())
+    return vehicles.annotate(
+        reason=_explanation("reason"),
+        note=_explanation("note"),
+        explained_by=_explanation("explained_by_name"),
+    ).order_by("line", "pk")
 
 
 def locations_of(inventory: Inventory) -> list[dict[str, Any]]:
@@ -242,7 +267,7 @@ def _annotated_explanation(item) -> dict[str, Any]:
 
 
 def missing_item(vehicle: ExpectedVehicle) -> dict[str, Any]:
-    """A missing vehicle of `expected_list(...)` as the report lists it (without `explainedAt`)."""
+    """A vehicle of `missing_vehicles(...)` as the report lists it (without `explainedAt`)."""
     return {**expected_vehicle_data(vehicle), "kind": MISSING, **_annotated_explanation(vehicle)}
 
 

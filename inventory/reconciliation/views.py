@@ -95,9 +95,7 @@ def _missing_page(request, inventory, location: str | None) -> tuple[dict[str, A
     with its total; and every location of the list."""
     locations = selectors.locations_of(inventory)
     totals = {place["location"]: place["missing"] for place in locations}
-    vehicles = selectors.expected_list(inventory, state=selectors.MISSING, location=location).order_by(
-        "location", "line", "pk"
-    )
+    vehicles = selectors.missing_vehicles(inventory, location=location).order_by("location", "line", "pk")
     page = Paginator(vehicles, PAGE_SIZE).get_page(request.GET.get("page"))
     groups = [
         {
