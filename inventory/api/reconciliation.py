@@ -276,6 +276,12 @@ class ReportView(APIView):
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
 
+    def options(self, request, *args, **kwargs):
+        # The description of the endpoint is JSON whatever download was asked for.
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
+        return super().options(request, *args, **kwargs)
+
     def handle_exception(self, exc):
         # Errors are JSON whatever download was asked for.
         response = super().handle_exception(exc)

@@ -196,3 +196,9 @@ def test_downloads_are_streamed_with_their_file_name(api_for, counted, luis, tai
         assert len(rows) == 1 + 6 and rows[0][0] == "Estado"  # header, 2 found, 2 missing, 2 scans
     else:
         assert xlsx_cells(body)["Detalle"][0][0].value == "Estado"
+
+
+def test_options_on_a_download_describes_it_in_json(api_for, counted, luis):
+    response = api_for(luis).options(f"/api/inventories/{counted.pk}/report.csv")
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    assert response.json()["name"]
