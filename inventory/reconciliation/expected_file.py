@@ -3,66 +3,42 @@
 Reading writes nothing: it returns the rows and the problems found, and the import service
 refuses the whole file if there is any problem.
 
-Reading is bounded: the file is read from its upload (a temporary file) as a stream, never
-whole; an XLSX archive is checked before it is opened (total expanded size, the shared strings a
-reader holds whole, compression ratio, number of entries); a CSV line and the number of rows are
-capped; and the rows read are kept on disk until they are saved. The limits are the
-EXPECTED_IMPORT setting (docs/reconciliation.md).
+Reading is bounded (file_bounds.py): the file is read from its upload as a stream, an XLSX
+archive is checked before it is opened, a CSV line and the number of rows are capped, and the
+rows read wait on disk until they are saved.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
-import pickle
 import re
-import struct
-import tempfile
 import unicodedata
-import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import IO, Any
 
-from django.conf import settings
-from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from inventory.models import CODE_MAX_LENGTH
 
 from .errors import MAX_REPORTED_ERRORS, RowError
+from .file_bounds import (
+    CappedLines,
+    RowSpool,
+    TooLong,
+    archive_problem,
+    csv_encoding,
+    limits,
+    megabytes,
+    text_stream,
+)
 from .matching import code_key
 
-# The EXPECTED_IMPORT setting's defaults (inventory_site/settings/base.py reads the environment).
-DEFAULT_LIMITS = {
-    "MAX_BYTES": 20 * 1024 * 1024,
-    "MAX_ROWS": 100_000,
-    "MAX_LINE_CHARS": 64 * 1024,
-    "MAX_UNCOMPRESSED_BYTES": 64 * 1024 * 1024,
-    "MAX_SHARED_STRINGS_BYTES": 16 * 1024 * 1024,
-    "MAX_COMPRESSION_RATIO": 100,
-    "MAX_ARCHIVE_ENTRIES": 1000,
-}
 HEADER_SEARCH_ROWS = 10  # title lines above the header row are skipped
 PROGRESS_EVERY = 500
 MAX_COLUMNS = 256  # cells further right are never read (a sheet may claim 16,384 columns)
-RATIO_CHECKED_FROM = 1024 * 1024  # small parts compress oddly; a bomb is big by definition
-CENTRAL_DIRECTORY_ENTRY_BYTES = 512  # generous: 46 bytes and a short name
-READ_CHUNK = 1024 * 1024
-SPOOL_IN_MEMORY = 4 * 1024 * 1024
-SPOOL_BATCH = 1000
-
-
-def limits() -> dict[str, int]:
-    return {**DEFAULT_LIMITS, **getattr(settings, "EXPECTED_IMPORT", {})}
-
-
-def _megabytes(size: int) -> str:
-    megabytes = size / (1024 * 1024)
-    return number_format(int(megabytes) if megabytes.is_integer() else round(megabytes, 1))
-
 
 # Words that decorate a header without naming it: "No. de serie" is "serie".
 FILLER_WORDS = frozenset(
@@ -174,57 +150,9 @@ class ExpectedRow:
         }
 
 
-class RowSpool:
-    """The rows read, kept in a temporary file (in memory while small) until they are saved.
-
-    A file's size, not its number of rows, bounds what reading it costs in memory.
-    """
-
-    def __init__(self):
-        self._file = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by close()
-        self._pending: list[tuple] = []
-        self._count = 0
-
-    def append(self, row: ExpectedRow) -> None:
-        self._pending.append(tuple(vars(row).values()))  # the fields, in order
-        self._count += 1
-        if len(self._pending) >= SPOOL_BATCH:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._pending:
-            pickle.dump(self._pending, self._file, protocol=pickle.HIGHEST_PROTOCOL)
-            self._pending = []
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __bool__(self) -> bool:
-        return self._count > 0
-
-    def batches(self) -> Iterator[list[ExpectedRow]]:
-        """The rows in file order, a thousand at a time."""
-        self._flush()
-        self._file.seek(0)
-        while True:
-            try:
-                # Our own file, written just above: never data from outside.
-                batch = pickle.load(self._file)  # noqa: S301
-            except EOFError:
-                return
-            yield [ExpectedRow(*values) for values in batch]
-
-    def __iter__(self) -> Iterator[ExpectedRow]:
-        for batch in self.batches():
-            yield from batch
-
-    def close(self) -> None:
-        self._file.close()
-
-
 @dataclass
 class ParsedFile:
-    rows: RowSpool = field(default_factory=RowSpool)
+    rows: RowSpool = field(default_factory=lambda: RowSpool(ExpectedRow))
     # The first MAX_REPORTED_ERRORS problems; `error_count` and `error_lines` count them all.
     errors: list[RowError] = field(default_factory=list)
     error_count: int = 0
@@ -301,14 +229,14 @@ def read_expected_file(
     size = stream.tell()
     stream.seek(0)
     if size > bounds["MAX_BYTES"]:
-        return _refused(_("El archivo supera %(mb)s MB.") % {"mb": _megabytes(bounds["MAX_BYTES"])})
+        return _refused(_("El archivo supera %(mb)s MB.") % {"mb": megabytes(bounds["MAX_BYTES"])})
     head = stream.read(4)
     stream.seek(0)
     name = filename.lower()
     if head == b"\xd0\xcf\x11\xe0" or name.endswith(".xls"):
         return _refused(_("El formato .xls antiguo no se admite: guarda el archivo como .xlsx o .csv."))
     if head == b"PK\x03\x04":
-        problem = _archive_problem(stream, size, bounds)
+        problem = archive_problem(stream, size, bounds)
         if problem:
             return _refused(problem)
         try:
@@ -318,13 +246,13 @@ def read_expected_file(
     elif name.endswith((".xlsx", ".xlsm")):
         return _refused(_("El archivo no es un XLSX válido."))
     else:
-        encoding, lines = _encoding(stream)
+        encoding, lines = csv_encoding(stream)
         if lines is None:
             return _refused(_("El archivo está vacío."))
         rows, total = _csv_rows(stream, encoding, bounds["MAX_LINE_CHARS"]), lines
     try:
         return _parse(rows, total=total, progress=progress, max_rows=bounds["MAX_ROWS"])
-    except _TooLong as exc:
+    except TooLong as exc:
         return _refused(exc.message)
     except Exception:  # a damaged sheet can fail half-way through, as it can on opening
         if head != b"PK\x03\x04":
@@ -338,151 +266,9 @@ def _refused(message: str) -> ParsedFile:
     return parsed
 
 
-class _TooLong(Exception):
-    """A line of the file over the limit: the whole file is refused."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-def _archive_problem(stream: IO[bytes], size: int, bounds: dict[str, int]) -> str | None:
-    """Why an XLSX archive is too big to open (a "zip bomb"), from its directory alone; or None.
-
-    The central directory is checked before zipfile reads it (it makes one object per entry);
-    then the sizes the entries declare, which zipfile holds each entry to when reading it.
-    """
-    max_entries = bounds["MAX_ARCHIVE_ENTRIES"]
-    too_many = _("El archivo tiene más de %(max)s partes comprimidas.") % {"max": max_entries}
-    directory = _central_directory(stream, size)
-    if directory is not None:
-        entries, directory_size = directory
-        if entries > max_entries or directory_size > max_entries * CENTRAL_DIRECTORY_ENTRY_BYTES:
-            return too_many
-    try:
-        with zipfile.ZipFile(stream) as archive:
-            infos = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        return _("El archivo no es un XLSX válido.")
-    finally:
-        stream.seek(0)
-    if len(infos) > max_entries:
-        return too_many
-    expanded = sum(info.file_size for info in infos)
-    if expanded > bounds["MAX_UNCOMPRESSED_BYTES"]:
-        return _("El contenido del archivo descomprimido supera %(mb)s MB.") % {
-            "mb": _megabytes(bounds["MAX_UNCOMPRESSED_BYTES"])
-        }
-    strings = sum(info.file_size for info in infos if info.filename.lower().endswith("sharedstrings.xml"))
-    if strings > bounds["MAX_SHARED_STRINGS_BYTES"]:
-        return _("Los textos del archivo descomprimidos superan %(mb)s MB.") % {
-            "mb": _megabytes(bounds["MAX_SHARED_STRINGS_BYTES"])
-        }
-    ratio = bounds["MAX_COMPRESSION_RATIO"]
-    for info in infos:
-        if info.file_size >= RATIO_CHECKED_FROM and info.file_size > ratio * max(info.compress_size, 1):
-            return _(
-                "El archivo está comprimido más de %(ratio)s a 1: no parece una hoja de cálculo real."
-            ) % {"ratio": ratio}
-    return None
-
-
-def _central_directory(stream: IO[bytes], size: int) -> tuple[int, int] | None:
-    """The entry count and byte size of a zip's central directory, from its end record, or None."""
-    tail_size = min(size, 22 + 65535)
-    stream.seek(size - tail_size)
-    tail = stream.read(tail_size)
-    stream.seek(0)
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or len(tail) < at + 22:
-        return None
-    entries, directory_size = struct.unpack("<HI", tail[at + 10 : at + 16])
-    # A zip64 archive says 0xFFFF here: an expected list never needs 65,535 parts.
-    return entries, directory_size
-
-
-def _encoding(stream: IO[bytes]) -> tuple[str, int | None]:
-    """How the CSV is encoded, and how many lines it has (None: nothing but blanks), in one pass.
-
-    UTF-16 with a BOM (Excel's "Texto Unicode"), UTF-8 (with or without BOM), else Windows-1252,
-    as Excel in Spanish saves CSV, else Latin-1 (which reads anything).
-    """
-    head = stream.read(2)
-    stream.seek(0)
-    candidates = ["utf-8-sig", "cp1252", "latin-1"]
-    if head in (b"\xff\xfe", b"\xfe\xff"):
-        candidates.insert(0, "utf-16")  # the BOM says which byte order, and is dropped
-    for encoding in candidates:
-        decoder = codecs.getincrementaldecoder(encoding)()
-        lines, blank = 1, True
-        try:
-            while chunk := stream.read(READ_CHUNK):
-                text = decoder.decode(chunk)
-                lines += text.count("\n")
-                blank = blank and not text.strip()
-            text = decoder.decode(b"", final=True)
-            blank = blank and not text.strip()
-        except UnicodeDecodeError:
-            continue
-        finally:
-            stream.seek(0)
-        return encoding, None if blank else lines
-    raise AssertionError("latin-1 decodes any byte")
-
-
-class _CappedLines:
-    """The text's lines for csv.reader, refusing a line, or a record, longer than the limit.
-
-    The caller resets `record` after each record, so that a quoted field spanning many short
-    lines is held to the same limit as one long line.
-    """
-
-    def __init__(self, text: IO[str], max_chars: int):
-        self.text = text
-        self.max_chars = max_chars
-        self.record = 0
-        self.line = 0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> str:
-        line = self.text.readline(self.max_chars + 2)  # the limit, and a line break
-        if not line:
-            raise StopIteration
-        self.line += 1
-        self.record += len(line.rstrip("\r\n"))
-        if self.record > self.max_chars:
-            raise _TooLong(
-                _("La línea %(line)s del archivo tiene más de %(max)s caracteres.")
-                % {"line": self.line, "max": self.max_chars}
-            )
-        return line
-
-
-def _text(stream: IO[bytes], encoding: str) -> io.TextIOWrapper:
-    stream.seek(0)
-    return io.TextIOWrapper(io.BufferedReader(_Unclosed(stream)), encoding=encoding, newline="")
-
-
-class _Unclosed(io.RawIOBase):
-    """The upload, read through a text wrapper that must not close it when it goes."""
-
-    def __init__(self, stream: IO[bytes]):
-        self.stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self.stream.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-
 def _csv_rows(stream: IO[bytes], encoding: str, max_chars: int) -> Iterator[tuple[int, Any]]:
-    delimiter = _delimiter(_CappedLines(_text(stream, encoding), max_chars))
-    lines = _CappedLines(_text(stream, encoding), max_chars)
+    delimiter = _delimiter(CappedLines(text_stream(stream, encoding), max_chars))
+    lines = CappedLines(text_stream(stream, encoding), max_chars)
     reader = csv.reader(lines, delimiter=delimiter)
     start = 1
     try:
@@ -494,7 +280,7 @@ def _csv_rows(stream: IO[bytes], encoding: str, max_chars: int) -> Iterator[tupl
         yield start, exc
 
 
-def _delimiter(lines: _CappedLines) -> str:
+def _delimiter(lines: CappedLines) -> str:
     """The separator under which one of the first lines is a header naming the code column.
 
     Title lines may come first ("Reporte de existencias - Peugeot Querétaro"), so each of the
@@ -539,7 +325,7 @@ def _xlsx_rows(stream: IO[bytes], max_rows: int) -> tuple[Iterator[tuple[int, An
             cells = sheet.iter_rows(min_row=1, max_col=columns, values_only=True)
             for number, values in enumerate(cells, start=1):
                 if number > max_sheet_rows:
-                    raise _TooLong(_("La hoja tiene más de %(max)s filas.") % {"max": max_sheet_rows})
+                    raise TooLong(_("La hoja tiene más de %(max)s filas.") % {"max": max_sheet_rows})
                 yield number, values
         finally:
             workbook.close()
