@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.http import StreamingHttpResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
@@ -18,7 +19,7 @@ from inventory.exceptions import InventoryError, InventoryNotFound
 from inventory.models import Inventory, VarianceReason
 from inventory.reconciliation import access, exports, selectors, services
 from inventory.reconciliation.errors import ExpectedListHidden, ImportRejected, NotAManager, RowError
-from inventory.reconciliation.report import report_of
+from inventory.reconciliation.report import detail_items, report_of, report_summary
 
 from .exceptions import ResilientScopedRateThrottle as ScopedRateThrottle
 from .parsers import JSONParser
@@ -219,23 +220,24 @@ class VarianceView(APIView):
         return Response({"results": results})
 
 
-class CSVRenderer(BaseRenderer):
+class DownloadRenderer(BaseRenderer):
+    """Chosen by content negotiation (`.csv`, `?format=`, Accept); the view streams the body itself."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        raise NotImplementedError("ReportView streams downloads")
+
+
+class CSVRenderer(DownloadRenderer):
     media_type = "text/csv"
     format = "csv"
     charset = "utf-8"
 
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return exports.report_csv(data)
 
-
-class XLSXRenderer(BaseRenderer):
+class XLSXRenderer(DownloadRenderer):
     media_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     format = "xlsx"
     charset = None
     render_style = "binary"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return exports.report_xlsx(data)
 
 
 class ReportView(APIView):
@@ -253,13 +255,31 @@ class ReportView(APIView):
     )
     def get(self, request, pk, format=None):  # noqa: A002 - DRF's name for the suffix
         inventory = inventory_for(request, pk)
-        report = report_of(inventory, user=request.user)
         kind = request.accepted_renderer.format
-        headers = {}
-        if kind in ("csv", "xlsx"):
-            name = f"diferencias-{inventory.agency.slug}-{inventory.year}-{inventory.month:02d}.{kind}"
-            headers["Content-Disposition"] = f'attachment; filename="{name}"'
-        return Response(report, headers=headers)
+        if kind not in ("csv", "xlsx"):
+            return Response(report_of(inventory, user=request.user))
+        summary = report_summary(inventory, user=request.user)
+        items = detail_items(inventory, show_expected=not summary["expectedHidden"])
+        if kind == "csv":
+            chunks = exports.report_csv(summary, items)
+        else:
+            chunks = exports.file_chunks(exports.report_xlsx(summary, items))
+        renderer = request.accepted_renderer
+        response = StreamingHttpResponse(
+            exports.streamed(chunks, request),
+            content_type=f"{renderer.media_type}; charset={renderer.charset}"
+            if renderer.charset
+            else renderer.media_type,
+        )
+        name = f"diferencias-{inventory.agency.slug}-{inventory.year}-{inventory.month:02d}.{kind}"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+    def options(self, request, *args, **kwargs):
+        # The description of the endpoint is JSON whatever download was asked for.
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
+        return super().options(request, *args, **kwargs)
 
     def handle_exception(self, exc):
         # Errors are JSON whatever download was asked for.

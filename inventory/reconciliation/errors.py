@@ -26,8 +26,9 @@ class ImportRejected(InventoryError):
     status = 400
     code = "invalid_file"
 
-    def __init__(self, errors: list[RowError]):
-        count = len({error.line for error in errors if error.line is not None})
+    def __init__(self, errors: list[RowError], *, error_count: int | None = None, lines: int | None = None):
+        # A reader keeps only the first problems of a file wrong throughout, and counts the rest.
+        count = len({error.line for error in errors if error.line is not None}) if lines is None else lines
         message = (
             ngettext(
                 "El archivo tiene %(count)d fila con errores; no se importó nada.",
@@ -40,7 +41,9 @@ class ImportRejected(InventoryError):
         )
         # A file that is wrong throughout gets the first problems, and how many there are.
         shown = [asdict(error) for error in errors[:MAX_REPORTED_ERRORS]]
-        super().__init__(message, errors=shown, errorCount=len(errors))
+        super().__init__(
+            message, errors=shown, errorCount=len(errors) if error_count is None else error_count
+        )
         self.errors = errors
 
 

@@ -2,6 +2,10 @@
 
 Reading writes nothing: it returns the rows and the problems found, and the import service
 refuses the whole file if there is any problem.
+
+Reading is bounded (file_bounds.py): the file is read from its upload as a stream, an XLSX
+archive is checked before it is opened, a CSV line and the number of rows are capped, and the
+rows read wait on disk until they are saved.
 """
 
 from __future__ import annotations
@@ -19,13 +23,22 @@ from django.utils.translation import gettext as _
 
 from inventory.models import CODE_MAX_LENGTH
 
-from .errors import RowError
+from .errors import MAX_REPORTED_ERRORS, RowError
+from .file_bounds import (
+    CappedLines,
+    RowSpool,
+    TooLong,
+    archive_problem,
+    csv_encoding,
+    limits,
+    megabytes,
+    text_stream,
+)
 from .matching import code_key
 
-MAX_BYTES = 20 * 1024 * 1024
-MAX_ROWS = 100_000
 HEADER_SEARCH_ROWS = 10  # title lines above the header row are skipped
 PROGRESS_EVERY = 500
+MAX_COLUMNS = 256  # cells further right are never read (a sheet may claim 16,384 columns)
 
 # Words that decorate a header without naming it: "No. de serie" is "serie".
 FILLER_WORDS = frozenset(
@@ -139,12 +152,25 @@ class ExpectedRow:
 
 @dataclass
 class ParsedFile:
-    rows: list[ExpectedRow] = field(default_factory=list)
+    rows: RowSpool = field(default_factory=lambda: RowSpool(ExpectedRow))
+    # The first MAX_REPORTED_ERRORS problems; `error_count` and `error_lines` count them all.
     errors: list[RowError] = field(default_factory=list)
+    error_count: int = 0
+    error_lines: int = 0
     # field -> the header it was read from, and the headers that named no field.
     columns: dict[str, str] = field(default_factory=dict)
     ignored: list[str] = field(default_factory=list)
     header_line: int | None = None
+
+    _last_error_line: int | None = field(default=None, repr=False)
+
+    def add_error(self, error: RowError) -> None:
+        if error.line is not None and error.line != self._last_error_line:
+            self.error_lines += 1
+            self._last_error_line = error.line
+        self.error_count += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(error)
 
 
 Progress = Callable[[int, int | None], None]
@@ -197,47 +223,64 @@ def read_expected_file(
     upload: IO[bytes] | bytes, *, filename: str = "", progress: Progress | None = None
 ) -> ParsedFile:
     """Read a CSV or XLSX expected list; problems come back in `errors`, never as exceptions."""
-    data = upload if isinstance(upload, bytes) else upload.read(MAX_BYTES + 1)
-    if len(data) > MAX_BYTES:
-        return _refused(_("El archivo supera %(mb)s MB.") % {"mb": MAX_BYTES // (1024 * 1024)})
-    if not data.strip():
-        return _refused(_("El archivo está vacío."))
+    bounds = limits()
+    stream = io.BytesIO(upload) if isinstance(upload, bytes) else getattr(upload, "file", upload)
+    stream.seek(0, io.SEEK_END)
+    size = stream.tell()
+    stream.seek(0)
+    if size > bounds["MAX_BYTES"]:
+        return _refused(_("El archivo supera %(mb)s MB.") % {"mb": megabytes(bounds["MAX_BYTES"])})
+    head = stream.read(4)
+    stream.seek(0)
     name = filename.lower()
-    if data[:4] == b"\xd0\xcf\x11\xe0" or name.endswith(".xls"):
+    if head == b"\xd0\xcf\x11\xe0" or name.endswith(".xls"):
         return _refused(_("El formato .xls antiguo no se admite: guarda el archivo como .xlsx o .csv."))
-    if data[:4] == b"PK\x03\x04":
+    if head == b"PK\x03\x04":
+        problem = archive_problem(stream, size, bounds)
+        if problem:
+            return _refused(problem)
         try:
-            rows, total = _xlsx_rows(data)
+            rows, total = _xlsx_rows(stream, bounds["MAX_ROWS"])
         except Exception:  # openpyxl raises many kinds of errors for a damaged file
             return _refused(_("El archivo no es un XLSX válido."))
     elif name.endswith((".xlsx", ".xlsm")):
         return _refused(_("El archivo no es un XLSX válido."))
     else:
-        rows, total = _csv_rows(data)
-    return _parse(rows, total=total, progress=progress)
+        encoding, lines = csv_encoding(stream)
+        if lines is None:
+            return _refused(_("El archivo está vacío."))
+        rows, total = _csv_rows(stream, encoding, bounds["MAX_LINE_CHARS"]), lines
+    try:
+        return _parse(rows, total=total, progress=progress, max_rows=bounds["MAX_ROWS"])
+    except TooLong as exc:
+        return _refused(exc.message)
+    except Exception:  # a damaged sheet can fail half-way through, as it can on opening
+        if head != b"PK\x03\x04":
+            raise
+        return _refused(_("El archivo no es un XLSX válido."))
 
 
 def _refused(message: str) -> ParsedFile:
-    return ParsedFile(errors=[RowError(None, message)])
+    parsed = ParsedFile()
+    parsed.add_error(RowError(None, message))
+    return parsed
 
 
-def _csv_rows(data: bytes) -> tuple[Iterator[tuple[int, list[Any]]], int]:
-    text = _decode(data)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
-
-    def rows():
-        start = 1
-        try:
-            for values in reader:
-                yield start, values
-                start = reader.line_num + 1
-        except csv.Error as exc:
-            yield start, exc
-
-    return rows(), text.count("\n") + 1
+def _csv_rows(stream: IO[bytes], encoding: str, max_chars: int) -> Iterator[tuple[int, Any]]:
+    delimiter = _delimiter(CappedLines(text_stream(stream, encoding), max_chars))
+    lines = CappedLines(text_stream(stream, encoding), max_chars)
+    reader = csv.reader(lines, delimiter=delimiter)
+    start = 1
+    try:
+        for values in reader:
+            yield start, values
+            start = reader.line_num + 1
+            lines.record = 0
+    except csv.Error as exc:
+        yield start, exc
 
 
-def _delimiter(text: str) -> str:
+def _delimiter(lines: CappedLines) -> str:
     """The separator under which one of the first lines is a header naming the code column.
 
     Title lines may come first ("Reporte de existencias - Peugeot Querétaro"), so each of the
@@ -245,8 +288,14 @@ def _delimiter(text: str) -> str:
     under several, the one that recognises most columns wins. With no header, the first line's
     most frequent separator, so that the error names the columns as the file has them.
     """
-    lines = [line for line in text.splitlines() if line.strip()][:HEADER_SEARCH_ROWS]
+    first_lines = []
     for line in lines:
+        lines.record = 0
+        if line.strip():
+            first_lines.append(line.rstrip("\r\n"))
+        if len(first_lines) >= HEADER_SEARCH_ROWS:
+            break
+    for line in first_lines:
         best, recognised = None, 0
         for delimiter in [d for d in DELIMITERS if d in line] or [","]:
             cells = next(csv.reader([line], delimiter=delimiter), [])
@@ -255,41 +304,33 @@ def _delimiter(text: str) -> str:
                 best, recognised = delimiter, len(columns)
         if best is not None:
             return best
-    first = lines[0] if lines else ""
+    first = first_lines[0] if first_lines else ""
     return max(DELIMITERS, key=first.count) if any(d in first for d in DELIMITERS) else ","
 
 
-def _decode(data: bytes) -> str:
-    """UTF-16 with a BOM (Excel's "Texto Unicode"), UTF-8 (with or without BOM), else Windows-1252,
-    as Excel in Spanish saves CSV."""
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        try:
-            return data.decode("utf-16")  # the BOM says which byte order, and is dropped
-        except UnicodeDecodeError:
-            pass
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")
-
-
-def _xlsx_rows(data: bytes) -> tuple[Iterator[tuple[int, list[Any]]], int | None]:
+def _xlsx_rows(stream: IO[bytes], max_rows: int) -> tuple[Iterator[tuple[int, Any]], int | None]:
     from openpyxl import load_workbook
 
-    workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    workbook = load_workbook(stream, read_only=True, data_only=True)
     sheet = workbook.worksheets[0]
     total = sheet.max_row
+    # The size the sheet declares is only a claim: a reader pads every row to its width, so at
+    # most MAX_COLUMNS are read; and rows are counted as they come, blank ones too, because a
+    # sheet may number its next row 10**9 and a reader yields every blank row in between.
+    columns = min(sheet.max_column or MAX_COLUMNS, MAX_COLUMNS)
+    max_sheet_rows = 2 * max_rows + HEADER_SEARCH_ROWS
 
     def rows():
         try:
-            for number, values in enumerate(sheet.iter_rows(min_row=1, values_only=True), start=1):
-                yield number, list(values)
+            cells = sheet.iter_rows(min_row=1, max_col=columns, values_only=True)
+            for number, values in enumerate(cells, start=1):
+                if number > max_sheet_rows:
+                    raise TooLong(_("La hoja tiene más de %(max)s filas.") % {"max": max_sheet_rows})
+                yield number, values
         finally:
             workbook.close()
 
-    return rows(), total
+    return rows(), total if total and total <= max_sheet_rows else None
 
 
 def _cell_text(value: Any) -> str:
@@ -306,7 +347,9 @@ def _cell_text(value: Any) -> str:
     return str(value).strip()
 
 
-def _parse(rows: Iterable[tuple[int, Any]], *, total: int | None, progress: Progress | None) -> ParsedFile:
+def _parse(
+    rows: Iterable[tuple[int, Any]], *, total: int | None, progress: Progress | None, max_rows: int
+) -> ParsedFile:
     parsed = ParsedFile()
     columns: dict[str, int] | None = None
     seen: dict[str, int] = {}
@@ -315,8 +358,10 @@ def _parse(rows: Iterable[tuple[int, Any]], *, total: int | None, progress: Prog
     count = 0
     for line, values in rows:
         if isinstance(values, Exception):
-            parsed.errors.append(RowError(line, _("El CSV está mal formado: %(error)s") % {"error": values}))
+            parsed.add_error(RowError(line, _("El CSV está mal formado: %(error)s") % {"error": values}))
             break
+        if values.count(None) + values.count("") == len(values):
+            continue  # cheap: a sheet may hold many blank rows
         cells = [_cell_text(value) for value in values]
         if not any(cells):
             continue
@@ -334,20 +379,18 @@ def _parse(rows: Iterable[tuple[int, Any]], *, total: int | None, progress: Prog
                 break
             continue
         count += 1
-        if count > MAX_ROWS:
-            parsed.errors.append(
-                RowError(line, _("El archivo tiene más de %(max)s filas.") % {"max": MAX_ROWS})
-            )
+        if count > max_rows:
+            parsed.add_error(RowError(line, _("El archivo tiene más de %(max)s filas.") % {"max": max_rows}))
             break
-        row = _row(line, cells, columns, seen, parsed.errors)
+        row = _row(line, cells, columns, seen, parsed)
         if row is not None:
             parsed.rows.append(row)
         if progress and count % PROGRESS_EVERY == 0:
             progress(line, total)
     if columns is None and not parsed.errors and ambiguous:
-        parsed.errors.append(_ambiguous_header(ambiguous[0]))
+        parsed.add_error(_ambiguous_header(ambiguous[0]))
     elif columns is None and not parsed.errors:
-        parsed.errors.append(
+        parsed.add_error(
             RowError(
                 None,
                 _(
@@ -357,7 +400,7 @@ def _parse(rows: Iterable[tuple[int, Any]], *, total: int | None, progress: Prog
             )
         )
     elif columns is not None and not parsed.rows and not parsed.errors:
-        parsed.errors.append(RowError(None, _("El archivo no tiene vehículos bajo el encabezado.")))
+        parsed.add_error(RowError(None, _("El archivo no tiene vehículos bajo el encabezado.")))
     if progress:
         progress(total or count, total)
     return parsed
@@ -396,7 +439,7 @@ def _ambiguous_header(header: str) -> RowError:
 
 
 def _row(
-    line: int, cells: list[str], columns: dict[str, int], seen: dict[str, int], errors: list[RowError]
+    line: int, cells: list[str], columns: dict[str, int], seen: dict[str, int], parsed: ParsedFile
 ) -> ExpectedRow | None:
     values = {name: cells[pos] if pos < len(cells) else "" for name, pos in columns.items()}
     # Descriptions may wrap inside a cell; the code is taken exactly as the scanner will read it.
@@ -427,7 +470,8 @@ def _row(
     if code and key not in seen:
         seen[key] = line  # even on a bad row, so that a later copy is reported too
     if problems:
-        errors.extend(RowError(line, problem) for problem in problems)
+        for problem in problems:
+            parsed.add_error(RowError(line, problem))
         return None
     return ExpectedRow(
         line=line,

@@ -1,12 +1,22 @@
-"""The variance report as downloads: CSV (one row per vehicle) and XLSX (summary, detail, people)."""
+"""The variance report as downloads: CSV (one row per vehicle) and XLSX (summary, detail, people).
+
+Both are streamed: rows come from the database a chunk at a time (`report.detail_items`); the CSV
+goes out as it is written, the XLSX is written row by row to a temporary file (openpyxl's
+write-only mode) and sent from there. Memory stays bounded whatever the size of the lists.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
+import tempfile
+from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.text import capfirst
@@ -15,7 +25,14 @@ from django.utils.translation import pgettext
 
 from inventory.models import Inventory
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# OWASP's CSV injection advice: no cell may start like a formula, nor any part of a cell that a
+# reader splitting on another separator (";" in Spain and much of Europe, tab, "|", a line
+# break) would take for a cell of its own: quoting does not protect there, as such a reader
+# ignores quotes in mid-field. A quote goes before the formula character (spaces kept).
+FORMULA_START = re.compile(r"(^|[,;|\t\r\n\x0b\x0c])( *)(?=[=+\-@\t\r])")
+# What XML 1.0, and so openpyxl, refuses in a cell (ASCII controls but tab and line breaks):
+# one in a note or a name made the whole XLSX a 500. Dropped from both downloads.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"  # Excel's number format: a real date that sorts
 CSV_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # what Excel reads back as a date from a CSV
 
@@ -58,11 +75,10 @@ def detail_header() -> list[str]:
     ]
 
 
-def detail_rows(report: dict[str, Any]) -> list[list[Any]]:
-    """Every vehicle of the report: found, missing, then unexpected and flagged scans."""
+def detail_rows(items: Iterable[dict[str, Any]]) -> Iterator[list[Any]]:
+    """A row for each vehicle of the report (`report.detail_items`): found, missing, then scans."""
     labels = KIND_LABELS()
-    items = [*(report["found"] or []), *(report["missing"] or []), *report["unexpected"]]
-    return [
+    return (
         [
             labels[item["kind"]],
             item["code"],
@@ -80,7 +96,7 @@ def detail_rows(report: dict[str, Any]) -> list[list[Any]]:
             item.get("explainedBy") or "",
         ]
         for item in items
-    ]
+    )
 
 
 def summary_rows(report: dict[str, Any]) -> list[list[Any]]:
@@ -139,29 +155,44 @@ def people_rows(report: dict[str, Any]) -> list[list[Any]]:
     ]
 
 
+def _printable(value: Any) -> Any:
+    return CONTROL_CHARACTERS.sub("", value) if isinstance(value, str) else value
+
+
 def _inert(value: Any) -> Any:
-    """A text cell that a spreadsheet would take for a formula is kept as text."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
+    """Text that a spreadsheet would take for a formula, at its start or after a separator, as text."""
+    if isinstance(value, str):
+        return FORMULA_START.sub(r"\1\2'", value)
     return value
 
 
 def _csv_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.strftime(CSV_DATETIME_FORMAT)
-    return _inert(value)
+    return _inert(_printable(value))
 
 
-def report_csv(report: dict[str, Any]) -> bytes:
-    """UTF-8 with a BOM, so that Excel opens accents correctly."""
+CSV_ROWS_PER_CHUNK = 500
+FILE_CHUNK = 64 * 1024
+
+
+def report_csv(summary: dict[str, Any], items: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    """UTF-8 with a BOM, so that Excel opens accents correctly; a few hundred rows at a time."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
+    buffer.write("\ufeff")
     writer.writerow(detail_header())
-    writer.writerows([_csv_value(value) for value in row] for row in detail_rows(report))
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    for number, row in enumerate(detail_rows(items), start=1):
+        writer.writerow([_csv_value(value) for value in row])
+        if number % CSV_ROWS_PER_CHUNK == 0:
+            yield buffer.getvalue().encode("utf-8")
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode("utf-8")
 
 
-def report_xlsx(report: dict[str, Any]) -> bytes:
+def report_xlsx(summary: dict[str, Any], items: Iterable[dict[str, Any]]) -> IO[bytes]:
+    """The workbook in a temporary file, at its start; openpyxl writes each sheet as rows come."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -170,6 +201,14 @@ def report_xlsx(report: dict[str, Any]) -> bytes:
     bold = Font(bold=True)
 
     def cell(worksheet, value, *, header=False):
+        value = _printable(value)
+        # Plain values are appended as they are; a cell object only where the type must be said.
+        if (
+            not header
+            and not isinstance(value, datetime)
+            and not (isinstance(value, str) and value[:1] == "=")
+        ):
+            return value
         item = WriteOnlyCell(worksheet, value=value)
         if isinstance(value, str) and value.startswith("="):
             item.data_type = "s"  # text, never a formula
@@ -186,9 +225,33 @@ def report_xlsx(report: dict[str, Any]) -> bytes:
         for row in rows:
             worksheet.append([cell(worksheet, value) for value in row])
 
-    sheet(_("Resumen"), None, summary_rows(report))
-    sheet(_("Detalle"), detail_header(), detail_rows(report))
-    sheet(_("Personas"), people_header(), people_rows(report))
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    sheet(_("Resumen"), None, summary_rows(summary))
+    sheet(_("Detalle"), detail_header(), detail_rows(items))
+    sheet(_("Personas"), people_header(), people_rows(summary))
+    output = tempfile.TemporaryFile()  # noqa: SIM115 - the response closes it
+    workbook.save(output)
+    output.seek(0)
+    return output
+
+
+def file_chunks(file: IO[bytes]) -> Iterator[bytes]:
+    try:
+        while chunk := file.read(FILE_CHUNK):
+            yield chunk
+    finally:
+        file.close()
+
+
+def streamed(chunks: Iterator[bytes], request) -> Iterator[bytes] | AsyncIterator[bytes]:
+    """The chunks as the server wants them: under ASGI, Django reads a plain iterator whole into
+    a list before sending it, so there they are pulled one by one, in the request's own thread
+    (its database connection); under WSGI, as they are."""
+    if not isinstance(getattr(request, "_request", request), ASGIRequest):
+        return chunks
+    pull = sync_to_async(lambda: next(chunks, None), thread_sensitive=True)
+
+    async def pulled():
+        while (chunk := await pull()) is not None:
+            yield chunk
+
+    return pulled()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections.abc import Iterator
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, Min, Q
 
 from inventory.models import DuplicateScanAttempt, Inventory, Scan, ScanMatch, VarianceReason
 from realtime.protocol import room_fields, timestamp
@@ -13,32 +13,29 @@ from realtime.protocol import room_fields, timestamp
 from . import access, selectors
 
 TIMELINE_POINTS = 200
+CHUNK = 2000  # rows fetched at a time when a list is read through
 
 
-def report_of(inventory: Inventory, *, user) -> dict[str, Any]:
-    """Figures, people, times, variances with their reasons, and progress over time.
+def report_summary(inventory: Inventory, *, user) -> dict[str, Any]:
+    """The report without its lists: figures, people, times, reasons' totals, the timeline.
 
-    With blind counting on, a non-manager gets `missing` and `found` as None (`expectedHidden`).
+    Every number is counted by the database (or in one pass over the scans' times): what it costs
+    does not grow with the lists, which the page shows a page at a time and the downloads stream.
     """
     agency = inventory.agency
     show_expected = access.can_see_expected(user, agency)
     figures = selectors.progress_of(inventory)
-    scans = list(
-        Scan.objects.filter(inventory=inventory)
-        .order_by("scanned_at", "pk")
-        .values("code_key", "match", "scanned_at", "scanned_by_id", "scanned_by_name")
-    )
     duplicates = list(
         DuplicateScanAttempt.objects.filter(inventory=inventory)
         .values("attempted_by_id", "attempted_by_name")
         .annotate(count=Count("pk"))
+        .order_by()
     )
-    variances = selectors.variances_of(inventory)
-    every_variance = variances["missing"] + variances["unexpected"]
-    explained = [item for item in every_variance if item["reason"]]
-    started = scans[0]["scanned_at"] if scans else None
-    last = scans[-1]["scanned_at"] if scans else None
+    timeline, started, last = _timeline(inventory, figures["counted"])
     ended = inventory.completed_at or last
+    by_reason = selectors.explained_by_reason(inventory)
+    explained = sum(by_reason.values())
+    variances = figures["missing"] + figures["unexpected"] + figures["flagged"]
     return {
         "inventory": {
             "id": inventory.pk,
@@ -56,23 +53,58 @@ def report_of(inventory: Inventory, *, user) -> dict[str, Any]:
         "figures": {
             **figures,
             "duplicatesRefused": sum(row["count"] for row in duplicates),
-            "explained": len(explained),
-            "unexplained": len(every_variance) - len(explained),
+            "explained": explained,
+            "unexplained": max(variances - explained, 0),
         },
         "hasExpectedList": figures["expected"] > 0,
         "blindCount": agency.blind_count,
         "expectedHidden": not show_expected,
-        "counters": _counters(scans, duplicates),
-        "reasons": _reason_totals(every_variance),
-        "missing": variances["missing"] if show_expected else None,
-        "unexpected": variances["unexpected"],
-        "found": _found(inventory) if show_expected else None,
-        "timeline": _timeline(scans),
+        "counters": _counters(inventory, duplicates),
+        "reasons": [
+            {"value": choice.value, "label": str(choice.label), "count": by_reason.get(choice.value, 0)}
+            for choice in VarianceReason
+        ],
+        "timeline": timeline,
         "generatedAt": timestamp(),
     }
 
 
-def _counters(scans: list[dict], duplicates: list[dict]) -> list[dict[str, Any]]:
+def report_of(inventory: Inventory, *, user) -> dict[str, Any]:
+    """Figures, people, times, variances with their reasons, and progress over time.
+
+    With blind counting on, a non-manager gets `missing` and `found` as None (`expectedHidden`).
+    """
+    report = report_summary(inventory, user=user)
+    show_expected = not report["expectedHidden"]
+    variances = selectors.variances_of(inventory, include_missing=show_expected)
+    generated = report.pop("generatedAt")
+    return {
+        **report,
+        "missing": variances["missing"],
+        "unexpected": variances["unexpected"],
+        "found": _found(inventory) if show_expected else None,
+        "generatedAt": generated,
+    }
+
+
+def detail_items(inventory: Inventory, *, show_expected: bool) -> Iterator[dict[str, Any]]:
+    """Every vehicle of the report, read from the database a chunk at a time: found, missing, then
+    unexpected and flagged scans (what the downloads list)."""
+    if show_expected:
+        for vehicle in selectors.found_vehicles(inventory).iterator(CHUNK):
+            yield {
+                **selectors.expected_vehicle_data(vehicle),
+                "kind": selectors.FOUND,
+                "scannedBy": vehicle.found_by,
+                "scannedAt": timestamp(vehicle.found_at) if vehicle.found_at else None,
+            }
+        for vehicle in selectors.missing_vehicles(inventory).iterator(CHUNK):
+            yield selectors.missing_item(vehicle)
+    for scan in selectors.variance_scans(inventory).iterator(CHUNK):
+        yield selectors.variance_scan_item(scan)
+
+
+def _counters(inventory: Inventory, duplicates: list[dict]) -> list[dict[str, Any]]:
     """Who counted how many: scans by match, and refused duplicates, most scans first."""
     people: dict[Any, dict[str, Any]] = {}
 
@@ -90,24 +122,25 @@ def _counters(scans: list[dict], duplicates: list[dict]) -> list[dict[str, Any]]
             }
         return people[key]
 
-    for scan in scans:
-        entry = person(scan["scanned_by_id"], scan["scanned_by_name"])
-        entry["scans"] += 1
-        if scan["match"] == ScanMatch.EXPECTED:
-            entry["found"] += 1
-        elif scan["match"] in (ScanMatch.UNEXPECTED, ScanMatch.FLAGGED):
-            entry[scan["match"]] += 1
+    rows = (
+        Scan.objects.filter(inventory=inventory)
+        .values("scanned_by_id", "scanned_by_name")
+        .annotate(
+            first=Min("scanned_at"),
+            scans=Count("pk"),
+            found=Count("pk", filter=Q(match=ScanMatch.EXPECTED)),
+            unexpected=Count("pk", filter=Q(match=ScanMatch.UNEXPECTED)),
+            flagged=Count("pk", filter=Q(match=ScanMatch.FLAGGED)),
+        )
+        .order_by("first")  # a person is named as on their first scan
+    )
+    for row in rows:
+        entry = person(row["scanned_by_id"], row["scanned_by_name"])
+        for figure in ("scans", "found", "unexpected", "flagged"):
+            entry[figure] += row[figure]
     for row in duplicates:
         person(row["attempted_by_id"], row["attempted_by_name"])["duplicatesRefused"] += row["count"]
     return sorted(people.values(), key=lambda entry: (-entry["scans"], entry["userName"].lower()))
-
-
-def _reason_totals(variances: list[dict]) -> list[dict[str, Any]]:
-    counts = Counter(item["reason"] for item in variances if item["reason"])
-    return [
-        {"value": choice.value, "label": str(choice.label), "count": counts.get(choice.value, 0)}
-        for choice in VarianceReason
-    ]
 
 
 def _found(inventory: Inventory) -> list[dict[str, Any]]:
@@ -122,30 +155,27 @@ def _found(inventory: Inventory) -> list[dict[str, Any]]:
     ]
 
 
-def _timeline(scans: list[dict]) -> list[dict[str, Any]]:
-    """Vehicles counted and found over time, from the scans still counted, at most ~200 points."""
-    if not scans:
-        return []
-    points = [{"time": timestamp(scans[0]["scanned_at"]), "counted": 0, "found": 0}]
-    found_keys: set[str] = set()
-    cumulative = []
-    for index, scan in enumerate(scans, start=1):
-        if scan["match"] == ScanMatch.EXPECTED:
-            found_keys.add(scan["code_key"])
-        cumulative.append((scan["scanned_at"], index, len(found_keys)))
-    step = max(1, len(cumulative) // TIMELINE_POINTS)
-    chosen = cumulative[step - 1 :: step]
-    if chosen[-1] is not cumulative[-1]:
-        chosen.append(cumulative[-1])
-    points.extend(
-        {"time": timestamp(moment), "counted": counted, "found": found} for moment, counted, found in chosen
+def _timeline(inventory: Inventory, counted: int) -> tuple[list[dict[str, Any]], Any, Any]:
+    """Vehicles counted and found over time, from the scans still counted, at most ~200 points;
+    and the first and last scan's times. One pass over the scans' times, a chunk at a time."""
+    scans = (
+        Scan.objects.filter(inventory=inventory)
+        .order_by("scanned_at", "pk")
+        .values_list("scanned_at", "match", "code_key")
     )
-    return points
-
-
-def group_by_location(items: list[dict] | None) -> dict[str, list[dict]]:
-    """Variances under their location (the page lists missing vehicles by location)."""
-    grouped: dict[str, list[dict]] = defaultdict(list)
-    for item in items or []:
-        grouped[item.get("location") or ""].append(item)
-    return dict(sorted(grouped.items()))
+    step = max(1, counted // TIMELINE_POINTS)
+    points: list[dict[str, Any]] = []
+    found_keys: set[str] = set()
+    first = moment = None
+    index = 0
+    for index, (moment, match, key) in enumerate(scans.iterator(CHUNK), start=1):
+        if first is None:
+            first = moment
+            points.append({"time": timestamp(moment), "counted": 0, "found": 0})
+        if match == ScanMatch.EXPECTED:
+            found_keys.add(key)
+        if index % step == 0:
+            points.append({"time": timestamp(moment), "counted": index, "found": len(found_keys)})
+    if index and index % step:
+        points.append({"time": timestamp(moment), "counted": index, "found": len(found_keys)})
+    return points, first, moment

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
@@ -114,6 +115,32 @@ def expected_list(
     return vehicles.order_by("line", "pk")
 
 
+def _scanned():
+    return Exists(Scan.objects.filter(inventory=OuterRef("inventory"), code_key=OuterRef("code_key")))
+
+
+def found_vehicles(inventory: Inventory) -> QuerySet[ExpectedVehicle]:
+    """Vehicles of the list that were scanned, in file order, with who found them and when."""
+    return (
+        ExpectedVehicle.objects.filter(inventory=inventory)
+        .filter(_scanned())
+        .annotate(found_by=_first_scan("scanned_by_name"), found_at=_first_scan("scanned_at"))
+        .order_by("line", "pk")
+    )
+
+
+def missing_vehicles(inventory: Inventory, *, location: str | None = None) -> QuerySet[ExpectedVehicle]:
+    """Vehicles of the list never scanned, in file order, with their reason (`missing_item`)."""
+    vehicles = ExpectedVehicle.objects.filter(inventory=inventory).exclude(_scanned())
+    if location is not None:
+        vehicles = vehicles.filter(location__iexact=location.strip())
+    return vehicles.annotate(
+        reason=_explanation("reason"),
+        note=_explanation("note"),
+        explained_by=_explanation("explained_by_name"),
+    ).order_by("line", "pk")
+
+
 def locations_of(inventory: Inventory) -> list[dict[str, Any]]:
     """Each location of the expected list with how many vehicles it holds and how many are missing."""
     found = Exists(Scan.objects.filter(inventory=OuterRef("inventory"), code_key=OuterRef("code_key")))
@@ -215,6 +242,71 @@ def variances_of(inventory: Inventory, *, include_missing: bool = True) -> dict[
         )
     ]
     return {"missing": missing, "unexpected": unexpected}
+
+
+def variance_scans(inventory: Inventory) -> QuerySet[Scan]:
+    """Unexpected and flagged scans in the order they were made, each with its reason and note."""
+    return (
+        Scan.objects.filter(inventory=inventory, match__in=VARIANCE_MATCHES)
+        .annotate(
+            reason=_explanation("reason"),
+            note=_explanation("note"),
+            explained_by=_explanation("explained_by_name"),
+        )
+        .order_by("scanned_at", "pk")
+    )
+
+
+def _annotated_explanation(item) -> dict[str, Any]:
+    return {
+        "reason": item.reason,
+        "reasonLabel": str(VarianceReason(item.reason).label) if item.reason else None,
+        "note": item.note or "",
+        "explainedBy": item.explained_by,
+    }
+
+
+def missing_item(vehicle: ExpectedVehicle) -> dict[str, Any]:
+    """A vehicle of `missing_vehicles(...)` as the report lists it (without `explainedAt`)."""
+    return {**expected_vehicle_data(vehicle), "kind": MISSING, **_annotated_explanation(vehicle)}
+
+
+def variance_scan_item(scan: Scan) -> dict[str, Any]:
+    """A scan of `variance_scans(...)` as the report lists it (without `explainedAt`)."""
+    return {**scan_variance_data(scan), "kind": scan.match, **_annotated_explanation(scan)}
+
+
+def explained_by_reason(inventory: Inventory) -> Counter[str]:
+    """How many variances (missing vehicles, unexpected and flagged scans) each reason explains."""
+    listed = ExpectedVehicle.objects.filter(inventory=inventory, code_key=OuterRef("code_key"))
+    scanned = Scan.objects.filter(inventory=inventory, code_key=OuterRef("code_key"))
+    counts: Counter[str] = Counter()
+    missing = (
+        VarianceExplanation.objects.filter(inventory=inventory)
+        .filter(Exists(listed))
+        .exclude(Exists(scanned))
+        .values_list("reason")
+        .annotate(count=Count("pk"))
+        .order_by()
+    )
+    scans = (
+        VarianceExplanation.objects.filter(inventory=inventory)
+        .annotate(count=Subquery(_variance_scans_of_key(inventory)))
+        .values_list("reason", "count")
+    )
+    for reason, count in [*missing, *scans]:
+        counts[reason] += count or 0
+    return counts
+
+
+def _variance_scans_of_key(inventory: Inventory):
+    return (
+        Scan.objects.filter(inventory=inventory, code_key=OuterRef("code_key"), match__in=VARIANCE_MATCHES)
+        .order_by()
+        .values("code_key")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
 
 
 def reasons() -> list[dict[str, str]]:

@@ -82,7 +82,10 @@ def expected_import_file(
     _require_manager(user, inventory)
     on_read = (lambda done, total: progress("read", done, total)) if progress else None
     parsed = read_expected_file(upload, filename=filename, progress=on_read)
-    return expected_import(inventory=inventory, parsed=parsed, user=user, progress=progress)
+    try:
+        return expected_import(inventory=inventory, parsed=parsed, user=user, progress=progress)
+    finally:
+        parsed.rows.close()
 
 
 @transaction.atomic
@@ -92,19 +95,20 @@ def expected_import(
     """Replace the expected list with the parsed rows: all of them or, on any error, none."""
     _require_manager(user, inventory)
     if parsed.errors:
-        raise ImportRejected(parsed.errors)
+        raise ImportRejected(parsed.errors, error_count=parsed.error_count, lines=parsed.error_lines)
     if not parsed.rows:
         raise ImportRejected([RowError(None, _("El archivo no tiene vehículos."))])
     inventory = _lock(inventory)
     replaced, _counts = ExpectedVehicle.objects.filter(inventory=inventory).delete()
     total = len(parsed.rows)
-    for start in range(0, total, BATCH_SIZE):
-        batch = parsed.rows[start : start + BATCH_SIZE]
+    saved = 0
+    for batch in parsed.rows.batches():  # a thousand rows at a time, read back from the spool
         ExpectedVehicle.objects.bulk_create(
             [ExpectedVehicle(inventory=inventory, **row.model_fields()) for row in batch]
         )
+        saved += len(batch)
         if progress:
-            progress("save", start + len(batch), total)
+            progress("save", saved, total)
     rematched = scans_rematch(inventory=inventory)
     figures = selectors.progress_of(inventory, expected=total)
     broadcast.publish_on_commit(

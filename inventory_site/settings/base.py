@@ -245,6 +245,18 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": TRUSTED_PROXIES,
 }
 
+# Expected-list import (docs/reconciliation.md): a file over any of these is refused with a 400
+# naming the limit, before it is parsed; an XLSX archive is checked from its directory.
+EXPECTED_IMPORT = {
+    "MAX_BYTES": env.int("EXPECTED_IMPORT_MAX_BYTES", default=20 * 1024 * 1024),
+    "MAX_ROWS": env.int("EXPECTED_IMPORT_MAX_ROWS", default=100_000),
+    "MAX_LINE_CHARS": env.int("EXPECTED_IMPORT_MAX_LINE_CHARS", default=64 * 1024),
+    "MAX_UNCOMPRESSED_BYTES": env.int("EXPECTED_IMPORT_MAX_UNCOMPRESSED_BYTES", default=64 * 1024 * 1024),
+    "MAX_SHARED_STRINGS_BYTES": env.int("EXPECTED_IMPORT_MAX_SHARED_STRINGS_BYTES", default=16 * 1024 * 1024),
+    "MAX_COMPRESSION_RATIO": env.int("EXPECTED_IMPORT_MAX_COMPRESSION_RATIO", default=100),
+    "MAX_ARCHIVE_ENTRIES": env.int("EXPECTED_IMPORT_MAX_ARCHIVE_ENTRIES", default=1000),
+}
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Inventario en vivo API",
     "DESCRIPTION": "Count a dealership's vehicles together, live.",

@@ -372,3 +372,32 @@ def test_the_report_speaks_english_to_managers(open_page, staff, luis, alfa):
     unknown.locator("button[type=submit]").click()
     expect(unknown.locator(".explain-status")).to_have_attribute("data-state", "saved")
     expect(page.locator("#figure-unexplained")).to_have_text("3")
+
+
+def test_a_long_missing_list_comes_a_page_at_a_time_and_each_page_can_be_explained(open_page, staff, alfa):
+    rows = [["VIN", "Ubicación"]] + [[f"MISS-{n:03d}", "Patio A"] for n in range(150)]
+    inventory = in_thread(import_books, alfa, rows)
+    page = open_page(staff, REPORT)
+    missing = page.locator("#missing tr.variance-row")
+    expect(missing).to_have_count(100)
+    expect(page.locator("#missing")).to_contain_text("Patio A (150)")
+    expect(page.locator("#figure-unexplained")).to_have_text("150")
+    page.locator("#missing").get_by_role("link", name="Siguiente").click()
+    expect(page).to_have_url(re.compile(r"\?page=2#missing$"))
+    expect(missing).to_have_count(50)
+    expect(missing.first).to_have_attribute("data-code", "MISS-100")
+    expect(page.locator("#missing")).to_contain_text("Página 2 de 2")
+    last = variance_row(page, "MISS-149")
+    last.get_by_label("Motivo de MISS-149").select_option(label="En tránsito")
+    last.get_by_role("button", name="Guardar MISS-149").click()
+    expect(last.get_by_role("status")).to_have_text("Guardado: En tránsito.")
+    expect(page.locator("#figure-unexplained")).to_have_text("149")
+
+    def reasons():
+        return [
+            item["code"]
+            for item in reconciliation_selectors.variances_of(inventory)["missing"]
+            if item["reason"]
+        ]
+
+    assert in_thread(reasons) == ["MISS-149"]

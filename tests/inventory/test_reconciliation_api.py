@@ -254,7 +254,8 @@ def test_blind_counting_hides_the_expected_list_from_counters_but_not_from_manag
     assert progress["canSeeExpected"] is False and progress["locations"] is None
     assert progress["progress"]["missing"] == 2
     assert counter.get(url(counted, "exceptions/")).json()["missing"] is None
-    rows = list(csv.reader(io.StringIO(counter.get(url(counted, "report.csv")).content.decode("utf-8-sig"))))
+    content = counter.get(url(counted, "report.csv")).getvalue().decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(content)))
     assert {row[0] for row in rows[1:]} == {"No esperado", "VIN dudoso"}
     boss = api_for(manager)
     assert boss.get(url(counted, "expected/")).json()["count"] == 4
@@ -266,8 +267,9 @@ def test_the_csv_download_parses_back(api_for, counted, luis):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     assert response["Content-Disposition"] == 'attachment; filename="diferencias-alfa-romeo-2025-10.csv"'
-    assert response.content.startswith(b"\xef\xbb\xbf")
-    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    content = response.getvalue()
+    assert content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
     assert rows[0][:3] == ["Estado", "VIN o código", "No. de stock"]
     by_code = {row[1]: row for row in rows[1:]}
     assert len(by_code) == 6
@@ -277,14 +279,14 @@ def test_the_csv_download_parses_back(api_for, counted, luis):
     assert by_code["UNLISTED-1"][0] == "No esperado"
     assert by_code["1M8GDM9AKKP042788"][0] == "VIN dudoso"
     same = api_for(luis).get(url(counted, "report/"), {"format": "csv"})
-    assert same.status_code == 200 and same.content == response.content
+    assert same.status_code == 200 and same.getvalue() == content
 
 
 def test_the_xlsx_download_parses_back(api_for, counted, luis):
     response = api_for(luis).get(url(counted, "report.xlsx"))
     assert response.status_code == 200
     assert response["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    sheets = read_xlsx(response.content)
+    sheets = read_xlsx(response.getvalue())
     assert list(sheets) == ["Resumen", "Detalle", "Personas"]
     summary = {row[0]: row[1] for row in sheets["Resumen"]}
     assert summary["Esperados"] == 4 and summary["Contados"] == 4 and summary["Encontrados"] == 2
@@ -297,9 +299,9 @@ def test_the_xlsx_download_parses_back(api_for, counted, luis):
 
 def test_downloads_never_turn_a_scanned_code_into_a_formula(api_for, counted, ana):
     services.scan_record(inventory=counted, user=ana, code='=HYPERLINK("http://x")')
-    content = api_for(ana).get(url(counted, "report.csv")).content.decode("utf-8-sig")
+    content = api_for(ana).get(url(counted, "report.csv")).getvalue().decode("utf-8-sig")
     assert "'=HYPERLINK" in content
-    sheets = read_xlsx(api_for(ana).get(url(counted, "report.xlsx")).content)
+    sheets = read_xlsx(api_for(ana).get(url(counted, "report.xlsx")).getvalue())
     codes = [row[1] for row in sheets["Detalle"][1:]]
     assert '=HYPERLINK("http://x")' in codes
 

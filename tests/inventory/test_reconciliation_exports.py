@@ -49,7 +49,7 @@ def xlsx_cells(data: bytes) -> dict[str, list[list]]:
 def download(api_for, user, inventory, tail, *, language="es"):
     response = api_for(user).get(f"/api/inventories/{inventory.pk}/{tail}", HTTP_ACCEPT_LANGUAGE=language)
     assert response.status_code == 200
-    return response.content
+    return response.getvalue()
 
 
 def test_the_xlsx_summary_has_the_translated_status_a_numeric_month_and_local_dates(
@@ -117,3 +117,88 @@ def test_a_blind_counter_downloads_no_code_of_the_books(api_for, counted, alfa, 
         for text in (csv_text, xlsx_text, report_text):
             assert code.upper() not in text.upper(), code
     assert json.loads(report_text)["figures"]["found"] == 3  # the figures stay visible
+
+
+# Exports never break and never execute (OWASP CSV injection; openpyxl refuses control characters).
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+HOSTILE_CODES = [
+    "x;=cmd|'/C calc'!A0;",  # Excel in Spain splits on ";" and ignores quotes mid-field
+    "y,+SUM(1;2)",
+    "z; @A1",
+    "w;  =1+1",
+    "-2+3",
+    "v|=HYPERLINK(1)",
+]
+
+
+@pytest.fixture
+def hostile(alfa, ana, staff, make_user):
+    """Formula-like text and control characters in every kind of field a download holds."""
+    alfa.name = "Alfa\x0b Romeo;=1+1"
+    alfa.save()
+    evil = make_user("evil", first_name="=Eve\x01", last_name="@x;-1", agencies=[alfa])
+    inventory = services.inventory_get_or_open(room=Room(alfa, 11, 2025))
+    books = [
+        ["VIN", "Descripción", "Ubicación", "Color"],
+        ["BOOK-1", "Auto\x01 rojo;=1+1", "Patio,@A", "+Azul"],
+        ["BOOK-2", "Camioneta\x02", "Patio\x1f B", "\x01=1+2"],
+    ]
+    reconciliation.expected_import_file(inventory=inventory, upload=csv_bytes(books), filename="a.csv")
+    for code in HOSTILE_CODES:
+        services.scan_record(inventory=inventory, user=evil, code=code)
+    services.scan_record(inventory=inventory, user=ana, code="BOOK-1")
+    reconciliation.variance_explain(
+        inventory=inventory, user=staff, code="BOOK-2", reason="other", note="nota\x01\x0b;=cmd|'/C calc'!A0"
+    )
+    reconciliation.variance_explain(
+        inventory=inventory, user=staff, code=HOSTILE_CODES[0], reason="misread", note="\x0c@foo,-1"
+    )
+    services.inventory_complete(inventory=inventory, user=evil)
+    return inventory
+
+
+def test_the_csv_has_no_cell_that_starts_a_formula_however_a_reader_splits_it(api_for, hostile, staff):
+    text = download(api_for, staff, hostile, "report.csv").decode("utf-8-sig")
+    assert "cmd|'/C calc'!A0" in text and "nota" in text  # the values are there, inert
+    for line in text.splitlines():
+        for separator in (";", ",", "\t", "|"):
+            for cell in line.split(separator):
+                assert not cell.startswith(FORMULA_STARTS), (separator, cell, line)
+    # Read properly, each cell still says what was typed, behind a quote where it had to be.
+    codes = {row[1] for row in csv.reader(io.StringIO(text))}
+    assert "x;'=cmd|'/C calc'!A0;" in codes and "'-2+3" in codes
+
+
+def test_the_xlsx_opens_with_control_characters_in_every_kind_of_field(api_for, hostile, staff):
+    sheets = xlsx_cells(download(api_for, staff, hostile, "report.xlsx"))
+    values = [cell.value for rows in sheets.values() for row in rows for cell in row]
+    text = json.dumps(values, default=str)
+    assert "Auto rojo" in text and "Camioneta" in text and "Alfa Romeo" in text and "Eve" in text
+    assert not any(isinstance(value, str) and not value.isprintable() for value in values), values
+    formulas = [cell for rows in sheets.values() for row in rows for cell in row if cell.data_type == "f"]
+    assert formulas == []
+
+
+# Downloads are streamed: a 100,000-vehicle report is never built whole in memory.
+
+
+@pytest.mark.parametrize("tail", ["report.csv", "report.xlsx", "report/?format=csv", "report/?format=xlsx"])
+def test_downloads_are_streamed_with_their_file_name(api_for, counted, luis, tail):
+    response = api_for(luis).get(f"/api/inventories/{counted.pk}/{tail}")
+    assert response.status_code == 200
+    assert response.streaming
+    kind = "csv" if "csv" in tail else "xlsx"
+    assert response["Content-Disposition"] == f'attachment; filename="diferencias-alfa-romeo-2025-11.{kind}"'
+    body = b"".join(response.streaming_content)
+    if kind == "csv":
+        rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+        assert len(rows) == 1 + 6 and rows[0][0] == "Estado"  # header, 2 found, 2 missing, 2 scans
+    else:
+        assert xlsx_cells(body)["Detalle"][0][0].value == "Estado"
+
+
+def test_options_on_a_download_describes_it_in_json(api_for, counted, luis):
+    response = api_for(luis).options(f"/api/inventories/{counted.pk}/report.csv")
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    assert response.json()["name"]

@@ -14,7 +14,7 @@ from inventory.reconciliation.errors import ImportRejected, NotAManager
 from inventory.reconciliation.expected_file import field_for, header_key, read_expected_file
 from inventory.rooms import Room
 
-from .reconciliation_helpers import BOOKS, csv_bytes, make_vin, xlsx_bytes
+from .reconciliation_helpers import BOOKS, csv_bytes, make_vin, xlsx_bomb, xlsx_bytes, zip_with_entries
 
 pytestmark = pytest.mark.django_db
 
@@ -135,7 +135,8 @@ def test_excel_style_csv_with_semicolons_and_windows_1252_is_read(inventory):
     rows = [["Número de serie", "Descripción", "Ubicación"], ["3VWFE21C04M000001", "Jetta café", "Almacén"]]
     parsed = read_expected_file(csv_bytes(rows, delimiter=";", encoding="cp1252"), filename="lista.csv")
     assert not parsed.errors
-    assert (parsed.rows[0].description, parsed.rows[0].location) == ("Jetta café", "Almacén")
+    first = next(iter(parsed.rows))
+    assert (first.description, first.location) == ("Jetta café", "Almacén")
 
 
 TITLED_CSV = (
@@ -452,3 +453,82 @@ def test_admin_explanation_refused_by_the_service_at_save_is_a_message(
     assert response.status_code == 200
     assert "no es una diferencia de este inventario" in response.content.decode()
     assert not VarianceExplanation.objects.exists()
+
+
+# Hostile files: refused before they are parsed, with the limit named (docs/reconciliation.md).
+
+
+def refusal(api_for, user, inventory, data: bytes, name: str) -> dict:
+    response = api_for(user).post(
+        f"/api/inventories/{inventory.pk}/expected/", {"file": upload(data, name)}, format="multipart"
+    )
+    assert response.status_code == 400, response.content[:500]
+    body = response.json()
+    assert body["code"] == "invalid_file" and body["errors"][0]["line"] is None
+    return body
+
+
+def test_an_xlsx_whose_contents_expand_past_the_limit_is_refused_naming_it(api_for, staff, inventory):
+    body = refusal(api_for, staff, inventory, xlsx_bomb(80 * 1024 * 1024), "lista.xlsx")
+    assert "64 MB" in body["detail"], body
+    assert not ExpectedVehicle.objects.exists()
+
+
+def test_an_xlsx_compressed_beyond_the_ratio_is_refused_naming_it(api_for, staff, inventory, settings):
+    unbounded = {"MAX_UNCOMPRESSED_BYTES": 10**9, "MAX_SHARED_STRINGS_BYTES": 10**9}
+    settings.EXPECTED_IMPORT = {**settings.EXPECTED_IMPORT, **unbounded}
+    body = refusal(api_for, staff, inventory, xlsx_bomb(20 * 1024 * 1024), "lista.xlsx")
+    assert "100" in body["detail"] and "comprim" in body["detail"], body
+
+
+def test_an_archive_of_too_many_entries_is_refused_naming_the_limit(api_for, staff, inventory):
+    body = refusal(api_for, staff, inventory, zip_with_entries(5000), "lista.xlsx")
+    assert "1000" in body["detail"] or "1.000" in body["detail"] or "1,000" in body["detail"], body
+
+
+def test_a_csv_line_over_the_limit_is_refused_naming_it(api_for, staff, inventory, settings):
+    settings.EXPECTED_IMPORT = {**settings.EXPECTED_IMPORT, "MAX_LINE_CHARS": 1000}
+    rows = [["VIN", "Notas"], ["A1", "x" * 990], ["A2", "x" * 2000]]
+    body = refusal(api_for, staff, inventory, csv_bytes(rows), "lista.csv")
+    assert "1000" in body["detail"] and "línea 3" in body["detail"], body
+
+
+def test_a_csv_of_more_rows_than_configured_is_refused_naming_the_limit(api_for, staff, inventory, settings):
+    settings.EXPECTED_IMPORT = {**settings.EXPECTED_IMPORT, "MAX_ROWS": 10}
+    rows = [["VIN"]] + [[f"C{n}"] for n in range(11)]
+    response = api_for(staff).post(
+        f"/api/inventories/{inventory.pk}/expected/", {"file": upload(csv_bytes(rows))}, format="multipart"
+    )
+    assert response.status_code == 400
+    assert "10 filas" in response.json()["errors"][0]["message"]
+    assert (
+        reconciliation.expected_import_file(
+            inventory=inventory, upload=csv_bytes(rows[:11]), filename="a.csv"
+        ).imported
+        == 10
+    )
+
+
+def test_a_file_over_the_configured_size_is_refused_naming_it(api_for, staff, inventory, settings):
+    settings.EXPECTED_IMPORT = {**settings.EXPECTED_IMPORT, "MAX_BYTES": 1024 * 1024}
+    rows = [["VIN", "Notas"]] + [[f"C{n}", "x" * 500] for n in range(3000)]
+    body = refusal(api_for, staff, inventory, csv_bytes(rows), "lista.csv")
+    assert "1 MB" in body["detail"], body
+
+
+def test_the_admin_import_page_refuses_a_bomb_naming_the_limit(admin_client, inventory):
+    bomb = SimpleUploadedFile("lista.xlsx", xlsx_bomb(80 * 1024 * 1024))
+    response = admin_client.post(
+        f"/admin/inventory/inventory/{inventory.pk}/import-expected/", {"file": bomb}, follow=True
+    )
+    assert response.status_code == 200
+    assert "64 MB" in response.content.decode()
+    assert not ExpectedVehicle.objects.exists()
+
+
+def test_the_import_command_refuses_a_bomb_naming_the_limit(tmp_path, alfa):
+    path = tmp_path / "lista.xlsx"
+    path.write_bytes(xlsx_bomb(80 * 1024 * 1024))
+    with pytest.raises(CommandError, match="64 MB"):
+        call_command("import_expected", "alfa-romeo", "10", "2025", str(path), "--no-progress")
+    assert not Inventory.objects.exists()

@@ -238,3 +238,53 @@ def test_the_admin_lists_expected_vehicles_read_only_with_their_state(counted, s
     html = client_for(staff).get("/admin/inventory/expectedvehicle/").content.decode()
     assert "EXP-BARCODE-4" in html and "icon-yes" in html and "icon-no" in html
     assert client_for(staff).get("/admin/inventory/expectedvehicle/add/").status_code == 403
+
+
+# Long lists come a page at a time: a 100,000-vehicle list was a 46 MB page.
+
+
+@pytest.fixture
+def long_lists(alfa, ana):
+    """250 vehicles missing in two locations (200 in Patio A, 50 in Taller), 120 unexpected scans."""
+    inventory = services.inventory_get_or_open(room=Room(alfa, 10, 2025))
+    rows = [["VIN", "Ubicación"]] + [
+        [f"MISS-{n:03d}", "Patio A" if n < 200 else "Taller"] for n in range(250)
+    ]
+    reconciliation.expected_import_file(inventory=inventory, upload=csv_bytes(rows), filename="libros.csv")
+    for n in range(120):
+        services.scan_record(inventory=inventory, user=ana, code=f"EXTRA-{n:03d}")
+    return inventory
+
+
+def missing_codes(html: str) -> list[str]:
+    return re.findall(r"<code>(MISS-\d+)</code>", html)
+
+
+def extra_codes(html: str) -> list[str]:
+    return re.findall(r"<code>(EXTRA-\d+)</code>", html)
+
+
+def test_the_missing_list_comes_a_page_at_a_time_with_its_totals(long_lists, ana):
+    html = client_for(ana).get(REPORT).content.decode()
+    assert missing_codes(html) == [f"MISS-{n:03d}" for n in range(100)]
+    assert '<dd id="figure-missing">250</dd>' in html  # the figures count everything
+    assert 'Patio A <span class="muted">(200)</span>' in html  # the location's total, not the page's
+    assert "Página 1 de 3" in html and 'href="?page=2#missing"' in html
+    last = client_for(ana).get(REPORT, {"page": 3}).content.decode()
+    assert missing_codes(last) == [f"MISS-{n:03d}" for n in range(200, 250)]
+    assert 'Taller <span class="muted">(50)</span>' in last
+    # Filtered by location, the pages keep the filter; a page past the end is the last one.
+    taller = client_for(ana).get(REPORT, {"location": "Patio A", "page": 2}).content.decode()
+    assert missing_codes(taller) == [f"MISS-{n:03d}" for n in range(100, 200)]
+    assert 'href="?location=Patio+A&amp;page=1#missing"' in taller
+    assert missing_codes(client_for(ana).get(REPORT, {"page": 99}).content.decode())[0] == "MISS-200"
+    assert client_for(ana).get(REPORT, {"page": "x"}).status_code == 200
+
+
+def test_the_unexpected_list_comes_a_page_at_a_time(long_lists, ana):
+    html = client_for(ana).get(REPORT).content.decode()
+    assert extra_codes(html) == [f"EXTRA-{n:03d}" for n in range(100)]
+    assert 'href="?unexpected_page=2#unexpected"' in html
+    second = client_for(ana).get(REPORT, {"unexpected_page": 2, "page": 2}).content.decode()
+    assert extra_codes(second) == [f"EXTRA-{n:03d}" for n in range(100, 120)]
+    assert missing_codes(second)[0] == "MISS-100"  # each list keeps its own page

@@ -84,7 +84,10 @@ class Command(BaseCommand):
             self.stdout.write(_("Columnas ignoradas: %(columns)s") % {"columns": ", ".join(result.ignored)})
 
     def _import(self, room, file: Path, operator, *, show_progress: bool):
-        data = file.read_bytes()
+        with file.open("rb") as data:  # read as a stream, never whole (the reader's limits)
+            return self._import_from(room, data, file, operator, show_progress=show_progress)
+
+    def _import_from(self, room, data, file: Path, operator, *, show_progress: bool):
         if not show_progress:
             return self._save(room, data, file.name, operator)
         from rich.console import Console
@@ -108,7 +111,7 @@ class Command(BaseCommand):
 
             return self._save(room, data, file.name, operator, progress=report)
 
-    def _save(self, room, data: bytes, filename: str, operator, *, progress=None):
+    def _save(self, room, data, filename: str, operator, *, progress=None):
         """Open the room's inventory and import into it, or neither: a refused import opens nothing."""
         with transaction.atomic():
             inventory = services.inventory_get_or_open(room=room)
