@@ -12,6 +12,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections import Counter
 from contextlib import suppress
 
 import pytest
@@ -362,3 +363,74 @@ async def test_a_silent_socket_stays_open_through_quiet_time(server, ana):
         assert (await client.receive_type("pong"))["data"]["timestamp"] == "still-here"
     finally:
         await client.close()
+
+
+@pytest.fixture
+def default_server(transactional_db):
+    """A server with the product's default per-user limits."""
+    with running_server() as live:
+        yield live
+
+
+async def try_open(server, token: str) -> tuple[websockets.ClientConnection | None, str]:
+    """Open a socket; (the socket, "joined") or (None, the refusal's code)."""
+    ws = await connect(room_url(server), additional_headers=headers(token))
+    first = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+    if first["type"] == "presence":
+        return ws, "joined"
+    await ws.close()
+    return None, first["data"]["code"]
+
+
+async def test_one_member_cannot_take_a_room(default_server, ana, luis):
+    tokens = await database_sync_to_async(lambda: {"ana": token_for(ana), "luis": token_for(luis)})()
+    bystander = await LiveClient.open(room_url(default_server), tokens["luis"])
+    chatter = []
+
+    async def listen():
+        with suppress(websockets.ConnectionClosed):
+            async for text in bystander.ws:
+                message = json.loads(text)
+                if (
+                    message["type"] in ("user_joined", "user_left")
+                    and message["data"]["userName"] == "Ana García"
+                ):
+                    chatter.append(message["type"])
+
+    listening = asyncio.create_task(listen())
+    held, outcomes = [], Counter()
+    try:
+        # 50 sockets at once in one room: five get in.
+        for ws, outcome in await asyncio.gather(
+            *(try_open(default_server, tokens["ana"]) for _ in range(50))
+        ):
+            outcomes[outcome] += 1
+            if ws is not None:
+                held.append(ws)
+        at_once = dict(outcomes)
+        await asyncio.gather(*(ws.close() for ws in held))
+        # A reconnect loop: connect, close, connect... until the connect rate says no.
+        started, churn = time.monotonic(), Counter()
+        for _ in range(200):
+            ws, outcome = await try_open(default_server, tokens["ana"])
+            churn[outcome] += 1
+            if ws is not None:
+                await ws.close()
+        elapsed = time.monotonic() - started
+        await asyncio.sleep(1)
+    finally:
+        await bystander.close()
+        listening.cancel()
+        with suppress(asyncio.CancelledError):
+            await listening
+    print(
+        f"\nONE MEMBER: 50 sockets at once by one user: {at_once}; then 200 connects in {elapsed:.1f} s: "
+        f"{dict(churn)}; the other member heard {Counter(chatter)}"
+    )
+    assert at_once == {"joined": 5, "user_connection_limit": 45}, at_once
+    # 60 connects a minute in all (a minute boundary in the middle gives a second window).
+    assert churn["joined"] + at_once["joined"] + at_once["user_connection_limit"] <= 2 * 60 + 50, churn
+    assert churn["connect_rate_limited"] >= 200 - 120, churn
+    # One arrival for the room; the reconnect loop, within the grace period, said nothing more
+    # (but the one departure, if the refused connects outlasted the grace period).
+    assert chatter in (["user_joined"], ["user_joined", "user_left"]), chatter

@@ -1,5 +1,6 @@
 """One member cannot take a room: per-user sockets, connects a minute, frames a minute, presence churn."""
 
+import asyncio
 import json
 
 import pytest
@@ -71,6 +72,22 @@ async def test_connects_past_the_rate_are_refused_until_the_minute_ends(ana, lui
     # Somebody else's connects are their own.
     async with joined(luis):
         pass
+
+
+async def test_connects_at_once_are_each_counted(ana, settings):
+    settings.REALTIME = {**settings.REALTIME, "CONNECT_RATE_PER_USER": 3, "MAX_CONNECTIONS_PER_USER": 10}
+    token = await token_of(ana)
+    clients = [
+        client
+        for client, _ in await asyncio.gather(*(connect_raw(room_path(), token=token) for _ in range(6)))
+    ]
+    try:
+        firsts = [await client.receive() for client in clients]
+        outcomes = sorted(first["data"].get("code", first["type"]) for first in firsts)
+        assert outcomes == ["connect_rate_limited"] * 3 + ["presence"] * 3, outcomes
+    finally:
+        for client in clients:
+            await client.ws.disconnect()
 
 
 # Presence chatter is per user, not per connection.
