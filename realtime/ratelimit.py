@@ -26,6 +26,8 @@ WINDOW_SECONDS = 60
 # The budget of frames that are not a message of a known type.
 INVALID = "invalid"
 CONNECT = "connect"
+# A client that sends this many times its budget of a type in one window is disconnected.
+FLOOD_FACTOR = 10
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,8 @@ class Count:
 
     @property
     def flooding(self) -> bool:
-        """Past twice the limit: the client ignored `limit` refusals in a row."""
-        return self.limit > 0 and self.count > 2 * self.limit
+        """Past ten times the limit in one window: a client that ignores its refusals."""
+        return self.limit > 0 and self.count > FLOOD_FACTOR * self.limit
 
 
 async def _count(user_id, bucket: str, limit: int) -> Count:
