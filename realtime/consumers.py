@@ -614,8 +614,8 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
             return False
         logger.debug("Rate limit: %s sent too many %s in %s", self.user.pk, bucket, self.room.key)
         if bucket == ratelimit.INVALID or counted.flooding:
-            # Bad frames past the limit, or any kind sent on after `limit` refusals: one last error,
-            # then the socket is closed, as Centrifugo disconnects a client that floods it.
+            # Bad frames past the limit, or ten times the budget of a type: one last error, then
+            # the socket is closed, as Centrifugo disconnects a client that floods it.
             self._leave_with_grace = False
             await self.disconnect(protocol.CLOSE_TOO_MANY)
             await self._reject(

@@ -15,6 +15,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from asgiref.sync import sync_to_async
 from django.core.cache import cache
 
 from .conf import realtime_settings
@@ -25,6 +26,8 @@ WINDOW_SECONDS = 60
 # The budget of frames that are not a message of a known type.
 INVALID = "invalid"
 CONNECT = "connect"
+# A client that sends this many times its budget of a type in one window is disconnected.
+FLOOD_FACTOR = 10
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,8 @@ class Count:
 
     @property
     def flooding(self) -> bool:
-        """Past twice the limit: the client ignored `limit` refusals in a row."""
-        return self.limit > 0 and self.count > 2 * self.limit
+        """Past ten times the limit in one window: a client that ignores its refusals."""
+        return self.limit > 0 and self.count > FLOOD_FACTOR * self.limit
 
 
 async def _count(user_id, bucket: str, limit: int) -> Count:
@@ -58,15 +61,22 @@ async def _count(user_id, bucket: str, limit: int) -> Count:
             async with get_redis().pipeline(transaction=False) as pipe:
                 count, _ = await pipe.incr(window_key).expire(window_key, 2 * WINDOW_SECONDS).execute()
             return Count(count, limit, retry_after)
-        if await cache.aadd(name, 1, timeout=2 * WINDOW_SECONDS):
-            return Count(1, limit, retry_after)
-        return Count(await cache.aincr(name), limit, retry_after)
-    except ValueError:  # the window expired between add and incr
-        await cache.aset(name, 1, timeout=2 * WINDOW_SECONDS)
-        return Count(1, limit, retry_after)
+        return Count(await sync_to_async(_count_locally)(name), limit, retry_after)
     except Exception as exc:  # the store is down: do not punish the user for it
         logger.warning("Rate limit store unavailable: %r", exc)
         return Count(0, limit)
+
+
+def _count_locally(name: str) -> int:
+    # The cache's own add and incr, each atomic; its async aincr is a get then a set, and
+    # concurrent connects would overwrite each other's counts.
+    if cache.add(name, 1, timeout=2 * WINDOW_SECONDS):
+        return 1
+    try:
+        return cache.incr(name)
+    except ValueError:  # the window expired between add and incr
+        cache.set(name, 1, timeout=2 * WINDOW_SECONDS)
+        return 1
 
 
 async def count_message(user_id, bucket: str) -> Count:

@@ -202,20 +202,27 @@ def _logged_out(sender, request, user, **kwargs) -> None:
         publish_revoked(user.pk, SESSION_ENDED)
 
 
+def _access_fields(instance) -> dict:
+    # Read from the instance's own values: touching a deferred field would query the database.
+    return {name: instance.__dict__[name] for name in _WATCHED_FIELDS if name in instance.__dict__}
+
+
 def _user_loaded(sender, instance, **kwargs) -> None:
     """Remember the fields that grant access as loaded, to see a save change them."""
-    instance._revocation_fields = tuple(getattr(instance, name, None) for name in _WATCHED_FIELDS)
+    instance._revocation_fields = _access_fields(instance)
 
 
-def _user_saved(sender, instance, created, update_fields=None, **kwargs) -> None:
-    before = getattr(instance, "_revocation_fields", None)
-    now = tuple(getattr(instance, name, None) for name in _WATCHED_FIELDS)
-    instance._revocation_fields = now
-    if created or before is None or before == now:
+def _user_saved(sender, instance, created, **kwargs) -> None:
+    before = getattr(instance, "_revocation_fields", {})
+    now = instance._revocation_fields = _access_fields(instance)
+    changed = {name for name, value in before.items() if name in now and now[name] != value}
+    if created or not changed:
         return
-    changed = {name for name, old, new in zip(_WATCHED_FIELDS, before, now, strict=True) if old != new}
-    reason = PASSWORD_CHANGED if "password" in changed else ACCOUNT_INACTIVE
-    if changed <= {"is_staff", "is_superuser"}:
+    if "password" in changed:
+        reason = PASSWORD_CHANGED
+    elif "is_active" in changed:
+        reason = ACCOUNT_INACTIVE
+    else:  # is_staff or is_superuser
         reason = MEMBERSHIP_REMOVED
     publish_revoked(instance.pk, reason)
 

@@ -209,12 +209,22 @@ class SmokeRun:
             timeout=self.settings.timeout,
         )
         self.peers.append(b)
-        joined = await a.expect("user_joined", timeout=self.settings.timeout)
+        # One token is one user, and a user's second connection is no news to the room: the
+        # server announces only a user's first one (docs/protocol.md). The first connection's own
+        # `user_joined` shows the broadcast; the room's presence must count both connections.
+        joined = next((m for m in a.received if m.get("type") == "user_joined"), None)
+        if joined is None:
+            joined = await a.expect("user_joined", timeout=self.settings.timeout)
         data = joined.get("data", {})
         problems = [p for p in seed_problems(data, self.room) if not p.startswith("userName")]
         if problems:
             raise CheckFailure("; ".join(problems))
-        return f"the first connection saw the second join (userId {data.get('userId')})", b
+        await a.send({"type": "user_joined", "data": self._room_data(self.room)})
+        presence = await a.expect("presence", timeout=self.settings.timeout, skip=frozenset({"user_joined"}))
+        counts = [user.get("connections") for user in presence.get("data", {}).get("users", [])]
+        if sum(count for count in counts if isinstance(count, int)) < 2:
+            raise CheckFailure(f"presence does not count the second connection: {presence.get('data')}")
+        return f"user_joined broadcast (userId {data.get('userId')}); presence counts both connections", b
 
     async def _scan_added(self, a: Peer, b: Peer) -> str:
         code = f"SMOKE-{uuid.uuid4().hex[:12].upper()}"

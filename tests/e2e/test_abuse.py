@@ -12,6 +12,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections import Counter
 from contextlib import suppress
 
 import pytest
@@ -267,10 +268,10 @@ async def test_abusive_clients_do_not_starve_a_normal_one(server, ana, luis, sta
     assert served_in_flood >= 1 or flood_times["end"] - flood_times["start"] < 1, flood_times
     assert not normal.unexpected, normal.unexpected
     # The flood was answered message by message up to the rate limit (100 a minute per type),
-    # refused for as many more, then closed with 4429 (a flood that straddles a minute boundary
-    # gets two windows).
+    # refused one by one up to ten times the limit, then closed with 4429 (a flood that
+    # straddles a minute boundary gets two windows).
     assert answers["other"] == 0 and answers["close"] == 4429, answers
-    assert answers["pong"] <= 200 and 1 <= answers["rate_limited"] <= 202, answers
+    assert answers["pong"] <= 200 and answers["pong"] + answers["rate_limited"] <= 2 * 1000 + 1, answers
     # Every oversized frame ended its connection with 1009.
     assert close_codes == [1009] * OVERSIZED, close_codes
     # Still serving, with its memory bounded.
@@ -362,3 +363,76 @@ async def test_a_silent_socket_stays_open_through_quiet_time(server, ana):
         assert (await client.receive_type("pong"))["data"]["timestamp"] == "still-here"
     finally:
         await client.close()
+
+
+@pytest.fixture
+def default_server(transactional_db):
+    """A server with the product's default per-user limits."""
+    with running_server() as live:
+        yield live
+
+
+async def try_open(server, token: str) -> tuple[websockets.ClientConnection | None, str]:
+    """Open a socket; (the socket, "joined") or (None, the refusal's code)."""
+    ws = await connect(room_url(server), additional_headers=headers(token))
+    first = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+    if first["type"] == "presence":
+        return ws, "joined"
+    await ws.close()
+    return None, first["data"]["code"]
+
+
+async def test_one_member_cannot_take_a_room(default_server, ana, luis):
+    tokens = await database_sync_to_async(lambda: {"ana": token_for(ana), "luis": token_for(luis)})()
+    bystander = await LiveClient.open(room_url(default_server), tokens["luis"])
+    chatter = []
+
+    async def listen():
+        with suppress(websockets.ConnectionClosed):
+            async for text in bystander.ws:
+                message = json.loads(text)
+                if (
+                    message["type"] in ("user_joined", "user_left")
+                    and message["data"]["userName"] == "Ana García"
+                ):
+                    chatter.append(message["type"])
+
+    listening = asyncio.create_task(listen())
+    held, outcomes = [], Counter()
+    try:
+        # 50 sockets at once in one room: five get in.
+        for ws, outcome in await asyncio.gather(
+            *(try_open(default_server, tokens["ana"]) for _ in range(50))
+        ):
+            outcomes[outcome] += 1
+            if ws is not None:
+                held.append(ws)
+        at_once = dict(outcomes)
+        await asyncio.gather(*(ws.close() for ws in held))
+        # A reconnect loop: connect, close, connect... until the connect rate says no.
+        started, churn = time.monotonic(), Counter()
+        for _ in range(200):
+            ws, outcome = await try_open(default_server, tokens["ana"])
+            churn[outcome] += 1
+            if ws is not None:
+                await ws.close()
+        elapsed = time.monotonic() - started
+        await asyncio.sleep(1)
+    finally:
+        await bystander.close()
+        listening.cancel()
+        with suppress(asyncio.CancelledError):
+            await listening
+    print(
+        f"\nONE MEMBER: 50 sockets at once by one user: {at_once}; then 200 connects in {elapsed:.1f} s: "
+        f"{dict(churn)}; the other member heard {Counter(chatter)}"
+    )
+    assert at_once == {"joined": 5, "user_connection_limit": 45}, at_once
+    # 60 connects a minute in all (a minute boundary in the middle gives a second window).
+    assert churn["joined"] + at_once["joined"] + at_once["user_connection_limit"] <= 2 * 60 + 50, churn
+    assert churn["connect_rate_limited"] >= 200 - 120, churn
+    # Over 15 sockets opened, and the room heard one arrival (a departure too if the refused
+    # connects outlasted the grace period; once more each if the loop straddled a minute).
+    assert churn["joined"] + at_once["joined"] >= 15, churn
+    assert chatter[0] == "user_joined" and chatter.count("user_joined") <= 2, chatter
+    assert chatter.count("user_left") <= 2, chatter

@@ -1,5 +1,6 @@
 """One member cannot take a room: per-user sockets, connects a minute, frames a minute, presence churn."""
 
+import asyncio
 import json
 
 import pytest
@@ -73,6 +74,22 @@ async def test_connects_past_the_rate_are_refused_until_the_minute_ends(ana, lui
         pass
 
 
+async def test_connects_at_once_are_each_counted(ana, settings):
+    settings.REALTIME = {**settings.REALTIME, "CONNECT_RATE_PER_USER": 3, "MAX_CONNECTIONS_PER_USER": 10}
+    token = await token_of(ana)
+    clients = [
+        client
+        for client, _ in await asyncio.gather(*(connect_raw(room_path(), token=token) for _ in range(6)))
+    ]
+    try:
+        firsts = [await client.receive() for client in clients]
+        outcomes = sorted(first["data"].get("code", first["type"]) for first in firsts)
+        assert outcomes == ["connect_rate_limited"] * 3 + ["presence"] * 3, outcomes
+    finally:
+        for client in clients:
+            await client.ws.disconnect()
+
+
 # Presence chatter is per user, not per connection.
 
 
@@ -119,7 +136,6 @@ async def test_presence_counts_every_connection_of_a_user(ana, luis):
         ("not json", "invalid_json"),
         ("[1]", "invalid_message"),
         ('{"type": "dance"}', "unknown_type"),
-        ('{"type": "scan_added", "data": []}', "invalid_data"),
     ],
 )
 async def test_bad_frames_past_the_limit_get_one_rate_limited_then_the_close(ana, settings, frame, code):
@@ -136,6 +152,24 @@ async def test_bad_frames_past_the_limit_get_one_rate_limited_then_the_close(ana
         assert await client.closed_with() == 4429
 
 
+async def test_malformed_messages_of_a_known_type_count_toward_that_type(ana, settings):
+    settings.REALTIME = {**settings.REALTIME, "RATE_LIMIT_MAX_MESSAGES": 3}
+    async with joined(ana) as client:
+        for _ in range(3):
+            await client.send("scan_added", [])
+            assert (await client.receive_type("error"))["data"]["code"] == "invalid_data"
+        await client.send("scan_added", {"scanData": {"code": "A1"}})
+        refused = await client.receive_type("error")
+        assert (refused["data"]["code"], refused["data"]["messageType"]) == ("rate_limited", "scan_added")
+        assert refused["data"]["scanData"] == {"code": "A1"}
+        assert await still_open(client)
+
+
+async def still_open(client) -> bool:
+    await client.send("ping", {"timestamp": "open"})
+    return (await client.receive_type("pong"))["data"]["timestamp"] == "open"
+
+
 async def test_bad_frames_have_their_own_budget(ana, settings):
     settings.REALTIME = {**settings.REALTIME, "RATE_LIMIT_MAX_MESSAGES": 3}
     async with joined(ana) as client:
@@ -146,10 +180,10 @@ async def test_bad_frames_have_their_own_budget(ana, settings):
         assert (await client.receive_type("pong"))["data"]["timestamp"] == "still"
 
 
-async def test_a_client_that_keeps_sending_past_its_refusals_is_closed(ana, settings):
+async def test_a_client_that_sends_ten_times_its_budget_is_closed(ana, settings):
     settings.REALTIME = {**settings.REALTIME, "RATE_LIMIT_MAX_MESSAGES": 3}
     async with joined(ana) as client:
-        for n in range(10):
+        for n in range(40):
             await client.send("ping", {"timestamp": str(n)})
         answers = []
         while True:
@@ -160,8 +194,9 @@ async def test_a_client_that_keeps_sending_past_its_refusals_is_closed(ana, sett
             message = protocol_message(output)
             if message["type"] not in ("presence", "user_joined"):
                 answers.append((message["type"], message["data"].get("code")))
-        # Three pongs, three refusals, then one last refusal and the close: 7 answers for 10 frames.
-        assert answers == [("pong", None)] * 3 + [("error", "rate_limited")] * 4, answers
+        # Three pongs, a refusal for each of the next 27 (the seed's answer, each naming what it
+        # refused), one last refusal at the 31st, then the close: 31 answers for 40 frames.
+        assert answers == [("pong", None)] * 3 + [("error", "rate_limited")] * 28, answers
         assert output["code"] == 4429
 
 

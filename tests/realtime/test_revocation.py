@@ -165,3 +165,10 @@ async def test_every_write_checks_membership_even_without_the_event(luis, alfa):
         assert error["code"] == "access_revoked"
         assert close_code == 4403
     assert not await db(Scan.objects.filter(code="AFTER-REMOVAL").exists)
+
+
+def test_watching_users_for_revocations_costs_no_query(ana, luis, django_assert_num_queries):
+    from django.contrib.auth import get_user_model
+
+    with django_assert_num_queries(1):  # deferred fields stay deferred
+        assert len(list(get_user_model().objects.only("username"))) == 2
