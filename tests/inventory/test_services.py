@@ -318,7 +318,7 @@ def test_scans_removed_before_the_upgrade_stay_removed(inventory, ana, luis):
     services.scan_record(inventory=inventory, user=ana, code="OLD-2", scan_id=kept_id)
     services.scan_remove(inventory=inventory, user=luis, code="OLD-1")
     RemovedScan.objects.all().delete()  # as before the upgrade: only the event log knows
-    import_module("inventory.migrations.0004_removed_scans").keep_removed_scan_ids(apps, None)
+    import_module("inventory.migrations.0005_removed_scans").keep_removed_scan_ids(apps, None)
     tombstone = RemovedScan.objects.get()
     assert (tombstone.uid, tombstone.code, tombstone.removed_by_name) == (removed_id, "OLD-1", "Luis Pérez")
     assert tombstone.removed_by == luis and tombstone.scanned_by == ana
