@@ -1,7 +1,8 @@
 """Access that is taken away reaches the sockets already open.
 
-Removing a user from an agency, deleting their token, logging a session out, changing their
-password, deactivating or deleting them: each publishes, once the change commits, a
+Removing a user from an agency, taking away a permission that let them in (directly or through a
+group), deleting their token, logging a session out, changing their password, deactivating or
+deleting them: each publishes, once the change commits, a
 `user.revoked` event to the user's group (`user.<id>`, which every socket of the user joins, on
 every instance). Each socket then checks its own access again, as it was opened (the same
 token, the same session, the same password, the same agency), and closes if it lost it. Every
@@ -231,7 +232,33 @@ def _user_deleted(sender, instance, **kwargs) -> None:
     publish_revoked(instance.pk, ACCOUNT_INACTIVE)
 
 
+def _users_holding(sender, instance, reverse, pk_set) -> list:
+    """The users a removal from user_permissions, groups or a group's permissions touches."""
+    user_model = get_user_model()
+    if sender in (user_model.user_permissions.through, user_model.groups.through):
+        if not reverse:
+            return [instance.pk]
+        return list(pk_set) if pk_set else list(instance.user_set.values_list("pk", flat=True))
+    groups_touched = (
+        [instance.pk] if not reverse else (pk_set or instance.group_set.values_list("pk", flat=True))
+    )
+    return list(
+        user_model.objects.filter(groups__in=list(groups_touched)).values_list("pk", flat=True).distinct()
+    )
+
+
+def _permissions_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
+    """A permission (directly or through a group) was taken away: `access_every_agency` may be gone."""
+    if action in ("pre_remove", "pre_clear"):
+        # Read before the change: after a clear, neither the rows nor the pk_set say who held them.
+        instance._revocation_permission_users = _users_holding(sender, instance, reverse, pk_set)
+    elif action in ("post_remove", "post_clear"):
+        for user_id in getattr(instance, "_revocation_permission_users", ()):
+            publish_revoked(user_id, MEMBERSHIP_REMOVED)
+
+
 def connect_signals() -> None:
+    from django.contrib.auth.models import Group
     from rest_framework.authtoken.models import Token
 
     from inventory.models import Agency
@@ -245,3 +272,11 @@ def connect_signals() -> None:
     post_init.connect(_user_loaded, sender=user_model, dispatch_uid="realtime-revoke-user-init")
     post_save.connect(_user_saved, sender=user_model, dispatch_uid="realtime-revoke-user-save")
     post_delete.connect(_user_deleted, sender=user_model, dispatch_uid="realtime-revoke-user-delete")
+    for through in (
+        user_model.user_permissions.through,
+        user_model.groups.through,
+        Group.permissions.through,
+    ):
+        m2m_changed.connect(
+            _permissions_changed, sender=through, dispatch_uid=f"realtime-revoke-perm-{through.__name__}"
+        )

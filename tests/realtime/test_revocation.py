@@ -143,6 +143,28 @@ async def test_a_staff_user_who_loses_staff_loses_the_agencies_they_are_not_a_me
         assert (await closed_by_server(staff_ws))[1] == 4403
 
 
+@pytest.mark.parametrize("through", ["user", "group"])
+async def test_losing_the_permission_that_let_a_user_in_closes_the_socket_with_4403(make_user, alfa, through):
+    from django.contrib.auth.models import Group, Permission
+
+    def grant():
+        user = make_user("auditor", first_name="Aída")
+        permission = Permission.objects.get(codename="access_every_agency")
+        if through == "user":
+            user.user_permissions.add(permission)
+            return user, lambda: user.user_permissions.remove(permission)
+        group = Group.objects.create(name="Auditores")
+        group.permissions.add(permission)
+        user.groups.add(group)
+        return user, lambda: group.permissions.clear()
+
+    auditor, take_away = await db(grant)
+    async with joined(auditor) as auditor_ws:  # not a member of Alfa Romeo: in by the permission
+        await db(take_away)
+        error, close_code = await closed_by_server(auditor_ws)
+        assert error["code"] == "access_revoked" and close_code == 4403
+
+
 async def test_a_save_that_changes_no_access_closes_nothing(ana):
     async with joined(ana) as client:
 
