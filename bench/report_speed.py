@@ -53,6 +53,7 @@ def main() -> None:
 
     from inventory import services
     from inventory.models import Agency, ExpectedVehicle, Scan, ScanMatch
+    from inventory.reconciliation import services as reconciliation_services
     from inventory.rooms import Room
     from tests.conftest import token_for
     from tests.servers import running_server
@@ -103,6 +104,7 @@ def main() -> None:
         ],
         batch_size=5000,
     )
+    reconciliation_services.progress_refresh(inventory=inventory)  # rows written behind the services' back
     session = SessionStore()
     session["_auth_user_id"] = str(boss.pk)
     session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"

@@ -147,6 +147,15 @@ class Inventory(models.Model):
     completed_by_name = models.CharField(_("completed by (name)"), max_length=150, blank=True)
     # The last event sequence number handed out in this inventory's event log.
     last_seq = models.PositiveBigIntegerField(_("last event"), default=0, editable=False)
+    # The room's progress, kept by the services in the transaction of every change to the scans or the
+    # expected list, so that a write costs the same in an empty and in a full inventory. `found` counts
+    # the distinct expected codes scanned. reconciliation.selectors.progress_recount counts them again
+    # from the rows (the data migration and the tests compare the two).
+    progress_expected = models.PositiveIntegerField(_("esperados"), default=0, editable=False)
+    progress_counted = models.PositiveIntegerField(_("contados"), default=0, editable=False)
+    progress_found = models.PositiveIntegerField(_("encontrados"), default=0, editable=False)
+    progress_unexpected = models.PositiveIntegerField(_("no esperados"), default=0, editable=False)
+    progress_flagged = models.PositiveIntegerField(_("VIN dudosos"), default=0, editable=False)
 
     class Meta:
         verbose_name = _("inventory")

@@ -24,41 +24,72 @@ FOUND = "found"
 VARIANCE_MATCHES = (ScanMatch.UNEXPECTED, ScanMatch.FLAGGED)
 
 
-def expected_lookup(inventory: Inventory, key: str) -> tuple[int, bool]:
-    """How many vehicles the books list, and whether `key` is one of them: one indexed query."""
-    figures = ExpectedVehicle.objects.filter(inventory=inventory).aggregate(
-        total=Count("pk"), hit=Count("pk", filter=Q(code_key=key))
-    )
-    return figures["total"], bool(figures["hit"])
+# The progress counters kept on the inventory row, by the name of their figure.
+PROGRESS_FIELDS = {
+    "expected": "progress_expected",
+    "found": "progress_found",
+    "unexpected": "progress_unexpected",
+    "flagged": "progress_flagged",
+    "counted": "progress_counted",
+}
+# What one scan of each match adds to the counters (and takes away when removed).
+_MATCH_COUNTERS = {
+    ScanMatch.EXPECTED: ("progress_counted", "progress_found"),
+    ScanMatch.UNEXPECTED: ("progress_counted", "progress_unexpected"),
+    ScanMatch.FLAGGED: ("progress_counted", "progress_flagged"),
+}
 
 
-def progress_of(
-    inventory: Inventory, *, expected: int | None = None, excluding_scan: int | None = None
-) -> dict[str, int]:
-    """The room's figures: expected, found, missing, unexpected, flagged and counted.
+def counters_of_match(match: str) -> tuple[str, ...]:
+    """The counters one scan with this match counts in: always `counted`, and its match's.
 
-    `excluding_scan` leaves out a scan that is being removed in the current transaction.
+    `found` counts distinct codes: the services refuse a second scan of a counted code in any case
+    (inventory.services._scan_record), so one expected scan is one vehicle found.
     """
-    if expected is None:
-        expected = ExpectedVehicle.objects.filter(inventory=inventory).count()
-    scans = Scan.objects.filter(inventory=inventory)
-    if excluding_scan is not None:
-        scans = scans.exclude(pk=excluding_scan)
-    figures = scans.aggregate(
+    return _MATCH_COUNTERS.get(match, ("progress_counted",))
+
+
+def progress_recount(inventory_id: int, *, scans=None, expected_vehicles=None) -> dict[str, int]:
+    """The counters as the rows say they are: the one definition of the figures.
+
+    `scans` and `expected_vehicles` are the models' managers (a migration passes its historical ones).
+    """
+    scans = Scan.objects if scans is None else scans
+    expected_vehicles = ExpectedVehicle.objects if expected_vehicles is None else expected_vehicles
+    figures = scans.filter(inventory_id=inventory_id).aggregate(
         counted=Count("pk"),
         # Two scans of one VIN in different case are one vehicle found.
         found=Count("code_key", distinct=True, filter=Q(match=ScanMatch.EXPECTED)),
         unexpected=Count("pk", filter=Q(match=ScanMatch.UNEXPECTED)),
         flagged=Count("pk", filter=Q(match=ScanMatch.FLAGGED)),
     )
+    figures["expected"] = expected_vehicles.filter(inventory_id=inventory_id).count()
+    return {field: figures[name] for name, field in PROGRESS_FIELDS.items()}
+
+
+def progress_figures(counters: dict[str, int]) -> dict[str, int]:
+    """The room's figures (expected, found, missing, unexpected, flagged, counted) from the counters."""
+    expected, found = counters["progress_expected"], counters["progress_found"]
     return {
         "expected": expected,
-        "found": figures["found"],
-        "missing": max(expected - figures["found"], 0),
-        "unexpected": figures["unexpected"],
-        "flagged": figures["flagged"],
-        "counted": figures["counted"],
+        "found": found,
+        "missing": max(expected - found, 0),
+        "unexpected": counters["progress_unexpected"],
+        "flagged": counters["progress_flagged"],
+        "counted": counters["progress_counted"],
     }
+
+
+def expected_has(inventory: Inventory, key: str) -> bool:
+    return ExpectedVehicle.objects.filter(inventory=inventory, code_key=key).exists()
+
+
+def progress_of(inventory: Inventory) -> dict[str, int]:
+    """The room's figures, read from the inventory's counters: one row, however many scans."""
+    counters = Inventory.objects.filter(pk=inventory.pk).values(*PROGRESS_FIELDS.values()).first()
+    if counters is None:
+        counters = dict.fromkeys(PROGRESS_FIELDS.values(), 0)
+    return progress_figures(counters)
 
 
 def summary_of(inventory: Inventory) -> dict[str, int]:

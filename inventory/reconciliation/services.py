@@ -110,7 +110,7 @@ def expected_import(
         if progress:
             progress("save", saved, total)
     rematched = scans_rematch(inventory=inventory)
-    figures = selectors.progress_of(inventory, expected=total)
+    figures = progress_refresh(inventory=inventory)
     broadcast.publish_on_commit(
         inventory.pk, protocol.progress_update(inventory, figures, cause="expected_imported")
     )
@@ -132,7 +132,7 @@ def expected_clear(*, inventory: Inventory, user=None) -> int:
     inventory = _lock(inventory)
     removed, _counts = ExpectedVehicle.objects.filter(inventory=inventory).delete()
     scans_rematch(inventory=inventory)
-    figures = selectors.progress_of(inventory, expected=0)
+    figures = progress_refresh(inventory=inventory)
     broadcast.publish_on_commit(
         inventory.pk, protocol.progress_update(inventory, figures, cause="expected_cleared")
     )
@@ -150,6 +150,17 @@ def scans_rematch(*, inventory: Inventory) -> int:
             changed.append(scan)
     Scan.objects.bulk_update(changed, ["match"], batch_size=BATCH_SIZE)
     return len(changed)
+
+
+def progress_refresh(*, inventory: Inventory) -> dict[str, int]:
+    """Count the inventory's progress again from its rows and keep it on the inventory; its figures.
+
+    For changes that touch the whole list anyway (an import re-matches every scan); a scan's add or
+    removal moves the counters by one (inventory.services). Call it holding the inventory's lock.
+    """
+    counters = selectors.progress_recount(inventory.pk)
+    Inventory.objects.filter(pk=inventory.pk).update(**counters)
+    return selectors.progress_figures(counters)
 
 
 def duplicate_attempt_record(*, inventory: Inventory, user, code: str, first_scanned_by_name: str) -> None:
