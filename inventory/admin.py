@@ -1,5 +1,5 @@
 from django.contrib import admin, messages
-from django.db.models import Count
+from django.db.models import Count, F
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -65,7 +65,9 @@ class InventoryAdmin(InventoryReconciliationMixin, admin.ModelAdmin):
     actions = ["complete_inventories", "clear_expected_lists"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("agency").annotate(scan_count=Count("scans"))
+        return (
+            super().get_queryset(request).select_related("agency").annotate(scan_count=F("progress_counted"))
+        )
 
     def get_readonly_fields(self, request, obj=None):
         # Moving an inventory to another room would pull it from under its open sockets.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from . import rooms
@@ -47,7 +47,9 @@ def scans_of(inventory: Inventory) -> QuerySet[Scan]:
 
 
 def scan_count(inventory: Inventory) -> int:
-    return Scan.objects.filter(inventory=inventory).count()
+    """How many scans the inventory holds: its counter, kept by the services (no COUNT of its scans)."""
+    counted = Inventory.objects.filter(pk=inventory.pk).values_list("progress_counted", flat=True).first()
+    return counted or 0
 
 
 def events_since(inventory: Inventory, seq: int) -> QuerySet[InventoryEvent]:
@@ -59,7 +61,7 @@ def inventory_with_count(inventory: Inventory) -> Inventory:
 
 
 def inventories_visible_to_all() -> QuerySet[Inventory]:
-    return Inventory.objects.select_related("agency").annotate(scan_count=Count("scans"))
+    return Inventory.objects.select_related("agency").annotate(scan_count=F("progress_counted"))
 
 
 def open_inventory_holding(agency: Agency, code: str | None, *, scan_id=None) -> Inventory:
