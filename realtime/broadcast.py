@@ -1,7 +1,7 @@
-"""The one place that sends room events through the channel layer.
+"""The one place that sends room events to the live room (through `realtime.fanout`).
 
-Each event is encoded to JSON once, here; every consumer in the group relays the ready
-text as it is, so the cost of encoding is paid once per event, not once per recipient.
+Each event is encoded to JSON once, here; every socket of the room relays the ready text as it
+is, so the cost of encoding is paid once per event, not once per recipient.
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ import time
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 
-from . import groups
+from .fanout import get_fanout, room_stream
 
 logger = logging.getLogger("realtime.broadcast")
 
-# The layer message type; consumers handle it in `room_event`.
+# The event types a room's sockets relay.
 ROOM_EVENT = "room.event"
 # Sent after the final events of a completed inventory: consumers close their sockets.
 ROOM_CLOSE = "room.close"
@@ -42,19 +41,18 @@ def room_event(message: dict[str, Any]) -> dict[str, Any]:
 
 async def apublish(inventory_id: int, *messages: dict[str, Any], close: bool = False) -> None:
     """Send messages, in order, to everyone in the inventory's room."""
-    layer = get_channel_layer()
-    group = groups.inventory_group_name(inventory_id)
+    events = [room_event(message) for message in messages]
+    if close:
+        events.append({"type": ROOM_CLOSE})
+    stream = room_stream(inventory_id)
     try:
-        for message in messages:
-            await layer.group_send(group, room_event(message))
-        if close:
-            await layer.group_send(group, {"type": ROOM_CLOSE})
+        await get_fanout().publish(stream, events)
     except Exception as exc:
         # The change is committed; live delivery failed, and clients catch up by resuming from seq.
         from . import metrics
 
         metrics.local.broadcast_failures += 1
-        logger.error("Could not broadcast %s to %s: %r", [m["type"] for m in messages], group, exc)
+        logger.error("Could not broadcast %s to %s: %r", [m["type"] for m in messages], stream, exc)
 
 
 def publish(inventory_id: int, *messages: dict[str, Any], close: bool = False) -> None:

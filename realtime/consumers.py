@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import secrets
 import time
+from collections import deque
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
-from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.layers import get_channel_layer
-from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError, DataError
@@ -23,8 +23,9 @@ from django.utils.translation import gettext as _
 from inventory import rooms, selectors, services
 from inventory.exceptions import InvalidInput, InventoryCompleted, InventoryError, refused_value_message
 
-from . import broadcast, groups, metrics, protocol, ratelimit, revocation
+from . import broadcast, metrics, protocol, ratelimit, revocation
 from .conf import realtime_settings
+from .fanout import get_fanout, room_stream, user_stream
 from .presence import USER_LIMIT, Admission, Connection, get_presence, summarize_users
 
 logger = logging.getLogger("realtime.consumer")
@@ -105,16 +106,23 @@ def _snapshot(inventory_id):
 
 
 class InventoryConsumer(AsyncJsonWebsocketConsumer):
-    """One socket in the room `{agency}/{month}/{year}`."""
+    """One socket in the room `{agency}/{month}/{year}`.
 
+    Room events do not come through the channel layer: `realtime.fanout` receives each once per
+    process and hands it to `relay`, in order.
+    """
+
+    channel_layer_alias = None  # no per-socket channel, queue or receive task
     joined = False
     inventory = None
     connection = None
     access = None
+    streams = ()
     # Whether the room may wait a grace period before hearing that this user left.
     _leave_with_grace = True
-    _keepalive = None
-    _layer_lost = False
+    # Relayed events held back while this socket sends from the log (join, resume, gap fill).
+    _held: deque | None = None
+    _sending: asyncio.Lock | None = None
 
     async def dispatch(self, message):
         """Route a message to its handler, without channels' per-message database hop.
@@ -129,37 +137,17 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         await handler(message)
 
     async def __call__(self, scope, receive, send):
-        """Channels' AsyncConsumer.__call__, with a layer receive that survives losing Redis.
-
-        Whatever ends the consumer, it leaves presence, its group and the metrics.
-        """
-        self.scope = scope
-        self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        self.channel_name = await self.channel_layer.new_channel()
-        self.base_send = send
+        """Whatever ends the consumer (a close, a crash, the server stopping), it leaves the room."""
+        # The connection's id in presence and the logs (there is no layer channel to name it).
+        self.channel_name = f"{metrics.INSTANCE_ID}.{secrets.token_hex(6)}"
         try:
-            await await_many_dispatch([receive, self._layer_receive], self.dispatch)
-        except StopConsumer:
-            pass
+            await super().__call__(scope, receive, send)
         finally:
             await self._cleanup()
 
-    async def _layer_receive(self):
-        """The channel layer's receive; if the layer is lost, one `layer.lost` event, then silence."""
-        try:
-            return await self.channel_layer.receive(self.channel_name)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if self._layer_lost:
-                await asyncio.Event().wait()
-            self._layer_lost = True
-            logger.error("Channel layer lost for %s: %r", self.channel_name, exc)
-            return {"type": "layer.lost"}
-
-    async def layer_lost(self, event):
+    def relay_lost(self) -> None:
         """Redis went away under this socket: say so and close; the client resumes by seq."""
-        await self._reject(protocol.CLOSE_UNAVAILABLE, _LIVE_DOWN(), "unavailable")
+        _later(self._reject(protocol.CLOSE_UNAVAILABLE, _LIVE_DOWN(), "unavailable"))
 
     async def _cleanup(self) -> None:
         try:
@@ -183,7 +171,8 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         # Accept first, so that every refusal can be explained before the close.
         await self.accept()
         try:
-            await self._join()
+            async with self._holding():
+                await self._join()
         except DatabaseError as exc:
             logger.error("Database unavailable while joining: %s", exc)
             if self.joined:
@@ -224,7 +213,7 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
             await self._reject_completed(self.inventory)
             return
 
-        self.group_name = groups.inventory_group_name(self.inventory.pk)
+        self.group_name = room_stream(self.inventory.pk)
         self.connection = Connection(
             connection_id=self.channel_name,
             user_id=str(self.user.pk),
@@ -258,19 +247,21 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
                 "room_full",
             )
             return
+        fanout = get_fanout()
+        self.streams = (self.group_name, user_stream(self.user.pk))
         try:
-            await self.channel_layer.group_add(self.group_name, self.channel_name)
-            await self.channel_layer.group_add(groups.user_group_name(self.user.pk), self.channel_name)
+            for stream in self.streams:
+                await fanout.join(stream, self)
         except Exception as exc:
-            # Without the channel layer there is no live room: say so; the client retries later.
-            logger.error("Channel layer unavailable, refusing %s: %r", self.channel_name, exc)
+            # Without the live relay there is no live room: say so; the client retries later.
+            logger.error("Live relay unavailable, refusing %s: %r", self.channel_name, exc)
+            self._leave_streams()
             await self._leave_presence()
             await self._reject(protocol.CLOSE_UNAVAILABLE, _LIVE_DOWN(), "unavailable")
             return
         self.joined = True
         metrics.local.connected(self.connection.user_id)
         metrics.ensure_reporter()
-        self._keepalive = asyncio.create_task(self._keep_alive())
 
         # Read the state only now that we are in the groups: whatever commits later reaches us,
         # a revocation included; one that committed since the room was authorized is caught here.
@@ -294,17 +285,12 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
             await self._send_backlog(backlog)
 
     async def disconnect(self, code):
-        if self._keepalive is not None:
-            self._keepalive.cancel()
         if not self.joined:
+            self._leave_streams()
             return
         self.joined = False
         metrics.local.disconnected(self.connection.user_id)
-        try:
-            await self.channel_layer.group_discard(self.group_name, self.channel_name)
-            await self.channel_layer.group_discard(groups.user_group_name(self.user.pk), self.channel_name)
-        except Exception as exc:
-            logger.warning("Could not leave group %s: %r", self.group_name, exc)
+        self._leave_streams()
         grace = realtime_settings.presence_grace_seconds if self._leave_with_grace else 0
         grace_until = time.time() + grace if grace else 0
         try:
@@ -467,12 +453,41 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         since = data.get("since")
         if isinstance(since, bool) or not isinstance(since, int) or since < 0:
             raise InvalidInput(_("since debe ser un número de secuencia (entero ≥ 0)."), code="invalid_data")
-        await self._resume(since)
+        async with self._holding():
+            await self._resume(since)
 
-    # Layer events.
+    # Relayed events (realtime.fanout).
 
-    async def room_event(self, event):
-        """Relay a room broadcast: ready JSON text, in seq order, with no gap or repeat."""
+    async def relay(self, event):
+        """Take one event of this room or user, in order; never waits on the database here.
+
+        A gap in seq, or a send from the log in progress, holds the event back for this socket's
+        own task (`_holding`), so the process's relay goes on to the other sockets at once.
+        """
+        if self._held is not None:
+            self._held.append(event)
+            return
+        if event["type"] == revocation.USER_REVOKED:
+            _later(self.user_revoked(event))
+            return
+        seq = event.get("seq")
+        if seq is not None and seq > self.last_seq + 1:
+            self._held = deque([event])
+            _later(self._release_held())
+            return
+        await self._pass_on(event)
+
+    async def _pass_on(self, event):
+        """Send one relayed event: ready JSON text, in seq order, with no gap or repeat."""
+        if not self.joined:  # refused or closed while the event was held back
+            return
+        kind = event["type"]
+        if kind == broadcast.ROOM_CLOSE:  # the inventory was completed: end this session
+            await self.close()
+            return
+        if kind == revocation.USER_REVOKED:
+            _later(self.user_revoked(event))
+            return
         seq = event.get("seq")
         if seq is not None:
             if seq <= self.last_seq:
@@ -487,9 +502,39 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         metrics.local.messages_sent += 1
         metrics.local.delivered(time.time() - event["sent"])
 
-    async def room_close(self, event):
-        """The inventory was completed: end this session."""
-        await self.close()
+    @contextlib.asynccontextmanager
+    async def _holding(self):
+        """Hold relayed events while this socket sends from the log; then send them, in order."""
+        if self._held is None:
+            self._held = deque()
+        if self._sending is None:
+            self._sending = asyncio.Lock()
+        async with self._sending:
+            try:
+                yield
+            finally:
+                await self._drain_held()
+
+    async def _release_held(self) -> None:
+        async with self._holding():
+            pass
+
+    async def _drain_held(self) -> None:
+        try:
+            while self._held:
+                await self._pass_on(self._held.popleft())
+        except DatabaseError as exc:
+            logger.error("Database unavailable filling a gap for %s: %s", self.channel_name, exc)
+            self._held = None
+            await self._reject(protocol.CLOSE_UNAVAILABLE, _DATABASE_DOWN(), "database_unavailable")
+        finally:
+            self._held = None
+
+    async def heartbeat(self) -> None:
+        """Keep this connection in presence (called by the process's one heartbeat task)."""
+        if self.joined:
+            expired = await get_presence().refresh(self.inventory.pk, self.connection)
+            await self._announce_departures(expired)
 
     async def user_revoked(self, event):
         """Some access of this user was taken away: check this socket's own, and close if it is gone."""
@@ -504,6 +549,12 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
             await self._revoke(lost)
 
     # Helpers.
+
+    def _leave_streams(self) -> None:
+        fanout = get_fanout()
+        for stream in self.streams:
+            fanout.leave(stream, self)
+        self.streams = ()
 
     async def _leave_presence(self) -> None:
         try:
@@ -548,17 +599,6 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
     async def _send_presence(self) -> None:
         connections = await get_presence().connections(self.inventory.pk)
         await self._send(protocol.presence(self.inventory, summarize_users(connections)))
-
-    async def _keep_alive(self) -> None:
-        """Refresh presence and group membership every heartbeat, so neither expires while we live."""
-        while True:
-            await asyncio.sleep(realtime_settings.heartbeat_seconds)
-            try:
-                expired = await get_presence().refresh(self.inventory.pk, self.connection)
-                await self.channel_layer.group_add(self.group_name, self.channel_name)
-                await self._announce_departures(expired)
-            except Exception as exc:
-                logger.warning("Heartbeat refresh failed for %s: %r", self.channel_name, exc)
 
     async def _announce_departures(self, expired) -> None:
         """Tell the room who left with a vanished instance: users whose every connection expired."""
@@ -658,6 +698,8 @@ async def _announce_departure(inventory, connection: Connection, grace_until: fl
 
 class UnknownPathConsumer(AsyncJsonWebsocketConsumer):
     """A socket opened on a path that names no room: explain the right one and close with 4404."""
+
+    channel_layer_alias = None
 
     async def connect(self):
         await self.accept()

@@ -18,7 +18,6 @@ from importlib import import_module
 from types import SimpleNamespace
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user, get_user_model, user_logged_out
 from django.db import transaction
@@ -27,8 +26,9 @@ from django.utils.translation import gettext as _
 
 from inventory import rooms
 
-from . import groups, protocol
+from . import protocol
 from .auth import token_from_scope, user_for_token
+from .fanout import get_fanout, user_stream
 
 logger = logging.getLogger("realtime.revocation")
 
@@ -135,7 +135,7 @@ def publish_revoked(user_id, reason: str, *, agency_id: int | None = None) -> No
     """Tell every socket of the user, once the current transaction commits, to check its access.
 
     The events of one transaction are sent together, each once, so that deleting a thousand
-    users costs one hop to the channel layer, not a thousand.
+    users costs one hop to the live relay, not a thousand.
     """
     event = (int(user_id), reason, agency_id)
     connection = transaction.get_connection()
@@ -166,10 +166,10 @@ def _send_now(events) -> None:
 
 
 async def _send_all(events) -> None:
-    layer = get_channel_layer()
+    fanout = get_fanout()
     for user_id, reason, agency_id in events:
-        await layer.group_send(
-            groups.user_group_name(user_id), {"type": USER_REVOKED, "reason": reason, "agency": agency_id}
+        await fanout.publish(
+            user_stream(user_id), [{"type": USER_REVOKED, "reason": reason, "agency": agency_id}]
         )
 
 

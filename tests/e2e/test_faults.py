@@ -415,7 +415,7 @@ async def test_redis_restart_loses_no_scan(two_instances, own_redis, tokens):
         for scan_id in removed:  # removals are stored too, and reach the phones when they resume
             status, body = await rest_remove(b, tokens["luis"], sent[scan_id])
             assert status == 200, (status, body)
-        assert all(p.closes for p in phones), "a socket stayed open without its channel layer"
+        assert all(p.closes for p in phones), "a socket stayed open without its live relay"
         outage_closes = sorted({p.closes[0] for p in phones})
         refusals = {r for p in phones for r in p.refusals}
         assert refusals == {(4503, "unavailable")}, refusals
@@ -453,9 +453,9 @@ async def test_redis_restart_loses_no_scan(two_instances, own_redis, tokens):
         assert result["delivered"] == len(phones) * total_seq  # each event reached each phone once
         # Being told the live room is unavailable is fine; any other error is not.
         assert {e["code"] for p in phones for e in p.errors} <= {"unavailable"}, [p.errors for p in phones]
-        assert max(rest_seconds) < 10, "a REST write waited on the dead channel layer"
+        assert max(rest_seconds) < 10, "a REST write waited on the dead Redis"
         logs = a.output() + b.output()
-        assert "Could not broadcast" in logs and "Channel layer unavailable, refusing" in logs
+        assert "Could not broadcast" in logs and "Live relay unavailable, refusing" in logs
     finally:
         for phone in phones:
             await phone.close()
