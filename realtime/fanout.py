@@ -186,7 +186,11 @@ class _RedisLink:
         # No silent retries: a broken connection must be seen, not papered over (events would
         # have been missed in between).
         self._client = aioredis.Redis.from_url(
-            settings.REDIS_URL, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2, socket_keepalive=True
+            settings.REDIS_URL,
+            retry=Retry(NoBackoff(), 0),
+            socket_connect_timeout=2,
+            socket_keepalive=True,
+            client_name=key("live-relay"),
         )
         self._pubsub = self._client.pubsub()
         self._confirmed: dict[str, asyncio.Future] = {}
