@@ -10,7 +10,6 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 from channels.auth import AuthMiddleware
-from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.security.websocket import WebsocketDenier
 from channels.sessions import CookieMiddleware, SessionMiddleware
@@ -19,6 +18,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
+
+from .db import hop
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -40,7 +41,7 @@ def token_from_scope(scope) -> str | None:
     return values[0] if values else None
 
 
-@database_sync_to_async
+@hop
 def user_for_token(key: str):
     """The token's active user while the token is valid (not revoked, not past API_TOKEN_TTL)."""
     from inventory.accounts.tokens import token_user

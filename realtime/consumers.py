@@ -12,7 +12,6 @@ from collections import deque
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
@@ -25,6 +24,7 @@ from inventory.exceptions import InvalidInput, InventoryCompleted, InventoryErro
 
 from . import broadcast, metrics, protocol, ratelimit, revocation
 from .conf import realtime_settings
+from .db import hop
 from .fanout import get_fanout, room_stream, user_stream
 from .presence import USER_LIMIT, Admission, Connection, get_presence, summarize_users
 
@@ -55,26 +55,26 @@ HANDLERS = {
 }
 
 
-@database_sync_to_async
+@hop
 def _open_room(user, agency, month, year):
     room = rooms.room_resolve(user, agency=agency, month=month, year=year)
     return room, services.inventory_get_or_open(room=room)
 
 
-@database_sync_to_async
+@hop
 def _inventory_state(inventory_id):
     from inventory.models import Inventory
 
     return Inventory.objects.select_related("agency").get(pk=inventory_id)
 
 
-@database_sync_to_async
+@hop
 def _state_and_access(inventory_id, access):
     """The inventory, and why the socket lost its access since it was authorized (None: it did not)."""
     return _inventory_state.func(inventory_id), revocation.access_lost(access)
 
 
-@database_sync_to_async
+@hop
 def _access_lost(access):
     return revocation.access_lost(access)
 
@@ -88,10 +88,10 @@ def _guarded(service, access):
             raise revocation.AccessRevoked(reason)
         return service(**kwargs)
 
-    return database_sync_to_async(write)
+    return hop(write)
 
 
-@database_sync_to_async
+@hop
 def _events_after(inventory, seq, until=None):
     events = selectors.events_since(inventory, seq)
     if until is not None:
@@ -99,7 +99,7 @@ def _events_after(inventory, seq, until=None):
     return [(event.seq, event.payload) for event in events]
 
 
-@database_sync_to_async
+@hop
 def _snapshot(inventory_id):
     inventory = _inventory_state.func(inventory_id)
     return protocol.snapshot(inventory, list(selectors.scans_of(inventory)), seq=inventory.last_seq)
@@ -128,7 +128,7 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         """Route a message to its handler, without channels' per-message database hop.
 
         Channels 4.2+ awaits close_old_connections() in a thread before every handler; here every
-        ORM call already runs in database_sync_to_async, which does that itself, so the hop would
+        ORM call already runs in a database hop (realtime.db), which does that itself, so the hop would
         only tax the relay of each broadcast to each socket.
         """
         handler = getattr(self, get_handler_name(message), None)
@@ -392,7 +392,7 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         wrong = (
             agency is not None
             and not rooms.spells_agency(self.room.agency, agency)
-            and not await database_sync_to_async(rooms.names_agency)(self.room.agency, agency)
+            and not await hop(rooms.names_agency)(self.room.agency, agency)
         )
         try:
             wrong = wrong or ("month" in data and rooms.parse_month(data["month"]) != self.room.month)

@@ -200,6 +200,10 @@ def _token_deleted(sender, instance, **kwargs) -> None:
 
 def _logged_out(sender, request, user, **kwargs) -> None:
     if user is not None:
+        # Django ends the session just after this signal; end it first, so that a socket that
+        # re-checks its access at once (in another thread) already finds it gone.
+        if getattr(request, "session", None) is not None:
+            request.session.flush()
         publish_revoked(user.pk, SESSION_ENDED)
 
 
