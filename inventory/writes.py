@@ -73,8 +73,9 @@ def run(*statements: Statement) -> tuple | None:
     PostgreSQL's choosing, so a part could miss another's change, or depend on which ran first.
     Here each statement writes one table and reads no table but its own (`insert`, `increment`,
     `delete` only build such), and no two statements touch the same table; then no part can see or
-    miss another's change, and any order, the CTE's or SQLite's, leaves the same rows. Every rule
-    (what to write, and whether) was applied by the caller; the SQL only carries it out.
+    miss another's change, and any order, the CTE's or SQLite's, leaves the same rows (Django's
+    foreign keys are deferred to the commit on both). Every rule (what to write, and whether) was
+    applied by the caller; the SQL only carries it out.
     """
     tables = [statement.table for statement in statements]
     if len(set(tables)) != len(tables):
