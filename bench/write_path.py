@@ -7,11 +7,13 @@ Method: in-process, through the services every entry point shares (`scan_record`
 `inventory_complete`), on a throwaway database (SQLite in memory, or a new PostgreSQL database
 `bench_write_path_<pid>` created next to DATABASE_URL's and dropped at the end). For an inventory
 of 0 and of --full scans (half of them in a 1,000-vehicle expected list), it counts the statements
-of one add, one removal and one completion (django's CaptureQueriesContext), then times --writes
-adds in a row: Python CPU (process_time) and, on PostgreSQL, the backend's CPU (utime + stime of
-its process, read from /proc) per write; once with the broadcast after commit (the in-memory
-channel layer, REDIS_URL unset: a group with no socket; from sync code outside an event loop,
-as here, async_to_sync starts a loop per call) and once without it (the write path alone).
+of one add, one removal and one completion (django's CaptureQueriesContext; on PostgreSQL each
+statement is one round trip, BEGIN and COMMIT included), then times --writes adds in a row and
+the removal of the same codes: Python CPU (process_time) and, on PostgreSQL, the backend's CPU
+(utime + stime of its process, read from /proc) per write; once with the broadcast after commit
+(the in-memory channel layer, REDIS_URL unset: a group with no socket; from sync code outside an
+event loop, as here, async_to_sync starts a loop per call) and once without it (the write path
+alone).
 --profile prints cProfile's top functions of the adds without the relay. BENCH_SHOW_SQL=1 prints
 the statements.
 """
@@ -40,6 +42,12 @@ def backend_cpu(pid: int | None) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def statements(context) -> int:
+    """The statements a CaptureQueriesContext saw, without the transaction's BEGIN and COMMIT."""
+    control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK")
+    return sum(not query["sql"].upper().startswith(control) for query in context.captured_queries)
 
 
 def main() -> None:
@@ -120,33 +128,38 @@ def main() -> None:
             for relay in (True, False):
                 # Without the relay: the service's own cost (the broadcast after commit is item 2's).
                 broadcast.publish = publish if relay else (lambda *a, **k: None)
-                profiler = cProfile.Profile() if args.profile and not relay else None
-                cpu, backend, wall = time.process_time(), backend_cpu(pid), time.perf_counter()
-                if profiler:
-                    profiler.enable()
-                for n in range(args.writes):
-                    services.scan_record(inventory=inventory, user=user, code=f"W{number}{relay:d}-{n:06d}")
-                if profiler:
-                    profiler.disable()
-                timed[relay] = (
-                    (time.process_time() - cpu) / args.writes * 1000,
-                    (backend_cpu(pid) - backend) / args.writes * 1000,
-                    (time.perf_counter() - wall) / args.writes * 1000,
-                )
-                if profiler:
-                    pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
+                codes = [f"W{number}{relay:d}-{n:06d}" for n in range(args.writes)]
+                for name, write in (("add", services.scan_record), ("remove", services.scan_remove)):
+                    profiler = cProfile.Profile() if args.profile and not relay else None
+                    cpu, backend, wall = time.process_time(), backend_cpu(pid), time.perf_counter()
+                    if profiler:
+                        profiler.enable()
+                    for code in codes:
+                        write(inventory=inventory, user=user, code=code)
+                    if profiler:
+                        profiler.disable()
+                    timed[name, relay] = (
+                        (time.process_time() - cpu) / args.writes * 1000,
+                        (backend_cpu(pid) - backend) / args.writes * 1000,
+                        (time.perf_counter() - wall) / args.writes * 1000,
+                    )
+                    if profiler:
+                        print(f"  profile of the {name}s without the relay:")
+                        pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
             broadcast.publish = publish
             with CaptureQueriesContext(connection) as completed:
                 services.inventory_complete(inventory=inventory, user=user)
-            print(
-                f"inventory of {full:>5} scans: statements add {len(added)}, remove {len(removed)}, "
-                f"complete {len(completed)} (BEGIN and COMMIT counted where the driver logs them)"
+            counts = ", ".join(
+                f"{name} {statements(context)} (+{len(context) - statements(context)})"
+                for name, context in (("add", added), ("remove", removed), ("complete", completed))
             )
-            for relay, (cpu, backend, wall) in timed.items():
+            print(f"inventory of {full:>5} scans: statements {counts}; in brackets BEGIN and COMMIT")
+            for (name, relay), (cpu, backend, wall) in timed.items():
                 print(
-                    f"  per add {'with' if relay else 'without'} the in-memory relay: "
+                    f"  per {name:<6} {'with' if relay else 'without'} the in-memory relay: "
                     f"python {cpu:.2f} ms CPU, "
-                    f"postgres backend {backend:.2f} ms CPU, wall {wall:.2f} ms"
+                    + (f"postgres backend {backend:.2f} ms CPU, " if postgres else "")
+                    + f"wall {wall:.2f} ms"
                 )
             if os.environ.get("BENCH_SHOW_SQL"):
                 for name, context in (("add", added), ("remove", removed), ("complete", completed)):

@@ -230,6 +230,9 @@ class Scan(models.Model):
 class RemovedScan(models.Model):
     """A scan removed from its inventory: its id stays taken, so a late retry of its add is refused."""
 
+    # What a removed scan keeps of its scan (and its inventory), under the scan's names.
+    SCAN_FIELDS = ("uid", "code", "code_key", "scanned_by_id", "scanned_by_name", "scanned_at", "match")
+
     inventory = models.ForeignKey(
         Inventory, on_delete=models.CASCADE, related_name="removed_scans", verbose_name=_("inventory")
     )
@@ -266,18 +269,20 @@ class RemovedScan(models.Model):
     def __str__(self):
         return f"{self.code} ({self.uid})"
 
+    @classmethod
+    def of(cls, scan: Scan, *, removed_by, removed_by_name: str) -> "RemovedScan":
+        """The scan's tombstone (unsaved): the scan as it was, who removed it, and when (now)."""
+        return cls(
+            inventory=scan.inventory,
+            **{name: getattr(scan, name) for name in cls.SCAN_FIELDS},
+            removed_by=removed_by,
+            removed_by_name=removed_by_name,
+            removed_at=timezone.now(),
+        )
+
     def as_scan(self) -> Scan:
         """The scan as it was before its removal (unsaved), to answer a retry with."""
-        return Scan(
-            inventory=self.inventory,
-            uid=self.uid,
-            code=self.code,
-            code_key=self.code_key,
-            scanned_by_id=self.scanned_by_id,
-            scanned_by_name=self.scanned_by_name,
-            scanned_at=self.scanned_at,
-            match=self.match,
-        )
+        return Scan(inventory=self.inventory, **{name: getattr(self, name) for name in self.SCAN_FIELDS})
 
 
 class InventoryEvent(models.Model):

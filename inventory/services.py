@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from realtime import broadcast, protocol
 
-from . import rooms
+from . import rooms, writes
 from .exceptions import (
     DuplicateScan,
     InvalidInput,
@@ -164,32 +164,41 @@ def _take(inventory: Inventory, *, only_open: bool = False, **values) -> Invento
     return taken
 
 
-def _count(inventory: Inventory, match: str, step: int, *, distinct_found: bool = True) -> dict[str, int]:
-    """Add (1) or take away (-1) a scan of this match in the inventory's counters; the new figures."""
+def _count(
+    inventory: Inventory, match: str, step: int, *, distinct_found: bool = True
+) -> tuple[writes.Statement, dict[str, int]]:
+    """Count (1) or uncount (-1) a scan of this match: the counters' update and the new figures.
+
+    `inventory` is the one `_take` read back under the lock; its counters are advanced in memory.
+    """
     fields = reconciliation_selectors.counters_of_match(match)
     if not distinct_found:  # another scan of the code still finds it
         fields = tuple(field for field in fields if field != "progress_found")
-    # What `.update(field=F(field) + step)` says, written out: the ORM spends ~0.5 ms building it.
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {quote(Inventory._meta.db_table)} SET "
-            + ", ".join(f"{quote(field)} = {quote(field)} + %s" for field in fields)
-            + f" WHERE {quote('id')} = %s",
-            [*(step for _field in fields), inventory.pk],
-        )
     for field in fields:
         setattr(inventory, field, getattr(inventory, field) + step)
-    return reconciliation_selectors.progress_figures(
+    progress = reconciliation_selectors.progress_figures(
         {field: getattr(inventory, field) for field in reconciliation_selectors.PROGRESS_FIELDS.values()}
     )
+    return writes.increment(inventory, dict.fromkeys(fields, step)), progress
 
 
-def _log_and_publish(inventory: Inventory, kind: str, message: dict, *extra, close: bool = False) -> int:
-    """Append the change to the event log with the seq `_take` handed out, and broadcast it after commit."""
-    InventoryEvent.objects.create(inventory=inventory, seq=inventory.last_seq, type=kind, payload=message)
+def _log_and_publish(
+    inventory: Inventory,
+    kind: str,
+    message: dict,
+    *changes: writes.Statement,
+    extra: tuple[dict, ...] = (),
+    close: bool = False,
+) -> tuple | None:
+    """Write the change with its event (the seq `_take` handed out), and broadcast the event after commit.
+
+    The event and the change's rows are written together: one statement on PostgreSQL (`writes.run`,
+    which says how SQLite gets the same rows). Returns the row the last change returns, if any.
+    """
+    event = InventoryEvent(inventory=inventory, seq=inventory.last_seq, type=kind, payload=message)
+    row = writes.run(writes.insert(event), *changes)
     broadcast.publish_on_commit(inventory.pk, message, *extra, close=close)
-    return inventory.last_seq
+    return row
 
 
 def scan_record(*, inventory: Inventory, user, code, scanned_at=None, scan_id=None) -> ScanResult:
@@ -239,7 +248,7 @@ def _scan_record(*, inventory: Inventory, user, code, scanned_at=None, scan_id=N
     if checks["first"] is not None:
         raise DuplicateScan(Scan.objects.get(pk=checks["first"]))
 
-    scan = Scan.objects.create(
+    scan = Scan(
         inventory=inventory,
         uid=uid or uuid.uuid4(),
         code=code,
@@ -249,12 +258,15 @@ def _scan_record(*, inventory: Inventory, user, code, scanned_at=None, scan_id=N
         code_key=key,
         match=matching.classify(key, in_list=checks["listed"], has_list=inventory.progress_expected > 0),
     )
-    progress = _count(inventory, scan.match, +1)
-    _log_and_publish(
+    counters, progress = _count(inventory, scan.match, +1)
+    (pk,) = _log_and_publish(
         inventory,
         InventoryEvent.Type.SCAN_ADDED,
         protocol.scan_added(scan, seq=inventory.last_seq, progress=progress),
+        counters,
+        writes.insert(scan, returning_pk=True),
     )
+    writes.saved(scan, pk)
     return ScanResult(scan, created=True)
 
 
@@ -325,28 +337,18 @@ def scan_remove(*, inventory: Inventory, user, code=None, scan_id=None) -> Remov
         scan = same_code[0]
     scan.inventory = inventory
     still_found = any(other.pk != scan.pk and other.match == ScanMatch.EXPECTED for other in same_code)
-    progress = _count(inventory, scan.match, -1, distinct_found=not still_found)
+    counters, progress = _count(inventory, scan.match, -1, distinct_found=not still_found)
+    name = protocol.display_name(user)
     _log_and_publish(
         inventory,
         InventoryEvent.Type.SCAN_REMOVED,
         protocol.scan_removed(scan, user=user, seq=inventory.last_seq, progress=progress),
+        counters,
+        # The tombstone, in the removal's transaction: the id can never be stored again.
+        writes.insert(RemovedScan.of(scan, removed_by=user, removed_by_name=name)),
+        writes.delete(scan),
     )
-    # The tombstone, in the removal's transaction: the id can never be stored again.
-    name = protocol.display_name(user)
-    RemovedScan.objects.create(
-        inventory=inventory,
-        uid=scan.uid,
-        code=scan.code,
-        code_key=scan.code_key,
-        scanned_by_id=scan.scanned_by_id,
-        scanned_by_name=scan.scanned_by_name,
-        scanned_at=scan.scanned_at,
-        match=scan.match,
-        removed_by=user,
-        removed_by_name=name,
-        removed_at=timezone.now(),
-    )
-    scan.delete()
+    writes.deleted(scan)
     return RemovalResult(scan, removed=True, removed_by=user, removed_by_name=name)
 
 
@@ -370,7 +372,7 @@ def inventory_complete(*, inventory: Inventory, user) -> Inventory:
         completed,
         InventoryEvent.Type.INVENTORY_COMPLETED,
         protocol.inventory_completed(completed, seq=completed.last_seq, summary=summary),
-        protocol.session_terminated(completed),
+        extra=(protocol.session_terminated(completed),),
         close=True,
     )
     return completed
