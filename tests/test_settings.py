@@ -1,5 +1,6 @@
-"""Configuration from the environment: defaults, production refusal, the seed's debug switch."""
+"""Configuration from the environment: defaults, production refusal, the seed's debug switch, the pool."""
 
+import ast
 import os
 import subprocess
 import sys
@@ -98,3 +99,29 @@ def test_the_seeds_debug_switch_turns_on_realtime_debug_output():
 def test_debug_websocket_switch_keeps_local_debug_on():
     result = run_django("print(settings.DEBUG)", "inventory_site.settings.local", DEBUG="websocket:*")
     assert result.stdout.strip() == "True"
+
+
+POSTGRES_URL = "postgres://someone@db.example:5432/inventory"  # parsed only: nothing connects
+DATABASE = "d = settings.DATABASES['default']; print(d['ENGINE'], d.get('OPTIONS', {}).get('pool'))"
+
+
+def test_postgresql_gets_the_recovering_pool_by_default(monkeypatch):
+    monkeypatch.delenv("DATABASE_POOL", raising=False)
+    result = run_django(DATABASE, "inventory_site.settings.local", DATABASE_URL=POSTGRES_URL)
+    assert result.returncode == 0, result.stderr
+    engine, pool = result.stdout.split(" ", 1)
+    assert engine == "inventory_site.postgresql"
+    assert ast.literal_eval(pool) == {"min_size": 2, "max_size": 20, "timeout": 2, "reconnect_timeout": 0.5}
+
+
+def test_database_pool_false_turns_the_pool_off():
+    result = run_django(
+        DATABASE, "inventory_site.settings.local", DATABASE_URL=POSTGRES_URL, DATABASE_POOL="false"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["django.db.backends.postgresql", "None"]
+
+
+def test_sqlite_has_no_pool():
+    result = run_django(DATABASE, "inventory_site.settings.local", DATABASE_URL="sqlite:///db.sqlite3")
+    assert result.stdout.split() == ["django.db.backends.sqlite3", "None"]
