@@ -10,6 +10,9 @@
   within HTTP_HEADER_TIMEOUT of the connection opening (or of the previous response): a partial
   request is answered 408 and closed, an idle keep-alive connection is closed.
 - Each WebSocket ping's round trip (daphne pings every heartbeat) is measured for the metrics.
+- Twisted's TCP transport buffers every write and registers for write events to send it on the
+  next loop pass (two `epoll_ctl` per WebSocket frame). Here a write goes to the socket at once
+  when nothing is waiting, as asyncio's transports do (WriteNowServer).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from daphne.http_protocol import HTTPFactory as DaphneHTTPFactory
 from daphne.server import Server as DaphneServer
 from daphne.ws_protocol import WebSocketProtocol as DaphneWebSocketProtocol
 from django.conf import settings
-from twisted.internet import reactor
+from twisted.internet import reactor, tcp
 from twisted.web import http
 
 from . import metrics
@@ -151,7 +154,72 @@ def room_of_path(path: bytes | str) -> str | None:
     return "/".join(parts) if len(parts) == 3 and all(parts) else None
 
 
+class WriteNowServer(tcp.Server):
+    """A plain TCP connection whose writes go to the socket at once while nothing is waiting.
+
+    Twisted's `write` only appends to its buffer and registers the connection for write events
+    (`epoll_ctl`); the next loop pass sends, and unregisters it (another `epoll_ctl`). Here, when
+    nothing is buffered, `write` calls `send` itself and hands Twisted only what the kernel did not
+    take, so a slow reader is buffered, its producer paused and resumed, and a close waits for the
+    buffer, all by Twisted as before. Bytes keep their order: once anything is buffered, every
+    later write is buffered behind it until Twisted has sent the last byte.
+
+    "Something is buffered" is read from Twisted's public writer calls, not its private buffers:
+    `FileDescriptor.write`, `writeSequence`, `loseConnection` and `loseWriteConnection` call
+    `startWriting` whenever they leave work for `doWrite`, and `doWrite` calls `stopWriting` only
+    once its buffer is empty (tests/realtime/test_write_now.py checks this on the installed Twisted).
+    """
+
+    # True from startWriting until stopWriting: Twisted has bytes (or a close) waiting.
+    _writer_registered = False
+    # An aborted connection drops what it is given until Twisted calls connectionLost.
+    _aborted = False
+
+    def startWriting(self):  # noqa: N802 (Twisted's names)
+        self._writer_registered = True
+        super().startWriting()
+
+    def stopWriting(self):  # noqa: N802
+        self._writer_registered = False
+        super().stopWriting()
+
+    def abortConnection(self):  # noqa: N802
+        self._aborted = True
+        super().abortConnection()
+
+    def write(self, data):
+        if (
+            self._writer_registered
+            or self._aborted
+            or not self.connected
+            or self.disconnecting
+            or self.TLS
+            # A pull producer is asked for more only when Twisted's buffer empties: keep that.
+            or (self.producer is not None and not self.streamingProducer)
+            or not isinstance(data, bytes)
+            or not data
+        ):
+            super().write(data)
+            return
+        try:
+            sent = self.socket.send(data)
+        except OSError:
+            # The kernel buffer is full, or the connection is broken: Twisted's next write attempt
+            # (doWrite) retries, or finds the error and closes the connection as it always has.
+            sent = 0
+        if sent < len(data):
+            super().write(data[sent:])
+
+
 class Server(DaphneServer):
+    def listen_success(self, port):
+        # Port.transport is the class Twisted makes each accepted connection with (documented as
+        # replaceable). Only a port making plain tcp.Server connections is changed; a UNIX socket
+        # (daphne -u) or a port whose transport was replaced by someone else is left alone.
+        if isinstance(port, tcp.Port) and port.transport is tcp.Server:
+            port.transport = WriteNowServer
+        super().listen_success(port)
+
     def run(self):
         # run() makes the factories, then starts the reactor: adjust them once they exist, before
         # the first connection is accepted.
