@@ -10,8 +10,16 @@ allows one writer at a time, so there they stay on the one thread.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from channels.db import DatabaseSyncToAsync
 from django.conf import settings
+
+# One pool of threads for the process (not the event loop's default executor): each thread keeps
+# its Django connection between hops, as the one ORM thread does, and hands it back to the
+# connection pool when it is closed, not when a short-lived thread ends.
+HOP_THREADS = 8
+_executor = ThreadPoolExecutor(max_workers=HOP_THREADS, thread_name_prefix="db-hop")
 
 
 def parallel() -> bool:
@@ -20,7 +28,7 @@ def parallel() -> bool:
 
 def hop(func):
     """`func` as a coroutine function run in a thread, closing stale connections around it."""
-    side_by_side = DatabaseSyncToAsync(func, thread_sensitive=False)
+    side_by_side = DatabaseSyncToAsync(func, thread_sensitive=False, executor=_executor)
     one_at_a_time = DatabaseSyncToAsync(func, thread_sensitive=True)
 
     async def call(*args, **kwargs):
