@@ -292,9 +292,8 @@ class RedisPresence:
     ) -> Admission:
         now = time.time()
         expiry = now + realtime_settings.presence_ttl_seconds
-        status, others, returning, *expired = await get_redis().eval(
+        status, others, returning, *expired = await _run(
             _JOIN,
-            4,
             *self._keys(room_id),
             now,
             conn.connection_id,
@@ -320,17 +319,17 @@ class RedisPresence:
     async def leave(
         self, room_id: int, connection_id: str, *, user_id: str = "", grace_until: float = 0
     ) -> bool:
-        last = await get_redis().eval(
-            _LEAVE, 4, *self._keys(room_id), connection_id, time.time(), room_id, user_id, grace_until
+        last = await _run(
+            _LEAVE, *self._keys(room_id), connection_id, time.time(), room_id, user_id, grace_until
         )
         return bool(last)
 
     async def settle(self, room_id: int, user_id: str, grace_until: float) -> bool:
-        settled = await get_redis().eval(_SETTLE, 4, *self._keys(room_id), user_id, grace_until, time.time())
+        settled = await _run(_SETTLE, *self._keys(room_id), user_id, grace_until, time.time())
         return bool(settled)
 
     async def connections(self, room_id: int) -> list[Connection]:
-        values = await get_redis().eval(_LIVE, 2, *self._keys(room_id)[:2], time.time())
+        values = await _run(_LIVE, *self._keys(room_id)[:2], time.time(), keys=2)
         return [Connection.decode(value) for value in values if value]
 
     async def rooms(self) -> dict[int, int]:
@@ -350,6 +349,16 @@ class RedisPresence:
         async for name in client.scan_iter(match=key("presence", "*")):
             await client.delete(name)
 
+
+async def _run(script: str, *keys_and_args, keys: int = 4):
+    """Run a script by its SHA1 (EVALSHA), loading it once per Redis server (NOSCRIPT)."""
+    runner = _scripts.get(script)
+    if runner is None:
+        runner = _scripts[script] = get_redis().register_script(script)
+    return await runner(keys=list(keys_and_args[:keys]), args=list(keys_and_args[keys:]), client=get_redis())
+
+
+_scripts: dict[str, Any] = {}
 
 _memory = MemoryPresence()
 _redis = RedisPresence()
