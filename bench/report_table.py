@@ -71,7 +71,7 @@ def _storm(results: dict) -> str:
                 _n(messages.get("user_left", 0) + other),
                 _n(s["messages_per_client"]),
                 _n(s["server_cpu_percent"], " %", 0),
-                "yes" if s["scan_after_clean"] else "NO",
+                "yes" if s["scan_after_delivered"] else "NO",
             ]
         )
     header = ["variant", "in / sockets", "handshakes retried", "last socket in", "join chatter over"]
@@ -79,6 +79,10 @@ def _storm(results: dict) -> str:
     header += ["other", "messages per socket", "server CPU", "a scan after: all delivered"]
     ratio = storm.get("product_vs_baseline_seconds")
     note = f"\n\nProduct / baseline, time to chatter over: {_n(ratio, 'x', 2)}" if ratio else ""
+    for name, s in storm["variants"].items():
+        if s["refused"]:
+            reasons = ", ".join(f"{count} {reason}" for reason, count in s["refused"].items())
+            note += f"\n\nNot in on {name}: {reasons}"
     return (
         f"Connect storm: {storm['connections']:,} sockets handshaking at once "
         "(times from the first handshake)\n\n" + _table(header, rows) + note
