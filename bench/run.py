@@ -4,11 +4,19 @@ Starts each server variant pinned to core 0 (`taskset -c 0`) on its own PostgreS
 Redis key prefix, drives it with `manage.py ws_loadtest` pinned to core 1 (1,000 sockets: 20 rooms
 x 50 clients) at a ramp of publish rates until it saturates, and measures idle memory per socket,
 REST save-scan requests/s, two instances against one and a py-spy profile of a saturated step.
-Writes bench/results.json and bench/results.png.
+Then the connect storm (1,000 sockets handshaking at once, against the baseline), REST save-scan
+with 5 watchers per room on an empty and on a full inventory, and one scan's write
+(bench/write_path.py). Writes bench/results.json and bench/results.png, and prints the tables.
 
-    .venv/bin/python bench/run.py            # the whole scenario (~15-20 minutes on 2 cores)
-    .venv/bin/python bench/run.py --quick    # a short smoke run of the harness itself
+    .venv/bin/python bench/run.py            # the whole scenario (~20-25 minutes on 2 cores)
+    .venv/bin/python bench/run.py --quick    # a short smoke run of the harness (3 s steps), to /tmp
+    .venv/bin/python bench/run.py --only storm,rest5,write   # some parts only (see --help)
     .venv/bin/python bench/run.py --plot     # recompute ratios and targets, redraw bench/results.png
+    .venv/bin/python bench/run.py --report   # print the tables of bench/results.json
+
+BENCH_DATABASE, BENCH_REDIS_URL and BENCH_PORT_BASE move the run to another PostgreSQL database,
+Redis database and ports (defaults: inventory_bench, redis://127.0.0.1:6379/14, 5100), so that
+two people on one machine do not measure each other.
 """
 
 from __future__ import annotations
@@ -33,6 +41,10 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import report_table, write_figures  # noqa: E402
+
 BIN = Path(sys.executable).parent
 PYTHON = str(BIN / "python")
 RESULTS = BENCH / "results.json"
@@ -43,10 +55,11 @@ LOGS = Path(os.environ.get("BENCH_LOGS", "/tmp/inventory-bench"))
 SERVER_CORE = "0"
 CLIENT_CORE = "1"
 HOST = "127.0.0.1"
-DATABASE_NAME = "inventory_bench"
+DATABASE_NAME = os.environ.get("BENCH_DATABASE", "inventory_bench")
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DATABASE_NAME}"
-REDIS_URL = "redis://127.0.0.1:6379/14"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 REDIS_PREFIX = "inventory-bench"
+PORT_BASE = int(os.environ.get("BENCH_PORT_BASE", "5100"))
 SETTINGS = "inventory_site.settings.production"
 
 ROOMS = 20
@@ -56,7 +69,33 @@ STEP_SECONDS = 8.0
 # Publish rates per room (scans/s); deliveries/s offered = rate x ROOMS x CLIENTS.
 RATES = [1, 2, 4, 6, 8, 12, 16, 20, 24]
 P99_LIMIT_MS = 100.0
-TARGET = {"deliveries_per_s": 12_000, "p99_ms": 50.0, "vs_baseline": 4.0, "idle_kb": 40.0, "scaling": 1.8}
+TARGET = {
+    "deliveries_per_s": 12_000,
+    "p99_ms": 50.0,
+    "vs_baseline": 4.0,
+    "idle_kb": 40.0,
+    "scaling": 1.8,
+    # Issue 12: the connect storm, REST with 5 watchers, one scan's write.
+    "storm_seconds": 3.0,
+    "rest5_per_s": 400.0,
+    "rest5_full_ratio": 0.9,
+    "write_statements": 3,
+    "write_cpu_ms": 1.0,
+}
+# The connect storm: every handshake in flight at once, each tried once (daphne drops a handshake
+# the application has not accepted within 5 s: those count as refused, not retried, since clients
+# retrying with backoff only prolong a storm the server is losing); the join is over after 2 s
+# without a message; the scan after it gets 30 s to arrive.
+STORM_OPTIONS = (
+    *("--connect-concurrency", "0", "--open-timeout", "60"),
+    *("--quiet-seconds", "2", "--quiet-timeout", "60", "--drain-timeout", "30"),
+)
+# REST save-scan with watchers: 5 sockets per room (the publisher's among them), back to back.
+REST_WATCHERS = 5
+PREFILL_SCANS = 5000
+WRITES = 2000
+PROFILED_WRITES = 500
+PARTS = ("ramp", "idle", "profile", "rest", "scaling", "storm", "rest5", "write")
 
 # The daphne flags `manage.py serve` passes (realtime/management/commands/serve.py), for the baseline.
 DAPHNE_FLAGS = [
@@ -271,6 +310,7 @@ def loadtest(
     via: str = "ws",
     core: str | None = CLIENT_CORE,
     layer: str = "core",
+    extra: tuple[str, ...] = (),
 ) -> tuple[dict, list[str]]:
     duration = STEP_SECONDS if duration is None else duration
     argv = [
@@ -292,6 +332,7 @@ def loadtest(
         via,
         "--json",
         "--no-progress",
+        *extra,
     ]
     if pid is not None:
         argv += ["--server-pid", str(pid)]
@@ -475,7 +516,9 @@ def saturation(variant: Variant) -> dict | None:
     }
 
 
-def profile_step(variant: Variant, server: Server, rate: float, seconds: float = 6.0) -> dict:
+def profile_step(
+    variant: Variant, server: Server, rate: float, seconds: float = 6.0, path: Path = PROFILE
+) -> dict:
     """Record the server with py-spy (on the client's core) during the publish phase of one step."""
     result: dict = {}
 
@@ -509,7 +552,7 @@ def profile_step(variant: Variant, server: Server, rate: float, seconds: float =
             "raw",
             "--nonblocking",
             "-o",
-            str(PROFILE),
+            str(path),
         ],
         capture_output=True,
         check=True,
@@ -517,7 +560,7 @@ def profile_step(variant: Variant, server: Server, rate: float, seconds: float =
     cpu_share = (proc_cpu_seconds(server.pid) - cpu0) / (time.monotonic() - t0)
     thread.join()
     step = step_summary(rate, result["report"], load_average())
-    summary = summarize_profile(PROFILE)
+    summary = summarize_profile(path)
     per_delivery_us = None
     if step["achieved_per_s"]:
         per_delivery_us = round(cpu_share * 1e6 / step["achieved_per_s"], 1)
@@ -527,7 +570,7 @@ def profile_step(variant: Variant, server: Server, rate: float, seconds: float =
         "step": step,
         "server_cpu_share": round(cpu_share, 3),
         "cpu_us_per_delivery": per_delivery_us,
-        "file": str(PROFILE.relative_to(ROOT) if PROFILE.is_relative_to(ROOT) else PROFILE),
+        "file": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
         **summary,
     }
 
@@ -620,7 +663,10 @@ def scaling(variant: Variant, single: dict | None) -> dict:
     if not single or not single.get("rate"):
         return out
     twin = Variant(variant.name, variant.label, variant.layer, variant.kind)
-    with Server(twin, 5201, core=SERVER_CORE) as a, Server(twin, 5202, core=CLIENT_CORE) as b:
+    with (
+        Server(twin, PORT_BASE + 101, core=SERVER_CORE) as a,
+        Server(twin, PORT_BASE + 102, core=CLIENT_CORE) as b,
+    ):
         out["commands"] = [a.shell_command(), b.shell_command()]
         warm_up(a)
         warm_up(b)
@@ -667,6 +713,93 @@ def scaling(variant: Variant, single: dict | None) -> dict:
         best = max(passing, key=lambda s: s["offered_per_s"])
         out["two_instances_per_s"] = best["offered_per_s"]
         out["factor"] = round(best["offered_per_s"] / single["deliveries_per_s"], 2)
+    return out
+
+
+def connect_storm(server: Server) -> dict:
+    """1,000 sockets (20 rooms x 50) handshaking at once, as when every client reconnects after a deploy.
+
+    From the first handshake until every socket has its `presence` and until the last message of
+    the join (user_joined / presence chatter; nothing is published meanwhile), with the messages
+    counted by type. One scan per room follows, to show the rooms work after the storm.
+    """
+    wait_quiet(server.pid)
+    load = load_average()
+    report, argv = loadtest(
+        server.url, server.pid, 1, duration=1, layer=server.variant.layer, extra=STORM_OPTIONS
+    )
+    step = step_summary(1, report, load)
+    join, conn = report["join"], report["connections"]
+    return {
+        "variant": server.variant.name,
+        "command": shlex.join(argv).replace(PYTHON, "python"),
+        "attempted": conn["attempted"],
+        "accepted": conn["accepted"],
+        "refused": conn["refused_other"] | ({"4429": n} if (n := conn["refused_room_full"]) else {}),
+        "retries": join["retries"],
+        "joined_seconds": join["joined_seconds"],
+        "settled_seconds": join["settled_seconds"],
+        "chatter_over": join["chatter_over"],
+        "messages": join["messages"],
+        "messages_total": join["messages_total"],
+        "messages_per_client": join["messages_per_client"],
+        "server_cpu_percent": (report["server"].get("cpu_percent") or {}).get("connect"),
+        "server_rss_mb": report["server"].get("rss_mb"),
+        "client_cpu_percent": [w["cpu_percent"].get("connect") for w in report["client"]["workers"]],
+        # Every socket that got in received the scan published after the storm, once and in order.
+        "scan_after_delivered": not any(
+            step["deliveries"][k] for k in ("lost", "late", "duplicated", "out_of_order")
+        )
+        and not step["scans"]["unconfirmed"],
+        "load_average": load,
+    }
+
+
+def rest_watchers(server: Server, prefill: int) -> dict:
+    """REST save-scan, closed loop: one keep-alive client per room posting back to back, 5 sockets watching.
+
+    With `prefill`, every room's inventory holds that many scans (and their events) before the step.
+    """
+    wait_quiet(server.pid)
+    load = load_average()
+    extra = ("--closed-loop", "--prefill", str(prefill))
+    report, argv = loadtest(
+        server.url, server.pid, 1, clients=REST_WATCHERS, via="rest", layer=server.variant.layer, extra=extra
+    )
+    step = step_summary(1, report, load)
+    requests = report["requests"]
+    return {
+        "variant": server.variant.name,
+        "command": shlex.join(argv).replace(PYTHON, "python"),
+        "prefill": prefill,
+        "prefill_seconds": (report.get("prefill") or {}).get("seconds"),
+        "requests_per_s": requests["per_second"],
+        "answered": requests["answered"],
+        "window_seconds": requests["window_seconds"],
+        "deliveries_per_s": step["achieved_per_s"],
+        "latency_ms": step["latency_ms"],
+        "deliveries": step["deliveries"],
+        "scans": step["scans"],
+        "errors": step["errors"],
+        "server_cpu_percent": step["server_cpu_percent"],
+        "client_cpu_percent": step["client_cpu_percent"],
+        "clean": step["clean"],
+        "load_average": load,
+    }
+
+
+def write_path(*, quick: bool, profile_path: Path) -> dict:
+    """bench/write_path.py on the benchmark's PostgreSQL, pinned to the server's core, and its profile."""
+    out = write_figures.run(
+        database_url=DATABASE_URL,
+        writes=WRITES // 10 if quick else WRITES,
+        full=PREFILL_SCANS,
+        core=SERVER_CORE,
+        profile_writes=PROFILED_WRITES // 5 if quick else PROFILED_WRITES,
+        profile_path=profile_path,
+        python=PYTHON,
+    )
+    out["summary"] = write_figures.summary(out)
     return out
 
 
@@ -733,23 +866,44 @@ def main() -> None:
         action="store_true",
         help="Only recompute ratios and targets and redraw the plot from results.json.",
     )
+    parser.add_argument("--report", action="store_true", help="Only print the tables of results.json.")
     parser.add_argument("--variants", default="baseline,product-pubsub,product-core,uvicorn-pubsub")
-    parser.add_argument("--skip", default="", help="Comma list of: idle,rest,scaling,profile.")
-    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument(
+        "--only", default="", help=f"Comma list of the parts to run, of: {','.join(PARTS)} (default: all)."
+    )
+    parser.add_argument("--skip", default="", help="Comma list of parts not to run (same names as --only).")
+    parser.add_argument(
+        "--product",
+        choices=[name for name in VARIANTS if name != "baseline"],
+        help="The product variant of the parts after the ramp (default: the ramp's best; without a ramp, "
+        "product-pubsub).",
+    )
+    parser.add_argument(
+        "--out",
+        help=f"Results file (default {RESULTS.relative_to(ROOT)}; with --quick or --only, "
+        f"{LOGS / 'results.json'}, so that a partial run never replaces the full one).",
+    )
     args = parser.parse_args()
-    out = Path(args.out)
-    if args.plot:
+    partial = args.quick or bool(args.only)
+    out = Path(args.out) if args.out else (LOGS / "results.json" if partial else RESULTS)
+    if args.plot or args.report:
         results = json.loads(out.read_text())
-        results["ratios"] = ratios(results)
-        results["targets"] = targets(results)
-        out.write_text(json.dumps(results, indent=1))
-        plot(results, out.with_suffix(".png"))
+        if args.plot:
+            results["ratios"] = ratios(results)
+            results["targets"] = targets(results)
+            out.write_text(json.dumps(results, indent=1))
+            plot(results, out.with_suffix(".png"))
+        print(report_table.render(results, TARGET))
         return
+    only, skip = (set(filter(None, given.split(","))) for given in (args.only, args.skip))
+    if unknown := (only | skip) - set(PARTS):
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))} (known: {', '.join(PARTS)})")
+    parts = (only or set(PARTS)) - skip
     global STEP_SECONDS
     rates = RATES
-    skip = set(filter(None, args.skip.split(",")))
     if args.quick:
         STEP_SECONDS, rates = 3.0, [1, 2]
+    out.parent.mkdir(parents=True, exist_ok=True)
 
     results: dict = {
         "meta": {
@@ -764,6 +918,8 @@ def main() -> None:
                 "p99_limit_ms": P99_LIMIT_MS,
                 "server_core": SERVER_CORE,
                 "client_core": CLIENT_CORE,
+                "rest_watchers": REST_WATCHERS,
+                "prefill_scans": PREFILL_SCANS,
             },
             "env": {
                 k: v
@@ -783,83 +939,165 @@ def main() -> None:
             | {"SECRET_KEY": "<50 random characters>"},
             "command": "make bench  (" + shlex.join([PYTHON, *sys.argv]).replace(PYTHON, "python") + ")",
             "quick": args.quick,
+            "parts": [part for part in PARTS if part in parts],
         },
         "variants": {},
         "loadtest_commands": [],
     }
     log(
-        f"load average {results['meta']['load_before']}; "
-        f"preparing {DATABASE_NAME} and Redis prefix {REDIS_PREFIX}"
+        f"load average {results['meta']['load_before']}; parts {','.join(results['meta']['parts'])}; "
+        f"preparing {DATABASE_NAME} and Redis prefix {REDIS_PREFIX} on {REDIS_URL}"
     )
     prepare_database()
     flush_redis()
 
-    for name in args.variants.split(","):
-        variant = VARIANTS[name]
-        entry = results["variants"].setdefault(name, {"label": variant.label, "layer": variant.layer})
-        entry["steps"] = variant.steps
-        port = 5101 + list(VARIANTS).index(name)
-        log(f"{name}: {variant.label}")
-        with Server(variant, port) as server:
-            entry["command"] = server.shell_command()
-            warm_up(server)
-            entry["idle"] = {} if "idle" not in skip else None
-            # Later variants start near half the best saturation so far: fewer steps, same answer.
-            known = [(v.get("saturation") or {}).get("rate") or 0 for v in results["variants"].values()]
-            start = max([r for r in rates if r <= max(known, default=0) / 2] or [rates[0]])
-            ramp(variant, server, rates, start, results["loadtest_commands"], idle=entry["idle"])
-            entry["saturation"] = saturation(variant)
-            log(f"  saturation: {entry['saturation']}")
-        flush_redis()
-        out.write_text(json.dumps(results, indent=1))
+    if "ramp" in parts:
+        for name in args.variants.split(","):
+            variant = VARIANTS[name]
+            entry = results["variants"].setdefault(name, {"label": variant.label, "layer": variant.layer})
+            entry["steps"] = variant.steps
+            port = PORT_BASE + 1 + list(VARIANTS).index(name)
+            log(f"{name}: {variant.label}")
+            with Server(variant, port) as server:
+                entry["command"] = server.shell_command()
+                warm_up(server)
+                entry["idle"] = {} if "idle" in parts else None
+                # Later variants start near half the best saturation so far: fewer steps, same answer.
+                known = [(v.get("saturation") or {}).get("rate") or 0 for v in results["variants"].values()]
+                start = max([r for r in rates if r <= max(known, default=0) / 2] or [rates[0]])
+                ramp(variant, server, rates, start, results["loadtest_commands"], idle=entry["idle"])
+                entry["saturation"] = saturation(variant)
+                log(f"  saturation: {entry['saturation']}")
+            flush_redis()
+            out.write_text(json.dumps(results, indent=1))
 
-    products = [
-        n for n in results["variants"] if n.startswith("product-") and results["variants"][n]["saturation"]
-    ]
-    best = max(
-        products,
-        key=lambda n: (
-            results["variants"][n]["saturation"]["deliveries_per_s"] or 0,
-            results["variants"][n]["saturation"]["peak_delivered_per_s"],
-        ),
-        default=None,
-    )
-    best = best or next((n for n in results["variants"] if n.startswith("product-")), None)
+    best = args.product or best_product(results) or "product-pubsub"
     results["best_product"] = best
+    ramped = bool(VARIANTS[best].steps)
 
-    if best and "profile" not in skip:
+    if "profile" in parts and ramped and not (BIN / "py-spy").exists():
+        log("profile: skipped, py-spy is not installed (make bench installs requirements/bench.txt)")
+    elif "profile" in parts and ramped:
         variant = VARIANTS[best]
         failing = [s["rate"] for s in variant.steps if not s["ok"]]
         rate = failing[0] if failing else variant.steps[-1]["rate"]
         log(f"profile: {best} at {rate:g}/room with py-spy")
-        with Server(variant, 5111) as server:
-            results["profile"] = profile_step(variant, server, rate)
+        with Server(variant, PORT_BASE + 11) as server:
+            results["profile"] = profile_step(variant, server, rate, path=out.with_name(PROFILE.name))
         flush_redis()
         log(f"  {results['profile']['buckets_percent']}")
-    if best and "rest" not in skip:
+    if "rest" in parts:
         log(f"REST save-scan on {best}")
-        with Server(VARIANTS[best], 5112) as server:
+        with Server(VARIANTS[best], PORT_BASE + 12) as server:
             # Twice the WebSocket saturation rate: enough to saturate, short enough to finish.
-            single = results["variants"][best]["saturation"] or {}
+            single = (results["variants"].get(best) or {}).get("saturation") or {}
             results["rest"] = rest_throughput(server, max(2.0, 2 * (single.get("rate") or 1)))
         flush_redis()
         log(f"  {results['rest']['requests_per_s']} requests/s")
-    if best and "scaling" not in skip:
+    if "scaling" in parts and ramped:
         single = results["variants"][best]["saturation"]
         log(f"scaling: two {best} instances")
         results["scaling"] = scaling(VARIANTS[best], single)
         flush_redis()
         log(f"  factor {results['scaling'].get('factor')}")
+    for part in ("profile", "scaling"):
+        if part in parts and not ramped:
+            log(f"{part}: skipped, it needs the ramp of {best}")
+
+    if "storm" in parts:
+        storm: dict = {"connections": CONNECTIONS, "variants": {}}
+        for offset, name in enumerate(("baseline", best)):
+            log(f"connect storm: {CONNECTIONS} sockets at once on {name}")
+            with Server(VARIANTS[name], PORT_BASE + 21 + offset) as server:
+                warm_up(server)
+                step = storm["variants"][name] = connect_storm(server)
+            flush_redis()
+            log(
+                f"  {step['accepted']}/{step['attempted']} in ({step['retries']} handshakes tried again) "
+                f"after {step['joined_seconds']} s, "
+                f"join chatter over after {step['settled_seconds']} s"
+                f"{'' if step['chatter_over'] else ' (still receiving)'}; "
+                f"{step['messages_total']} messages while joining {step['messages']}, "
+                f"server cpu {step['server_cpu_percent']} %, refused {step['refused']}, "
+                f"the scan after delivered to all: {step['scan_after_delivered']}"
+            )
+        base, product = storm["variants"]["baseline"], storm["variants"][best]
+        # A time to compare only when both let every socket in.
+        if all(v["settled_seconds"] and v["accepted"] == v["attempted"] for v in (base, product)):
+            storm["product_vs_baseline_seconds"] = round(
+                product["settled_seconds"] / base["settled_seconds"], 2
+            )
+        results["storm"] = storm
+        out.write_text(json.dumps(results, indent=1))
+    if "rest5" in parts:
+        log(f"REST save-scan with {REST_WATCHERS} watchers per room, back to back, on {best}")
+        rest5: dict = {"variant": best, "watchers": REST_WATCHERS}
+        with Server(VARIANTS[best], PORT_BASE + 31) as server:
+            warm_up(server)
+            # A first second of REST, not kept: the request path's imports and the pool's connections.
+            loadtest(
+                server.url,
+                None,
+                1,
+                clients=1,
+                duration=1,
+                via="rest",
+                layer=server.variant.layer,
+                extra=("--closed-loop",),
+            )
+            for key, prefill in (("empty", 0), ("full", PREFILL_SCANS)):
+                step = rest5[key] = rest_watchers(server, prefill)
+                filled = f" (filled in {step['prefill_seconds']} s)" if prefill else ""
+                log(
+                    f"  {prefill} scans before{filled}: {step['requests_per_s']} requests/s, p99 to the "
+                    f"sockets {step['latency_ms']['p99']} ms, "
+                    f"server cpu {(step['server_cpu_percent'] or {}).get('publish')} %, "
+                    f"lost {step['deliveries']['lost']} late {step['deliveries']['late']} "
+                    f"unconfirmed {step['scans']['unconfirmed']}, load {step['load_average'][0]}"
+                )
+        flush_redis()
+        empty, full = rest5["empty"]["requests_per_s"], rest5["full"]["requests_per_s"]
+        rest5["full_vs_empty"] = round(full / empty, 3) if empty and full else None
+        results["rest5"] = rest5
+        out.write_text(json.dumps(results, indent=1))
+    if "write" in parts:
+        log("one scan's write: bench/write_path.py on PostgreSQL")
+        results["write"] = write_path(quick=args.quick, profile_path=out.with_name("write_profile.txt"))
+        for size, figures in results["write"]["summary"].items():
+            log(f"  inventory of {size} scans: {figures}")
+        write = results["write"]
+        if write["exit"] or not write["cases"]:
+            log(f"  write_path.py: exit {write['exit']}, {len(write['cases'])} cases read from its output")
 
     results["ratios"] = ratios(results)
     results["targets"] = targets(results)
     results["meta"]["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     results["meta"]["load_after"] = load_average()
     out.write_text(json.dumps(results, indent=1))
-    plot(results, out.with_suffix(".png"))
-    log(f"wrote {out} and {out.with_suffix('.png')}; load average {results['meta']['load_after']}")
+    if any(v.get("steps") for v in results["variants"].values()):
+        try:
+            plot(results, out.with_suffix(".png"))
+        except ImportError:
+            log("plot: skipped, matplotlib is not installed (make bench installs requirements/bench.txt)")
+    log(f"wrote {out}; load average {results['meta']['load_after']}")
     log(json.dumps(results["ratios"]))
     log(json.dumps(results["targets"]))
+    print(report_table.render(results, TARGET))
+
+
+def best_product(results: dict) -> str | None:
+    """The ramp's fastest product variant: the highest saturation, then the highest peak."""
+    products = [n for n in results["variants"] if n.startswith("product-")]
+    ranked = [n for n in products if results["variants"][n].get("saturation")]
+    best = max(
+        ranked,
+        key=lambda n: (
+            results["variants"][n]["saturation"]["deliveries_per_s"] or 0,
+            results["variants"][n]["saturation"]["peak_delivered_per_s"],
+        ),
+        default=None,
+    )
+    return best or next(iter(products), None)
 
 
 def ratios(results: dict) -> dict:
@@ -890,27 +1128,55 @@ def ratios(results: dict) -> dict:
 
 
 def targets(results: dict) -> dict:
+    """Each target of the parts that ran: met or not."""
+    out: dict = {}
     best = results.get("best_product")
-    if not best:
-        return {}
-    v = results["variants"][best]
-    at_target = [s for s in v["steps"] if s["offered_per_s"] >= TARGET["deliveries_per_s"] and s["clean"]]
-    idle = (v.get("idle") or {}).get("kb_per_connection")
-    ratio = results["ratios"]["vs_baseline"].get(best) or results["ratios"].get(
-        "vs_baseline_at_least", {}
-    ).get(best)
-    return {
-        "variant": best,
-        "12000_per_s_p99_50ms_no_loss": any(s["latency_ms"]["p99"] <= TARGET["p99_ms"] for s in at_target),
-        "4x_baseline_at_saturation": (ratio or 0) >= TARGET["vs_baseline"],
-        "4x_baseline_peak_delivered": (results["ratios"]["peak_vs_baseline"].get(best) or 0)
-        >= TARGET["vs_baseline"],
-        "idle_kb_per_connection_le_40": idle is not None and idle <= TARGET["idle_kb"],
-        "two_instances_ge_1_8x": (results.get("scaling", {}).get("factor") or 0) >= TARGET["scaling"],
-        "no_silent_loss": all(
-            s["deliveries"]["lost"] == 0 for var in results["variants"].values() for s in var["steps"]
-        ),
-    }
+    v = results["variants"].get(best) if best else None
+    if v and v.get("steps"):
+        at_target = [s for s in v["steps"] if s["offered_per_s"] >= TARGET["deliveries_per_s"] and s["clean"]]
+        idle = (v.get("idle") or {}).get("kb_per_connection")
+        ratio = results["ratios"]["vs_baseline"].get(best) or results["ratios"].get(
+            "vs_baseline_at_least", {}
+        ).get(best)
+        out = {
+            "variant": best,
+            "12000_per_s_p99_50ms_no_loss": any(
+                s["latency_ms"]["p99"] <= TARGET["p99_ms"] for s in at_target
+            ),
+            "4x_baseline_at_saturation": (ratio or 0) >= TARGET["vs_baseline"],
+            "4x_baseline_peak_delivered": (results["ratios"]["peak_vs_baseline"].get(best) or 0)
+            >= TARGET["vs_baseline"],
+            "idle_kb_per_connection_le_40": idle is not None and idle <= TARGET["idle_kb"],
+            "two_instances_ge_1_8x": (results.get("scaling", {}).get("factor") or 0) >= TARGET["scaling"],
+            "no_silent_loss": all(
+                s["deliveries"]["lost"] == 0 for var in results["variants"].values() for s in var["steps"]
+            ),
+        }
+    storm = (results.get("storm") or {}).get("variants", {}).get(best)
+    if storm:
+        out["connect_storm_le_3s"] = (
+            storm["accepted"] == storm["attempted"]
+            and storm["chatter_over"]
+            and storm["settled_seconds"] is not None
+            and storm["settled_seconds"] <= TARGET["storm_seconds"]
+        )
+    rest5 = results.get("rest5")
+    if rest5:
+        empty = rest5["empty"]["requests_per_s"] or 0
+        out["rest_5_watchers_ge_400_per_s"] = empty >= TARGET["rest5_per_s"] and rest5["empty"]["clean"]
+        out["rest_5_watchers_full_within_10_percent"] = (rest5.get("full_vs_empty") or 0) >= TARGET[
+            "rest5_full_ratio"
+        ] and rest5["full"]["clean"]
+    write = (results.get("write") or {}).get("summary")
+    if write:
+        out["write_le_3_statements"] = all(
+            f["statements_add"] <= TARGET["write_statements"] for f in write.values()
+        )
+        out["write_le_1_ms_cpu"] = all(
+            f["python_cpu_ms"] is not None and f["python_cpu_ms"] <= TARGET["write_cpu_ms"]
+            for f in write.values()
+        )
+    return out
 
 
 def _cpu_model() -> str:

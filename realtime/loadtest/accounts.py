@@ -17,6 +17,7 @@ from rest_framework.authtoken.models import Token
 from inventory.models import Agency, Inventory, Scan
 
 from .plan import RoomPlan
+from .publisher import run_code_prefix
 
 AGENCY_PREFIX = "Loadtest"
 USERNAME_PREFIX = "loadtest"
@@ -30,11 +31,11 @@ class LoadtestAccounts:
     user_ids: list[int] = field(default_factory=list)
 
     def stored_scans(self) -> dict[str, set[str]]:
-        """The scan ids the database holds, per room key: the ground truth of what was stored."""
+        """The ids of the run's published scans the database holds, per room key: what was stored."""
         stored: dict[str, set[str]] = {}
-        scans = Scan.objects.filter(inventory__agency_id__in=self.agency_ids).values_list(
-            "uid", "inventory__agency__name", "inventory__month", "inventory__year"
-        )
+        scans = Scan.objects.filter(
+            inventory__agency_id__in=self.agency_ids, code__startswith=run_code_prefix(self.run_id)
+        ).values_list("uid", "inventory__agency__name", "inventory__month", "inventory__year")
         for uid, agency, month, year in scans:
             stored.setdefault(f"{agency}/{month}/{year}", set()).add(str(uid))
         return stored

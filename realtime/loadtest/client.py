@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import time
 from array import array
 from collections import Counter
@@ -18,8 +19,17 @@ from .tracking import DeliveryTracker, Observation
 
 CLOSE_ROOM_FULL = 4429
 # Join/leave chatter is most of the traffic while rooms fill up and carries nothing we check;
-# the server encodes `type` first, so it can be skipped without parsing.
-CHATTER_PREFIX = '{"type":"user_'
+# the server encodes `type` first, so it can be counted and skipped without parsing.
+TYPE_PREFIX = '{"type":"'
+CHATTER_PREFIX = TYPE_PREFIX + "user_"
+
+
+def chatter_type(text: str) -> str | None:
+    """The type of a `user_*` message encoded `type` first, read without parsing; None for any other."""
+    if not text.startswith(CHATTER_PREFIX):
+        return None
+    end = text.find('"', len(TYPE_PREFIX))
+    return text[len(TYPE_PREFIX) : end] if end > 0 else None
 
 
 @dataclass
@@ -42,11 +52,22 @@ class Sink:
     first_send: float | None = None
     last_receipt: float | None = None
     last_message: float = 0.0  # any message at all, chatter included
+    last_joined: float | None = None  # the last `presence` that let a client in
+    messages: Counter = field(default_factory=Counter)  # every message received, by type
+    retries: int = 0  # handshakes tried again after the server or the network dropped them
+    answered: int = 0  # REST scans the server answered 200/201
+    last_answer: float | None = None
 
     def delivered(self, latency: float, now: float) -> None:
         self.received += 1
         self.latencies.append(latency)
         self.last_receipt = now
+
+
+def reconnect_delay(attempt: int, *, base: float = 0.5, ceiling: float = 15.0) -> float:
+    """Seconds before reconnect `attempt` (0-based), as the live client waits: half fixed, half random."""
+    top = min(ceiling, base * 2 ** min(attempt, 20))
+    return top / 2 + random.random() * top / 2
 
 
 class RoomState:
@@ -100,27 +121,40 @@ class RoomClient:
         return self.accepted and self.closed_at is None
 
     async def open(self, slots: asyncio.Semaphore) -> None:
-        """Connect and wait for the room's `presence`, holding one of the worker's connect slots."""
+        """Connect and wait for the room's `presence`, holding one of the worker's connect slots.
+
+        A handshake the network or the server dropped unanswered is tried again, up to
+        `connect_retries` times, after the live client's backoff (static/js/live-client.js).
+        """
         async with slots:
             self.sink.attempted += 1
             self._ready = asyncio.get_running_loop().create_future()
-            try:
-                self._ws = await connect(
-                    self.settings.room_url(self.room.plan),
-                    additional_headers={"Authorization": f"Token {self.token}"},
-                    max_size=2**20,
-                    open_timeout=self.settings.open_timeout,
-                    close_timeout=2,
-                    ping_interval=None,
-                    compression=None,
-                    proxy=None,
-                )
-            except InvalidStatus as exc:
-                return self._refuse(f"http_{exc.response.status_code}")
-            except TimeoutError:
-                return self._refuse("open_timeout")
-            except (OSError, InvalidHandshake, InvalidURI) as exc:
-                return self._refuse(f"{type(exc).__name__}: {exc}"[:80])
+            for attempt in range(self.settings.connect_retries + 1):
+                if attempt:
+                    self.sink.retries += 1
+                    await asyncio.sleep(reconnect_delay(attempt - 1))
+                try:
+                    self._ws = await connect(
+                        self.settings.room_url(self.room.plan),
+                        additional_headers={"Authorization": f"Token {self.token}"},
+                        max_size=2**20,
+                        open_timeout=self.settings.open_timeout,
+                        close_timeout=2,
+                        ping_interval=None,
+                        compression=None,
+                        proxy=None,
+                    )
+                    break
+                except InvalidStatus as exc:
+                    return self._refuse(f"http_{exc.response.status_code}")
+                except InvalidURI as exc:
+                    return self._refuse(f"{type(exc).__name__}: {exc}"[:80])
+                except TimeoutError:
+                    failure = "open_timeout"
+                except (OSError, InvalidHandshake) as exc:
+                    failure = f"{type(exc).__name__}: {exc}"[:80]
+            else:
+                return self._refuse(failure)
             self._reader = asyncio.create_task(self._read())
             try:
                 accepted = await asyncio.wait_for(asyncio.shield(self._ready), self.settings.open_timeout)
@@ -130,6 +164,7 @@ class RoomClient:
             if accepted:
                 self.accepted = True
                 self.sink.accepted += 1
+                self.sink.last_joined = time.perf_counter()
             else:
                 self._refuse(self._close_reason())
 
@@ -160,10 +195,12 @@ class RoomClient:
         self.sink.last_message = time.perf_counter()
         if isinstance(text, bytes):
             text = text.decode("utf-8", "replace")
-        if text.startswith(CHATTER_PREFIX):
+        if (chatter := chatter_type(text)) is not None:
+            self.sink.messages[chatter] += 1
             return
         message = json.loads(text)
         kind = message.get("type")
+        self.sink.messages[str(kind)] += 1
         data = message.get("data") or {}
         if kind == "scan_added":
             self._on_scan(data)

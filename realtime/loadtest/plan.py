@@ -33,7 +33,13 @@ class RunSettings:
     duration: float
     rooms_total: int
     resume: bool = True
-    connect_concurrency: int = 50
+    connect_concurrency: int = 50  # handshakes in flight at once per worker; 0: all of them
+    connect_retries: int = 0  # a handshake dropped unanswered is tried again this often
+    # Publishing starts once the sockets have been quiet this long (the join chatter is over),
+    # or when they were never quiet that long within `quiet_timeout`.
+    quiet_seconds: float = 0.5
+    quiet_timeout: float = 15.0
+    closed_loop: bool = False  # each publisher sends its next scan once the last is answered (REST)
     open_timeout: float = 10.0
     drain_timeout: float = 5.0
     progress_interval: float = 0.2

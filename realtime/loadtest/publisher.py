@@ -16,7 +16,12 @@ SAVE_SCAN_PATH = "/api/inventory/save-scan"
 
 def scan_code(run_id: str, room_index: int, order: int) -> str:
     """A code unique to this run, room and scan (codes are counted once per inventory)."""
-    return f"LT-{run_id}-{room_index:03d}-{order:05d}"
+    return f"{run_code_prefix(run_id)}{room_index:03d}-{order:05d}"
+
+
+def run_code_prefix(run_id: str) -> str:
+    """What every code this run publishes starts with."""
+    return f"LT-{run_id}-"
 
 
 def iso_now() -> str:
@@ -35,7 +40,11 @@ def scan_payload(room: RoomState, scan_id: str, code: str) -> dict:
 
 
 async def publish_room(room: RoomState, settings: RunSettings, start_at: float, sink: Sink) -> None:
-    """Send `rate * duration` scans from loop time `start_at`, one per 1/rate s, catching up if late."""
+    """Send `rate * duration` scans from loop time `start_at`, one per 1/rate s, catching up if late.
+
+    In a closed loop (REST) the rate is ignored: each scan is posted as soon as the last one is
+    answered, until `duration` seconds have passed, so the scans per second are the server's.
+    """
     publisher = room.publisher
     if publisher is None:
         return
@@ -44,11 +53,16 @@ async def publish_room(room: RoomState, settings: RunSettings, start_at: float, 
     rest = None
     if settings.via == "rest":
         rest = HttpClient(settings.http_url, headers={"Authorization": f"Token {publisher.token}"})
+    closed = settings.closed_loop and rest is not None
+    stop_at = start_at + settings.duration
     room.publishing = True
     try:
-        for order in range(settings.scans_per_room):
-            delay = start_at + order * interval - loop.time()
-            if delay > 0:
+        order = 0
+        while order < settings.scans_per_room or closed:
+            if closed:
+                if loop.time() >= stop_at:
+                    return
+            elif (delay := start_at + order * interval - loop.time()) > 0:
                 await asyncio.sleep(delay)
             if not publisher.is_open:
                 sink.errors["publisher_disconnected"] += 1
@@ -64,6 +78,7 @@ async def publish_room(room: RoomState, settings: RunSettings, start_at: float, 
                 await publisher.send_json({"type": "scan_added", "data": payload})
             else:
                 await _post(rest, room, scan_id, payload, sink)
+            order += 1
     finally:
         if rest is not None:
             await rest.close()
@@ -77,7 +92,10 @@ async def _post(rest: HttpClient, room: RoomState, scan_id: str, payload: dict, 
         sink.errors[f"request_failed:{type(exc).__name__}"] += 1
         return
     if response.status in (200, 201):
-        room.note_stored(scan_id, time.perf_counter())
+        now = time.perf_counter()
+        room.note_stored(scan_id, now)
+        sink.answered += 1
+        sink.last_answer = now
         return
     body = response.json()
     code = body.get("code") if isinstance(body, dict) else None

@@ -30,11 +30,20 @@ def render(console: Console, report: dict[str, Any]) -> None:
     run = report["run"]
     conn, scans, deliveries = report["connections"], report["scans"], report["deliveries"]
     latency, server, client = report["latency_ms"], report["server"], report["client"]
+    join = report.get("join") or {}
+    requests_per_s = (report.get("requests") or {}).get("per_second")
+    pace = (
+        f"back to back for {run['duration']} s"
+        if run.get("closed_loop")
+        else f"{run['rate']} scans/s per room for {run['duration']} s"
+    )
+    prefill = (report.get("prefill") or {}).get("scans_per_room")
+    filled = f", {prefill:,} scans already in each inventory" if prefill else ""
 
     table = Table(
         title=(
             f"ws_loadtest {run['id']}: {run['rooms']} rooms x {run['clients']} clients, "
-            f"{run['rate']} scans/s per room for {run['duration']} s via {run['via']}"
+            f"{pace} via {run['via']}{filled}"
         ),
         title_justify="left",
     )
@@ -62,7 +71,19 @@ def render(console: Console, report: dict[str, Any]) -> None:
             ("refused by room limit 4429", _value(conn["refused_room_full"]), None),
             ("refused otherwise", _counts(conn["refused_other"]), bad(sum(conn["refused_other"].values()))),
             ("dropped during the run", _counts(conn["dropped"]), bad(sum(conn["dropped"].values()))),
+            ("handshakes tried again", _value(join.get("retries")), None),
             ("time to connect (and settle)", _value(conn["seconds"], " s"), None),
+            (
+                "first handshake to last client in / to join chatter over",
+                f"{_value(join.get('joined_seconds'), ' s')} / {_value(join.get('settled_seconds'), ' s')}"
+                + ("" if join.get("chatter_over", True) else " (still receiving)"),
+                None,
+            ),
+            (
+                "messages while joining",
+                f"{_value(join.get('messages_total'))} ({_counts(join.get('messages') or {})})",
+                None,
+            ),
         ],
     )
     section(
@@ -72,6 +93,11 @@ def render(console: Console, report: dict[str, Any]) -> None:
             ("stored", _value(scans["stored"]), None),
             ("refused by the server", _value(scans["rejected"]), None),
             ("neither stored nor refused", _value(scans["unconfirmed"]), bad(scans["unconfirmed"])),
+            *(
+                [("answered per second (REST)", _value(requests_per_s), None)]
+                if run.get("via") == "rest"
+                else []
+            ),
         ],
     )
     section(

@@ -126,6 +126,9 @@ def summarize(
     if connections["attempted"] and not connections["accepted"]:
         failures.append("no connection was accepted")
     connect_seconds = max((r["cpu"]["connect"]["wall"] for r in results if "connect" in r["cpu"]), default=0)
+    answered = sum(result.get("answered", 0) for result in results)
+    last_answer = max((r["last_answer"] for r in results if r.get("last_answer") is not None), default=None)
+    answer_window = last_answer - first_send if last_answer is not None and first_send is not None else 0
     return {
         "run": run,
         "connections": {
@@ -141,6 +144,12 @@ def summarize(
             "window_seconds": round(window, 3),
         },
         "latency_ms": latency_summary(latencies),
+        "join": join_summary([r["join"] for r in results if r.get("join")], connections["accepted"]),
+        "requests": {
+            "answered": answered,
+            "per_second": round(answered / answer_window, 1) if answered and answer_window > 0 else None,
+            "window_seconds": round(answer_window, 3),
+        },
         "errors": dict(errors),
         "server": server or {"available": False, "reason": "not measured"},
         "client": {
@@ -153,6 +162,33 @@ def summarize(
         },
         "failures": failures,
         "ok": not failures,
+    }
+
+
+def join_summary(joins: list[dict[str, Any]], accepted: int) -> dict[str, Any]:
+    """The workers' joins as one: seconds from the first handshake to the last client in and to the
+    last message before publishing (the join chatter over), and the messages received meanwhile.
+    """
+    started = min((j["started"] for j in joins if j.get("started") is not None), default=None)
+
+    def seconds_to(name: str) -> float | None:
+        moments = [j[name] for j in joins if j.get(name) is not None]
+        return round(max(moments) - started, 3) if moments and started is not None else None
+
+    joined = seconds_to("last_joined")
+    last_message = seconds_to("last_message")
+    messages: Counter = Counter()
+    for join in joins:
+        add_counts(messages, join.get("messages", {}))
+    total = sum(messages.values())
+    return {
+        "retries": sum(j.get("retries", 0) for j in joins),
+        "joined_seconds": joined,
+        "settled_seconds": max((s for s in (joined, last_message) if s is not None), default=None),
+        "chatter_over": all(j.get("chatter_over", True) for j in joins),
+        "messages": dict(sorted(messages.items())),
+        "messages_total": total,
+        "messages_per_client": round(total / accepted, 1) if accepted else None,
     }
 
 

@@ -19,10 +19,6 @@ from .publisher import publish_room
 from .tracking import Tally
 
 SETTLE_POLL_SECONDS = 0.05
-# Every join is announced to the whole room; the server is still sending those announcements
-# after the last `presence`. Publishing starts once the sockets have been quiet this long.
-QUIET_SECONDS = 0.5
-QUIET_MAX_WAIT_SECONDS = 15.0
 
 
 def run_worker(index: int, settings: RunSettings, rooms: list[RoomPlan], events, go) -> None:
@@ -94,12 +90,14 @@ class Worker:
         reporter = asyncio.create_task(self._report_progress())
         try:
             connect = Phase()
-            slots = asyncio.Semaphore(max(1, self.settings.connect_concurrency))
+            # 0: every handshake at once, as after a deploy when every client reconnects.
+            slots = asyncio.Semaphore(self.settings.connect_concurrency or max(1, len(self.clients)))
             await asyncio.gather(*(client.open(slots) for client in self.clients))
             for room in self.rooms:
                 room.publisher = next((c for c in room.clients if c.is_open), None)
-            await self._quiet()
+            chatter_over = await self._quiet()
             connect_phase = connect.done()
+            join = self._join(connect.wall, chatter_over)
             self.events.put(("ready", self.index, self.progress()))
             while not self.go.is_set():
                 await asyncio.sleep(0.01)
@@ -112,13 +110,14 @@ class Worker:
             reporter.cancel()
             await asyncio.gather(*(client.close() for client in self.clients))
             self.events.put(("progress", self.index, self.progress()))
-        return self._result({"connect": connect_phase, "publish": publish_phase})
+        return self._result({"connect": connect_phase, "publish": publish_phase}, join)
 
     async def _publish(self) -> None:
         """Every room publishes from the same start, staggered within one interval so sends spread out."""
         loop = asyncio.get_running_loop()
         start = loop.time() + 0.05
-        interval = 1 / self.settings.rate
+        # A closed loop has no rate to stagger by: every room starts at once.
+        interval = 0 if self.settings.closed_loop else 1 / self.settings.rate
         total = max(1, self.settings.rooms_total)
         await asyncio.gather(
             *(
@@ -127,14 +126,35 @@ class Worker:
             )
         )
 
-    async def _quiet(self) -> None:
-        """Wait until no client has received anything for QUIET_SECONDS (the join announcements are over)."""
-        deadline = time.perf_counter() + QUIET_MAX_WAIT_SECONDS
+    async def _quiet(self) -> bool:
+        """Wait until no client has received anything for `quiet_seconds`; False if still receiving.
+
+        Every join is announced to the whole room: the server is still sending those announcements
+        after the last `presence`.
+        """
+        quiet = self.settings.quiet_seconds
+        deadline = time.perf_counter() + self.settings.quiet_timeout
         while time.perf_counter() < deadline:
             silent = time.perf_counter() - self.sink.last_message
-            if silent >= QUIET_SECONDS:
-                return
-            await asyncio.sleep(QUIET_SECONDS - silent)
+            if silent >= quiet:
+                return True
+            await asyncio.sleep(min(quiet - silent, max(0.01, deadline - time.perf_counter())))
+        return False
+
+    def _join(self, started: float, chatter_over: bool) -> dict[str, Any]:
+        """When the join started, when the last client got in, and the last message before publishing.
+
+        Nothing is published while the clients join, so every message until then is join chatter.
+        """
+        last_message = self.sink.last_message if self.sink.last_message >= started else None
+        return {
+            "started": self._wall(started),
+            "last_joined": self._wall(self.sink.last_joined),
+            "last_message": self._wall(last_message),
+            "chatter_over": chatter_over,
+            "messages": dict(self.sink.messages),
+            "retries": self.sink.retries,
+        }
 
     async def _settle(self) -> None:
         """Wait until every client has every stored scan, or the drain timeout passes."""
@@ -162,7 +182,7 @@ class Worker:
     def _wall(self, moment: float | None) -> float | None:
         return None if moment is None else moment + self._wall_offset
 
-    def _result(self, cpu: dict[str, dict[str, float]]) -> dict[str, Any]:
+    def _result(self, cpu: dict[str, dict[str, float]], join: dict[str, Any]) -> dict[str, Any]:
         refused, dropped = Counter(), Counter()
         room_full = 0
         tally = Tally()
@@ -212,5 +232,8 @@ class Worker:
             "latencies": self.sink.latencies,
             "first_send": self._wall(self.sink.first_send),
             "last_receipt": self._wall(self.sink.last_receipt),
+            "answered": self.sink.answered,
+            "last_answer": self._wall(self.sink.last_answer),
+            "join": join,
             "cpu": cpu,
         }

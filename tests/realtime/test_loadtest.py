@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import os
 import time
 from array import array
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from realtime.loadtest import plan, serverproc
+from realtime.loadtest.client import RoomClient, RoomState, Sink, chatter_type
 from realtime.loadtest.http_client import HttpClient
+from realtime.loadtest.publisher import publish_room
 from realtime.loadtest.shapes import Room, seed_problems
 from realtime.loadtest.stats import latency_summary, percentile, summarize
 from realtime.loadtest.tracking import DeliveryTracker, Tally
@@ -207,6 +212,15 @@ def worker_result(index=0, **overrides):
         "latencies": array("d", [0.01, 0.02, 0.03]),
         "first_send": 100.0,
         "last_receipt": 101.5,
+        "answered": 0,
+        "last_answer": None,
+        "join": {
+            "started": 90.0,
+            "last_joined": 91.0,
+            "last_message": 91.5,
+            "chatter_over": True,
+            "messages": {"presence": 5, "user_joined": 15},
+        },
         "cpu": {"connect": {"cpu": 0.5, "wall": 1.0}, "publish": {"cpu": 0.2, "wall": 2.0}},
     }
     result.update(overrides)
@@ -230,6 +244,37 @@ def test_summarize_adds_up_workers():
     assert report["latency_ms"]["count"] == 6
     assert report["errors"] == {"rate_limited": 2}
     assert report["ok"] is True
+
+
+def test_the_join_runs_from_the_first_handshake_to_the_last_message_of_any_worker():
+    late = {"started": 90.5, "last_joined": 92.0, "last_message": 91.8, "chatter_over": True, "retries": 3}
+    late["messages"] = {"presence": 5, "user_joined": 10, "user_left": 1}
+    report = summarize([worker_result(0), worker_result(1, join=late)], run={})
+    assert report["join"] == {
+        "retries": 3,
+        "joined_seconds": 2.0,  # from 90.0 (worker 0's first handshake) to 92.0 (worker 1's last client in)
+        "settled_seconds": 2.0,  # worker 0's chatter ended at 91.5, before worker 1's last client was in
+        "chatter_over": True,
+        "messages": {"presence": 10, "user_joined": 25, "user_left": 1},
+        "messages_total": 36,
+        "messages_per_client": 3.6,
+    }
+
+
+def test_a_join_still_receiving_when_the_wait_ended_is_reported():
+    busy = {**worker_result()["join"], "chatter_over": False, "last_message": 105.0}
+    report = summarize([worker_result(0), worker_result(1, join=busy)], run={})
+    assert report["join"]["chatter_over"] is False
+    assert report["join"]["settled_seconds"] == 15.0
+
+
+def test_rest_requests_per_second_count_answers_from_the_first_send_to_the_last_answer():
+    report = summarize(
+        [worker_result(0, answered=30, last_answer=102.0), worker_result(1, answered=10, last_answer=101.0)],
+        run={},
+    )
+    assert report["requests"] == {"answered": 40, "per_second": 20.0, "window_seconds": 2.0}
+    assert summarize([worker_result()], run={})["requests"]["per_second"] is None
 
 
 def test_a_rate_limited_scan_is_an_error_not_a_loss():
@@ -470,3 +515,193 @@ def test_the_smoke_tries_the_months_it_is_given_newest_first():
     assert run._candidates(Room("Alfa Romeo", 1, 2027)) == [(12, 2026), (11, 2026)]
     chosen = SmokeSettings("http://h", "ws://h", "t", "Alfa Romeo", month=10, year=2025, months=months)
     assert SmokeRun(chosen, lambda *a: None)._candidates(None) == [(10, 2025)]
+
+
+# Join chatter, counted by type.
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ('{"type":"user_joined","data":{"userId":"7"}}', "user_joined"),
+        ('{"type":"user_left","data":{}}', "user_left"),
+        ('{"type":"presence","data":{"users":[]}}', None),  # parsed, and counted, the slow way
+        ('{"type": "user_joined"}', None),
+        ('{"type":"user_', None),
+    ],
+)
+def test_chatter_is_recognised_without_parsing_only_when_type_comes_first(text, kind):
+    assert chatter_type(text) == kind
+
+
+async def test_a_client_counts_every_message_it_receives_by_type():
+    settings = plan.RunSettings("r", "http://h", "ws://h", "ws", 1.0, 1.0, 1)
+    sink = Sink()
+    room = RoomState(plan.RoomPlan(0, "A", 1, 2027, ("t",)))
+    client = RoomClient(room, 0, "t", settings, sink)
+    client._ready = asyncio.get_running_loop().create_future()  # as while it waits to get in
+    for text in (
+        '{"type":"user_joined","data":{}}',
+        '{"type": "user_joined", "data": {}}',
+        '{"data":{"users":[]},"type":"presence"}',
+        '{"type":"user_left","data":{}}',
+    ):
+        client._on_message(text)
+    assert sink.messages == {"user_joined": 2, "presence": 1, "user_left": 1}
+    assert client._ready.result() is True
+
+
+# REST in a closed loop.
+
+
+async def test_a_closed_loop_posts_each_scan_once_the_last_is_answered_until_the_duration_ends():
+    seen: list[int] = []
+    in_flight = 0
+
+    async def handle(reader, writer):
+        nonlocal in_flight
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:  # the publisher closed its connection
+                writer.close()
+                return
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            in_flight += 1
+            seen.append(in_flight)
+            await asyncio.sleep(0.01)
+            in_flight -= 1
+            writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}")
+            await writer.drain()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    # One scan a second for half a second would be one scan: a closed loop ignores the rate.
+    settings = plan.RunSettings(
+        "r", f"http://127.0.0.1:{port}", "ws://h", "rest", 1.0, 0.5, 1, closed_loop=True
+    )
+    sink = Sink()
+    room = RoomState(plan.RoomPlan(0, "A", 1, 2027, ("t",)))
+    room.publisher = RoomClient(room, 0, "t", settings, sink)
+    room.publisher.accepted = True
+    try:
+        await publish_room(room, settings, asyncio.get_running_loop().time(), sink)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert sink.sent > 1
+    assert sink.answered == sink.sent == len(seen) == len(room.stored_at)
+    assert set(seen) == {1}  # never a second request before the first was answered
+
+
+def test_a_closed_loop_is_refused_over_websockets():
+    with pytest.raises(CommandError, match="--via rest"):
+        call_command("ws_loadtest", "--closed-loop")
+
+
+def test_prefill_is_refused_with_a_token():
+    with pytest.raises(CommandError, match="not with --token"):
+        call_command("ws_loadtest", "--prefill", "10", "--token", "x")
+
+
+# Inventories filled before the run.
+
+
+@pytest.mark.django_db
+def test_a_prefilled_inventory_is_what_the_services_would_have_left_and_is_removed_after():
+    from inventory import services
+    from inventory.models import Inventory, InventoryEvent, Scan
+    from inventory.reconciliation.selectors import PROGRESS_FIELDS, progress_recount
+    from realtime.loadtest.accounts import accounts_create
+    from realtime.loadtest.prefill import inventories_prefill
+
+    accounts = accounts_create(run_id="pf0001", rooms=2, clients=3)
+    inventories_prefill(accounts=accounts, scans_per_room=30)
+
+    inventories = Inventory.objects.filter(agency_id__in=accounts.agency_ids)
+    assert inventories.count() == 2
+    for inventory in inventories:
+        assert inventory.scans.count() == 30
+        counters = {field: getattr(inventory, field) for field in PROGRESS_FIELDS.values()}
+        assert counters == progress_recount(inventory.pk)
+        assert inventory.progress_counted == 30
+        assert inventory.last_seq == 30
+        events = list(inventory.events.order_by("seq"))
+        assert [event.seq for event in events] == list(range(1, 31))
+        assert {event.type for event in events} == {InventoryEvent.Type.SCAN_ADDED}
+        assert events[-1].payload["data"]["progress"]["counted"] == 30
+    # The next scan follows on: seq 31, the 31st counted; prefilled scans are not the run's.
+    inventory = inventories.select_related("agency").first()
+    user = inventory.scans.first().scanned_by
+    services.scan_record(inventory=inventory, user=user, code="LT-pf0001-000-00000")
+    inventory.refresh_from_db()
+    assert (inventory.last_seq, inventory.progress_counted) == (31, 31)
+    assert sum(len(ids) for ids in accounts.stored_scans().values()) == 1
+
+    accounts.remove()
+    assert not Scan.objects.filter(inventory__agency_id__in=accounts.agency_ids).exists()
+    assert not Inventory.objects.filter(agency_id__in=accounts.agency_ids).exists()
+
+
+# Handshakes dropped unanswered (daphne drops one the application has not accepted in 5 s).
+
+
+async def dropping_first_handshakes(drops: int):
+    """A WebSocket server that closes the first `drops` connections unanswered, then greets with presence."""
+    connections = []
+
+    async def handle(reader, writer):
+        connections.append(writer)
+        head = await reader.readuntil(b"\r\n\r\n")
+        if len(connections) <= drops:
+            writer.close()
+            return
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key")
+        )
+        accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
+        presence = b'{"type":"presence","data":{"users":[]}}'
+        writer.write(bytes([0x81, len(presence)]) + presence)
+        await writer.drain()
+        await reader.read(1)  # the client's close frame
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, connections
+
+
+@pytest.mark.parametrize(("retries", "accepted"), [(1, True), (0, False)])
+async def test_a_handshake_dropped_unanswered_is_tried_again_when_asked(retries, accepted):
+    server, connections = await dropping_first_handshakes(1)
+    port = server.sockets[0].getsockname()[1]
+    settings = plan.RunSettings(
+        "r",
+        f"http://127.0.0.1:{port}",
+        f"ws://127.0.0.1:{port}/ws",
+        "ws",
+        1.0,
+        1.0,
+        1,
+        connect_retries=retries,
+    )
+    sink = Sink()
+    client = RoomClient(RoomState(plan.RoomPlan(0, "A", 1, 2027, ("t",))), 0, "t", settings, sink)
+    try:
+        await client.open(asyncio.Semaphore(1))
+        await client.close()
+    finally:
+        server.close()
+        for writer in connections:
+            writer.close()
+        await server.wait_closed()
+    assert client.accepted is accepted
+    assert (sink.attempted, sink.retries, len(connections)) == (1, retries, 1 + retries)
+    if not accepted:
+        assert client.refusal.startswith("InvalidMessage")

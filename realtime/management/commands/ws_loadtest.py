@@ -37,6 +37,20 @@ class Command(BaseCommand):
         parser.add_argument("--rate", type=float, default=1.0, help="Scans per second per room.")
         parser.add_argument("--duration", type=float, default=10.0, help="Seconds of publishing.")
         parser.add_argument("--via", choices=["ws", "rest"], default="ws", help="How scans are published.")
+        parser.add_argument(
+            "--closed-loop",
+            action="store_true",
+            help="With --via rest: each room posts its next scan as soon as the last one is answered, for "
+            "--duration seconds (--rate is ignored), so requests per second are the server's capacity.",
+        )
+        parser.add_argument(
+            "--prefill",
+            type=int,
+            default=0,
+            metavar="N",
+            help="Put N scans in every room's inventory (with their events and progress counters) before "
+            "the clients connect: a write's cost on a full inventory. Not with --token.",
+        )
         parser.add_argument("--procs", type=int, default=1, help="Worker processes sharing the rooms.")
         parser.add_argument(
             "--token",
@@ -51,9 +65,31 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
         parser.add_argument("--server-pid", type=int, help="The server's pid, to report its CPU and memory.")
         parser.add_argument(
-            "--connect-concurrency", type=int, default=50, help="Handshakes in flight at once."
+            "--connect-concurrency",
+            type=int,
+            default=50,
+            help="Handshakes in flight at once; 0: every client at once (a reconnect storm after a deploy).",
         )
         parser.add_argument("--open-timeout", type=float, default=10.0)
+        parser.add_argument(
+            "--connect-retries",
+            type=int,
+            default=0,
+            help="Try a handshake the server or the network dropped unanswered again, this many times, "
+            "after the live client's backoff (0.25-0.5 s, doubling).",
+        )
+        parser.add_argument(
+            "--quiet-seconds",
+            type=float,
+            default=0.5,
+            help="Start publishing once no client has received anything for this long (the join is over).",
+        )
+        parser.add_argument(
+            "--quiet-timeout",
+            type=float,
+            default=15.0,
+            help="... or when the clients were never that quiet for this long after the last handshake.",
+        )
         parser.add_argument(
             "--drain-timeout", type=float, default=5.0, help="Wait this long for late deliveries."
         )
@@ -87,8 +123,12 @@ class Command(BaseCommand):
             duration=options["duration"],
             rooms_total=len(rooms),
             resume=not options["no_resume"],
-            connect_concurrency=max(1, -(-options["connect_concurrency"] // max(1, options["procs"]))),
+            connect_concurrency=-(-options["connect_concurrency"] // max(1, options["procs"])),
+            closed_loop=options["closed_loop"],
             open_timeout=options["open_timeout"],
+            connect_retries=options["connect_retries"],
+            quiet_seconds=options["quiet_seconds"],
+            quiet_timeout=options["quiet_timeout"],
             drain_timeout=options["drain_timeout"],
         )
         shares = plan.split_rooms(rooms, options["procs"])
@@ -108,7 +148,12 @@ class Command(BaseCommand):
         )
 
         stored_in_db = None
+        prefill_seconds = None
         try:
+            if accounts is not None and options["prefill"]:
+                from realtime.loadtest.prefill import inventories_prefill
+
+                prefill_seconds = inventories_prefill(accounts=accounts, scans_per_room=options["prefill"])
             with progress:
                 outcome = run_workers(run_settings, shares, progress=progress, server=server)
             if accounts is not None:
@@ -124,6 +169,10 @@ class Command(BaseCommand):
             server=server.report({"connect": ("start", "ready"), "publish": ("ready", "end")}),
             main_cpu=outcome.main_cpu,
         )
+        result["prefill"] = {
+            "scans_per_room": options["prefill"],
+            "seconds": round(prefill_seconds, 2) if prefill_seconds is not None else None,
+        }
         result["data_left"] = self._data_left(accounts, options, rooms, result)
         notes += self._notes(result)
         if outcome.failures:
@@ -145,6 +194,12 @@ class Command(BaseCommand):
         for name in ("rooms", "clients", "procs"):
             if options[name] < 1:
                 raise CommandError(f"--{name} must be at least 1.")
+        if min(options[name] for name in ("connect_concurrency", "prefill", "connect_retries")) < 0:
+            raise CommandError("--connect-concurrency, --connect-retries and --prefill cannot be negative.")
+        if options["closed_loop"] and options["via"] != "rest":
+            raise CommandError("--closed-loop publishes over REST: add --via rest.")
+        if options["prefill"] and options["token"]:
+            raise CommandError("--prefill fills the run's own inventories: not with --token.")
         if options["rate"] <= 0 or options["duration"] <= 0:
             raise CommandError("--rate and --duration must be positive.")
         months = len(openable_months_newest_first())
@@ -191,7 +246,13 @@ class Command(BaseCommand):
             "clients": options["clients"],
             "rate": options["rate"],
             "duration": options["duration"],
-            "scans_per_room": plan.scans_per_room(options["rate"], options["duration"]),
+            "closed_loop": options["closed_loop"],
+            "connect_concurrency": options["connect_concurrency"],
+            "connect_retries": options["connect_retries"],
+            "prefill": options["prefill"],
+            "scans_per_room": (
+                None if options["closed_loop"] else plan.scans_per_room(options["rate"], options["duration"])
+            ),
             "procs": len(shares),
             "python": sys.version.split()[0],
         }
