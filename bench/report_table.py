@@ -155,7 +155,7 @@ def _targets(results: dict, target: dict) -> str:
         ),
         "4x_baseline_at_saturation": f">= {target['vs_baseline']:g}x the baseline at saturation",
         "4x_baseline_peak_delivered": f">= {target['vs_baseline']:g}x the baseline's peak",
-        "idle_kb_per_connection_le_40": f"<= {target['idle_kb']:g} KB per idle socket",
+        "idle_kb_per_connection_le_30": f"<= {target['idle_kb']:g} KB per idle socket",
         "two_instances_ge_1_8x": f"two instances >= {target['scaling']:g}x one",
         "no_silent_loss": "nothing lost past saturation",
         "connect_storm_le_3s": f"1,000 sockets in and join chatter over <= {target['storm_seconds']:g} s",

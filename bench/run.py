@@ -68,12 +68,13 @@ CONNECTIONS = ROOMS * CLIENTS
 STEP_SECONDS = 8.0
 # Publish rates per room (scans/s); deliveries/s offered = rate x ROOMS x CLIENTS.
 RATES = [1, 2, 4, 6, 8, 12, 16, 20, 24]
-P99_LIMIT_MS = 100.0
+# A step passes at p99 <= 250 ms (the saturation of issue 12); the 12,000/s target asks p99 <= 50 ms.
+P99_LIMIT_MS = 250.0
 TARGET = {
     "deliveries_per_s": 12_000,
     "p99_ms": 50.0,
     "vs_baseline": 4.0,
-    "idle_kb": 40.0,
+    "idle_kb": 30.0,
     "scaling": 1.8,
     # Issue 12: the connect storm, REST with 5 watchers, one scan's write.
     "storm_seconds": 3.0,
@@ -830,7 +831,7 @@ def plot(results: dict, path: Path = PLOT) -> None:
             )
         thr_ax.plot(x, [s["achieved_per_s"] or 0 for s in steps], "-", marker="o", color=color, label=name)
         lat_ax.plot([], [], "-", color=color, label=name)
-    lat_ax.axhline(P99_LIMIT_MS, color="grey", lw=0.8, label="100 ms (saturation)")
+    lat_ax.axhline(P99_LIMIT_MS, color="grey", lw=0.8, label="250 ms (saturation)")
     lat_ax.axhline(TARGET["p99_ms"], color="grey", lw=0.8, ls="--", label="50 ms (target p99)")
     lat_ax.set_yscale("log")
     lat_ax.set_xlabel("offered deliveries/s (rate x 20 rooms x 50 clients)")
@@ -867,7 +868,7 @@ def main() -> None:
         help="Only recompute ratios and targets and redraw the plot from results.json.",
     )
     parser.add_argument("--report", action="store_true", help="Only print the tables of results.json.")
-    parser.add_argument("--variants", default="baseline,product-pubsub,product-core,uvicorn-pubsub")
+    parser.add_argument("--variants", default="baseline,product-core,uvicorn-pubsub")
     parser.add_argument(
         "--only", default="", help=f"Comma list of the parts to run, of: {','.join(PARTS)} (default: all)."
     )
@@ -971,7 +972,7 @@ def main() -> None:
             flush_redis()
             out.write_text(json.dumps(results, indent=1))
 
-    best = args.product or best_product(results) or "product-pubsub"
+    best = args.product or best_product(results) or "product-core"
     results["best_product"] = best
     ramped = bool(VARIANTS[best].steps)
 
@@ -1101,7 +1102,7 @@ def best_product(results: dict) -> str | None:
 
 
 def ratios(results: dict) -> dict:
-    """Product variants against the baseline: at saturation (p99 <= 100 ms) and at peak delivered/s.
+    """Product variants against the baseline: at saturation (p99 <= 250 ms) and at peak delivered/s.
 
     A baseline that saturates even at its lowest step has a saturation below that step's rate:
     the ratio is then a lower bound (`vs_baseline_at_least`).
@@ -1146,7 +1147,7 @@ def targets(results: dict) -> dict:
             "4x_baseline_at_saturation": (ratio or 0) >= TARGET["vs_baseline"],
             "4x_baseline_peak_delivered": (results["ratios"]["peak_vs_baseline"].get(best) or 0)
             >= TARGET["vs_baseline"],
-            "idle_kb_per_connection_le_40": idle is not None and idle <= TARGET["idle_kb"],
+            "idle_kb_per_connection_le_30": idle is not None and idle <= TARGET["idle_kb"],
             "two_instances_ge_1_8x": (results.get("scaling", {}).get("factor") or 0) >= TARGET["scaling"],
             "no_silent_loss": all(
                 s["deliveries"]["lost"] == 0 for var in results["variants"].values() for s in var["steps"]
