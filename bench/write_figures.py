@@ -19,11 +19,11 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 
 CASE = re.compile(
-    r"inventory of\s+(?P<scans>\d+) scans: statements add (?P<add>\d+), remove (?P<remove>\d+), "
-    r"complete (?P<complete>\d+)"
+    r"inventory of\s+(?P<scans>\d+) scans: statements add (?P<add>\d+)(?: \(\+\d+\))?, "
+    r"remove (?P<remove>\d+)(?: \(\+\d+\))?, complete (?P<complete>\d+)"
 )
 PER_ADD = re.compile(
-    r"per add (?P<relay>with|without) the in-memory relay: python (?P<python>[\d.]+) ms CPU, "
+    r"per add\s+(?P<relay>with|without) the in-memory relay: python (?P<python>[\d.]+) ms CPU, "
     r"postgres backend (?P<backend>[\d.]+) ms CPU, wall (?P<wall>[\d.]+) ms"
 )
 
