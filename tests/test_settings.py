@@ -114,6 +114,17 @@ def test_postgresql_gets_the_recovering_pool_by_default(monkeypatch):
     assert ast.literal_eval(pool) == {"min_size": 2, "max_size": 20, "timeout": 2, "reconnect_timeout": 0.5}
 
 
+def test_postgresql_connects_give_up_after_five_seconds():
+    """libpq would wait forever for a database that vanished without resetting the connection."""
+    code = "print(settings.DATABASES['default']['OPTIONS']['connect_timeout'])"
+    for pool in ("true", "false"):
+        result = run_django(
+            code, "inventory_site.settings.local", DATABASE_URL=POSTGRES_URL, DATABASE_POOL=pool
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "5"
+
+
 def test_database_pool_false_turns_the_pool_off():
     result = run_django(
         DATABASE, "inventory_site.settings.local", DATABASE_URL=POSTGRES_URL, DATABASE_POOL="false"

@@ -79,6 +79,12 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # A database that vanishes without resetting connections must not hang a connect (libpq waits
+    # forever by default): the request is refused with `database_unavailable` instead.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
 if DATABASES["default"]["ENGINE"].endswith("postgresql") and env.bool("DATABASE_POOL", default=True):
     # Under ASGI Django's advice is a pool, not persistent connections: every hop of a consumer
     # to the ORM borrows a connection instead of forking a PostgreSQL backend (docs/performance.md).
