@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import secrets
 import time
-from collections import deque
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
@@ -27,6 +25,7 @@ from .conf import realtime_settings
 from .db import hop
 from .fanout import get_fanout, room_stream, user_stream
 from .presence import USER_LIMIT, Admission, Connection, get_presence, summarize_users
+from .relaying import RelayedEvents, later
 
 logger = logging.getLogger("realtime.consumer")
 
@@ -105,7 +104,7 @@ def _snapshot(inventory_id):
     return protocol.snapshot(inventory, list(selectors.scans_of(inventory)), seq=inventory.last_seq)
 
 
-class InventoryConsumer(AsyncJsonWebsocketConsumer):
+class InventoryConsumer(RelayedEvents, AsyncJsonWebsocketConsumer):
     """One socket in the room `{agency}/{month}/{year}`.
 
     Room events do not come through the channel layer: `realtime.fanout` receives each once per
@@ -120,9 +119,6 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
     streams = ()
     # Whether the room may wait a grace period before hearing that this user left.
     _leave_with_grace = True
-    # Relayed events held back while this socket sends from the log (join, resume, gap fill).
-    _held: deque | None = None
-    _sending: asyncio.Lock | None = None
 
     async def dispatch(self, message):
         """Route a message to its handler, without channels' per-message database hop.
@@ -147,7 +143,7 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
 
     def relay_lost(self) -> None:
         """Redis went away under this socket: say so and close; the client resumes by seq."""
-        _later(self._reject(protocol.CLOSE_UNAVAILABLE, _LIVE_DOWN(), "unavailable"))
+        later(self._reject(protocol.CLOSE_UNAVAILABLE, _LIVE_DOWN(), "unavailable"))
 
     async def _cleanup(self) -> None:
         try:
@@ -177,7 +173,7 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
             logger.error("Database unavailable while joining: %s", exc)
             if self.joined:
                 await self.disconnect(protocol.CLOSE_UNAVAILABLE)
-            await self._reject(protocol.CLOSE_UNAVAILABLE, _DATABASE_DOWN(), "database_unavailable")
+            await self._database_down()
 
     async def _join(self) -> None:
         if self.scope.get("database_unavailable"):
@@ -302,7 +298,7 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
             return
         logger.debug("%s left %s (code %s)", self.connection.user_name, self.room.key, code)
         if last and grace_until:
-            _later(_announce_departure(self.inventory, self.connection, grace_until))
+            later(_announce_departure(self.inventory, self.connection, grace_until))
         elif last:
             await broadcast.apublish(
                 self.inventory.pk,
@@ -456,80 +452,6 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         async with self._holding():
             await self._resume(since)
 
-    # Relayed events (realtime.fanout).
-
-    async def relay(self, event):
-        """Take one event of this room or user, in order; never waits on the database here.
-
-        A gap in seq, or a send from the log in progress, holds the event back for this socket's
-        own task (`_holding`), so the process's relay goes on to the other sockets at once.
-        """
-        if self._held is not None:
-            self._held.append(event)
-            return
-        if event["type"] == revocation.USER_REVOKED:
-            _later(self.user_revoked(event))
-            return
-        seq = event.get("seq")
-        if seq is not None and seq > self.last_seq + 1:
-            self._held = deque([event])
-            _later(self._release_held())
-            return
-        await self._pass_on(event)
-
-    async def _pass_on(self, event):
-        """Send one relayed event: ready JSON text, in seq order, with no gap or repeat."""
-        if not self.joined:  # refused or closed while the event was held back
-            return
-        kind = event["type"]
-        if kind == broadcast.ROOM_CLOSE:  # the inventory was completed: end this session
-            await self.close()
-            return
-        if kind == revocation.USER_REVOKED:
-            _later(self.user_revoked(event))
-            return
-        seq = event.get("seq")
-        if seq is not None:
-            if seq <= self.last_seq:
-                return
-            if seq > self.last_seq + 1:
-                # An event was dropped or overtaken on its way here: fill the gap from the log.
-                metrics.local.gaps_filled += 1
-                logger.info("%s: filling seq gap %s..%s", self.group_name, self.last_seq + 1, seq - 1)
-                await self._backfill(until=seq - 1)
-            self.last_seq = seq
-        await self.send(text_data=event["text"])
-        metrics.local.messages_sent += 1
-        metrics.local.delivered(time.time() - event["sent"])
-
-    @contextlib.asynccontextmanager
-    async def _holding(self):
-        """Hold relayed events while this socket sends from the log; then send them, in order."""
-        if self._held is None:
-            self._held = deque()
-        if self._sending is None:
-            self._sending = asyncio.Lock()
-        async with self._sending:
-            try:
-                yield
-            finally:
-                await self._drain_held()
-
-    async def _release_held(self) -> None:
-        async with self._holding():
-            pass
-
-    async def _drain_held(self) -> None:
-        try:
-            while self._held:
-                await self._pass_on(self._held.popleft())
-        except DatabaseError as exc:
-            logger.error("Database unavailable filling a gap for %s: %s", self.channel_name, exc)
-            self._held = None
-            await self._reject(protocol.CLOSE_UNAVAILABLE, _DATABASE_DOWN(), "database_unavailable")
-        finally:
-            self._held = None
-
     async def heartbeat(self) -> None:
         """Keep this connection in presence (called by the process's one heartbeat task)."""
         if self.joined:
@@ -637,6 +559,9 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         await self._error(message, code, **details)
         await self.close(code=close_code)
 
+    async def _database_down(self) -> None:
+        await self._reject(protocol.CLOSE_UNAVAILABLE, _DATABASE_DOWN(), "database_unavailable")
+
     async def _revoke(self, reason: str) -> None:
         """The socket lost its access: leave the room at once (no grace), explain, close."""
         logger.info("Closing %s of user %s: %s", self.channel_name, self.user.pk, reason)
@@ -671,16 +596,6 @@ class InventoryConsumer(AsyncJsonWebsocketConsumer):
         await self._reject(
             protocol.CLOSE_COMPLETED, InventoryCompleted(inventory).message, "inventory_completed"
         )
-
-
-# Departures waiting out their grace period (a reference keeps each task alive until it ends).
-_pending_departures: set[asyncio.Task] = set()
-
-
-def _later(coroutine) -> None:
-    task = asyncio.get_running_loop().create_task(coroutine)
-    _pending_departures.add(task)
-    task.add_done_callback(_pending_departures.discard)
 
 
 async def _announce_departure(inventory, connection: Connection, grace_until: float) -> None:
