@@ -262,7 +262,7 @@ class _RedisLink:
             if not confirmed.done():
                 confirmed.set_exception(ConnectionError(f"Redis subscription lost: {exc!r}"))
                 confirmed.exception()  # retrieved: a waiter may have given up already
-        asyncio.get_running_loop().create_task(self.close())
+        self._closing = _task(self.close())  # referenced, so it is not collected before it runs
 
     async def close(self) -> None:
         if self._reader is not None and self._reader is not asyncio.current_task():

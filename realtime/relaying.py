@@ -49,9 +49,6 @@ class RelayedEvents:
         if self._held is not None:
             self._held.append(event)
             return
-        if event["type"] == USER_REVOKED:
-            later(self.user_revoked(event))
-            return
         seq = event.get("seq")
         if seq is not None and seq > self.last_seq + 1:
             self._held = deque([event])
