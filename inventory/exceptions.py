@@ -9,6 +9,8 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from .formats import timestamp
+
 
 class InventoryError(Exception):
     status = 400
@@ -68,8 +70,6 @@ class DuplicateScan(InventoryError):
     code = "duplicate_scan"
 
     def __init__(self, scan):
-        from realtime.protocol import timestamp
-
         super().__init__(
             _("El código %(code)s ya fue escaneado por %(name)s.")
             % {"code": scan.code, "name": scan.scanned_by_name},
@@ -93,8 +93,6 @@ class ScanRemoved(InventoryError):
     code = "scan_removed"
 
     def __init__(self, removed):
-        from realtime.protocol import timestamp
-
         super().__init__(
             _("El escaneo de %(code)s ya fue eliminado por %(name)s; no se vuelve a guardar.")
             % {"code": removed.code, "name": removed.removed_by_name},

@@ -286,7 +286,11 @@ class RemovedScan(models.Model):
 
 
 class InventoryEvent(models.Model):
-    """The inventory's change log: one row per broadcast change, numbered without gaps."""
+    """The inventory's change log: one row per announced change, numbered without gaps.
+
+    `facts` are the domain's facts of the change (inventory.events), not a message of the live
+    protocol: realtime renders them when it publishes the change and when it replays the log.
+    """
 
     class Type(models.TextChoices):
         SCAN_ADDED = "scan_added"
@@ -296,7 +300,7 @@ class InventoryEvent(models.Model):
     inventory = models.ForeignKey(Inventory, on_delete=models.CASCADE, related_name="events")
     seq = models.PositiveBigIntegerField()
     type = models.CharField(max_length=32, choices=Type)
-    payload = models.JSONField()
+    facts = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -307,6 +311,11 @@ class InventoryEvent(models.Model):
 
     def __str__(self):
         return f"{self.inventory_id}#{self.seq} {self.type}"
+
+    @property
+    def kind(self) -> str:
+        """The event's kind, named as on `inventory.events.Event`."""
+        return self.type
 
 
 class ExpectedVehicle(models.Model):

@@ -1,12 +1,11 @@
 """The only write path. REST, WebSocket, admin and commands all change inventories here.
 
-Every change runs in one transaction that also appends to the inventory's event log, and
-schedules its broadcast for after the commit, so nothing is announced that rolled back.
+Every change runs in one transaction that also records its event (inventory.events: a row of the
+inventory's log, handed to the subscribers after the commit), so nothing is announced that rolled back.
 """
 
 from __future__ import annotations
 
-import copy
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,9 +15,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from realtime import broadcast, protocol
-
-from . import rooms, writes
+from . import events, formats, rooms, writes
 from .exceptions import (
     DuplicateScan,
     InvalidInput,
@@ -27,7 +24,8 @@ from .exceptions import (
     ScanNotFound,
     ScanRemoved,
 )
-from .models import CODE_MAX_LENGTH, ExpectedVehicle, Inventory, InventoryEvent, RemovedScan, Scan, ScanMatch
+from .locks import take
+from .models import CODE_MAX_LENGTH, ExpectedVehicle, Inventory, RemovedScan, Scan, ScanMatch
 from .reconciliation import matching
 from .reconciliation import selectors as reconciliation_selectors
 from .reconciliation import services as reconciliation_services
@@ -118,58 +116,12 @@ def inventory_get_or_open(*, room: Room) -> Inventory:
     return inventory
 
 
-# What the statement that takes an inventory's lock reads back: its state and its counters.
-_TAKEN = ("status", "last_seq", "completed_by_name", *reconciliation_selectors.PROGRESS_FIELDS.values())
-
-
-def _take(inventory: Inventory, *, only_open: bool = False, **values) -> Inventory | None:
-    """Lock the inventory and hand out its next event seq, in one statement; its state read back.
-
-    `UPDATE ... SET last_seq = last_seq + 1 ... RETURNING`: the row lock taken by the UPDATE (on SQLite
-    the transaction's write lock, taken at BEGIN IMMEDIATE) holds until the transaction ends, so the
-    writers of one inventory run one at a time, and every read after it sees what the writer before
-    committed. A transaction that takes a seq and then logs nothing must roll back (an error, or
-    `transaction.set_rollback`), so the event log stays without gaps. `values` are set in the same
-    statement; with `only_open` a completed inventory is not touched and None is returned.
-    The same SQL on PostgreSQL and SQLite (>= 3.35): Django's update() cannot return the row.
-    """
-    quote = connection.ops.quote_name
-    assignments, params = [f"{quote('last_seq')} = {quote('last_seq')} + 1"], []
-    for name, value in values.items():
-        field = Inventory._meta.get_field(name)
-        assignments.append(f"{quote(field.column)} = %s")
-        params.append(field.get_db_prep_save(value, connection))
-    condition = f"{quote('id')} = %s"
-    params.append(inventory.pk)
-    if only_open:
-        condition += f" AND {quote('status')} = %s"
-        params.append(Inventory.Status.OPEN)
-    returning = ", ".join(quote(Inventory._meta.get_field(name).column) for name in _TAKEN)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {quote(Inventory._meta.db_table)} SET {', '.join(assignments)} "
-            f"WHERE {condition} RETURNING {returning}",
-            params,
-        )
-        row = cursor.fetchone()
-    if row is None:
-        if not only_open:
-            raise Inventory.DoesNotExist(inventory.pk)
-        return None
-    taken = copy.copy(inventory)  # the caller's instance keeps its (older) state
-    for name, value in values.items():
-        setattr(taken, name, value)
-    for name, value in zip(_TAKEN, row, strict=True):
-        setattr(taken, name, value)
-    return taken
-
-
 def _count(
     inventory: Inventory, match: str, step: int, *, distinct_found: bool = True
 ) -> tuple[writes.Statement, dict[str, int]]:
     """Count (1) or uncount (-1) a scan of this match: the counters' update and the new figures.
 
-    `inventory` is the one `_take` read back under the lock; its counters are advanced in memory.
+    `inventory` is the one `take` read back under the lock; its counters are advanced in memory.
     """
     fields = reconciliation_selectors.counters_of_match(match)
     if not distinct_found:  # another scan of the code still finds it
@@ -180,25 +132,6 @@ def _count(
         {field: getattr(inventory, field) for field in reconciliation_selectors.PROGRESS_FIELDS.values()}
     )
     return writes.increment(inventory, dict.fromkeys(fields, step)), progress
-
-
-def _log_and_publish(
-    inventory: Inventory,
-    kind: str,
-    message: dict,
-    *changes: writes.Statement,
-    extra: tuple[dict, ...] = (),
-    close: bool = False,
-) -> tuple | None:
-    """Write the change with its event (the seq `_take` handed out), and broadcast the event after commit.
-
-    The event and the change's rows are written together: one statement on PostgreSQL (`writes.run`,
-    which says how SQLite gets the same rows). Returns the row the last change returns, if any.
-    """
-    event = InventoryEvent(inventory=inventory, seq=inventory.last_seq, type=kind, payload=message)
-    row = writes.run(writes.insert(event), *changes)
-    broadcast.publish_on_commit(inventory.pk, message, *extra, close=close)
-    return row
 
 
 def scan_record(*, inventory: Inventory, user, code, scanned_at=None, scan_id=None) -> ScanResult:
@@ -224,7 +157,7 @@ def _scan_record(*, inventory: Inventory, user, code, scanned_at=None, scan_id=N
     # A code counts once whatever its letter case ("1hgcm…" typed on a phone is the scanned
     # "1HGCM…"); the inventory's lock makes this check and the insert one step.
     key = matching.code_key(code)
-    inventory = _take(inventory)
+    inventory = take(inventory)
     # Every check in one indexed read, after the lock: the id stored or removed, the code counted,
     # the code in the expected list.
     checks = _scan_checks(inventory, uid=uid, key=key)
@@ -253,18 +186,18 @@ def _scan_record(*, inventory: Inventory, user, code, scanned_at=None, scan_id=N
         uid=uid or uuid.uuid4(),
         code=code,
         scanned_by=user,
-        scanned_by_name=protocol.display_name(user),
+        scanned_by_name=formats.display_name(user),
         scanned_at=moment,
         code_key=key,
         match=matching.classify(key, in_list=checks["listed"], has_list=inventory.progress_expected > 0),
     )
     counters, progress = _count(inventory, scan.match, +1)
-    (pk,) = _log_and_publish(
+    (pk,) = events.record(
         inventory,
-        InventoryEvent.Type.SCAN_ADDED,
-        protocol.scan_added(scan, seq=inventory.last_seq, progress=progress),
+        events.SCAN_ADDED,
         counters,
         writes.insert(scan, returning_pk=True),
+        **events.scan_added_facts(scan, progress=progress),
     )
     writes.saved(scan, pk)
     return ScanResult(scan, created=True)
@@ -302,7 +235,7 @@ def scan_remove(*, inventory: Inventory, user, code=None, scan_id=None) -> Remov
     uid = clean_scan_id(scan_id)
     if uid is None or code is not None:
         code = clean_code(code)
-    inventory = _take(inventory)
+    inventory = take(inventory)
     # The scan with every other scan of its code (normally none: a code counts once), in one read.
     if uid is not None:
         its_code = Scan.objects.filter(inventory=inventory, uid=uid).values("code_key")
@@ -338,15 +271,15 @@ def scan_remove(*, inventory: Inventory, user, code=None, scan_id=None) -> Remov
     scan.inventory = inventory
     still_found = any(other.pk != scan.pk and other.match == ScanMatch.EXPECTED for other in same_code)
     counters, progress = _count(inventory, scan.match, -1, distinct_found=not still_found)
-    name = protocol.display_name(user)
-    _log_and_publish(
+    name = formats.display_name(user)
+    events.record(
         inventory,
-        InventoryEvent.Type.SCAN_REMOVED,
-        protocol.scan_removed(scan, user=user, seq=inventory.last_seq, progress=progress),
+        events.SCAN_REMOVED,
         counters,
         # The tombstone, in the removal's transaction: the id can never be stored again.
         writes.insert(RemovedScan.of(scan, removed_by=user, removed_by_name=name)),
         writes.delete(scan),
+        **events.scan_removed_facts(scan, user=user, progress=progress),
     )
     writes.deleted(scan)
     return RemovalResult(scan, removed=True, removed_by=user, removed_by_name=name)
@@ -355,24 +288,21 @@ def scan_remove(*, inventory: Inventory, user, code=None, scan_id=None) -> Remov
 @transaction.atomic
 def inventory_complete(*, inventory: Inventory, user) -> Inventory:
     """Complete an open inventory exactly once; every open session is told and closed."""
-    completed = _take(
+    completed = take(
         inventory,
         only_open=True,
         status=Inventory.Status.COMPLETED,
         completed_at=timezone.now(),
         completed_by_id=user.pk if getattr(user, "is_authenticated", False) else None,
-        completed_by_name=protocol.display_name(user),
+        completed_by_name=formats.display_name(user),
     )
     if completed is None:
         raise InventoryCompleted(Inventory.objects.get(pk=inventory.pk))
     summary = reconciliation_selectors.progress_figures(
         {field: getattr(completed, field) for field in reconciliation_selectors.PROGRESS_FIELDS.values()}
     )
-    _log_and_publish(
-        completed,
-        InventoryEvent.Type.INVENTORY_COMPLETED,
-        protocol.inventory_completed(completed, seq=completed.last_seq, summary=summary),
-        extra=(protocol.session_terminated(completed),),
-        close=True,
+    # Its subscribers tell every open session and close it (realtime.publisher).
+    events.record(
+        completed, events.INVENTORY_COMPLETED, **events.inventory_completed_facts(completed, summary=summary)
     )
     return completed

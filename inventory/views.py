@@ -15,10 +15,7 @@ from django.utils.dates import MONTHS
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from realtime import protocol
-from realtime.conf import realtime_settings
-
-from . import rooms, selectors, services
+from . import formats, live, rooms, selectors, services
 from .exceptions import AgencyNotFound, InvalidInput
 from .models import Agency, Inventory
 from .reconciliation import access as reconciliation_access
@@ -157,12 +154,8 @@ def _percent(progress: dict) -> int:
 
 
 def _scan_state(scan) -> dict:
-    """The protocol's scanData, who scanned it (to count "mine") and its match, as `scan_added` carries it."""
-    return {
-        **protocol.scan_data(scan),
-        "userId": str(scan.scanned_by_id) if scan.scanned_by_id else None,
-        "match": protocol.scan_match(scan),
-    }
+    """The scan as the room's `scan_added` carries it (the live transport says how)."""
+    return live.transport().scan_state(scan)
 
 
 def _reconciliation_state(request, inventory: Inventory) -> dict:
@@ -195,11 +188,10 @@ def _live_config(request, inventory: Inventory) -> dict:
         "status": inventory.status,
         "lastSeq": inventory.last_seq,
         "completedBy": inventory.completed_by_name,
-        "websocketPath": "/" + realtime_settings.WEBSOCKET_PATH.strip("/"),
-        "heartbeatMs": realtime_settings.HEARTBEAT_INTERVAL_MS,
+        **live.transport().page_config(),  # websocketPath, heartbeatMs
         "inventoryUrl": reverse("inventory-detail", args=[inventory.pk]) if inventory.pk else None,
         "scansUrl": reverse("inventory-scans", args=[inventory.pk]) if inventory.pk else None,
         "homeUrl": reverse("home"),
         "loginUrl": reverse("login"),
-        "user": {"id": str(request.user.pk), "name": protocol.display_name(request.user)},
+        "user": {"id": str(request.user.pk), "name": formats.display_name(request.user)},
     }

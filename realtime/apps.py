@@ -7,6 +7,8 @@ class RealtimeConfig(AppConfig):
     verbose_name = _("Live rooms")
 
     def ready(self):
-        from . import revocation
+        from . import live_page, publisher, revocation
 
         revocation.connect_signals()
+        publisher.connect()
+        live_page.connect()

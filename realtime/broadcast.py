@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from django.db import transaction
 
 from .fanout import get_fanout, room_stream
 
@@ -57,8 +56,3 @@ async def apublish(inventory_id: int, *messages: dict[str, Any], close: bool = F
 
 def publish(inventory_id: int, *messages: dict[str, Any], close: bool = False) -> None:
     async_to_sync(apublish)(inventory_id, *messages, close=close)
-
-
-def publish_on_commit(inventory_id: int, *messages: dict[str, Any], close: bool = False) -> None:
-    """Publish once the current transaction commits; nothing is announced that rolls back."""
-    transaction.on_commit(lambda: publish(inventory_id, *messages, close=close))

@@ -95,7 +95,7 @@ def _events_after(inventory, seq, until=None):
     events = selectors.events_since(inventory, seq)
     if until is not None:
         events = events.filter(seq__lte=until)
-    return [(event.seq, event.payload) for event in events]
+    return [(event.seq, protocol.event_message(event, inventory)) for event in events]
 
 
 @hop

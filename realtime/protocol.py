@@ -7,13 +7,18 @@ additive (a new key, or a new message type) and documented in docs/protocol.md.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
+
+from inventory import events
+
+# The domain's formats, used here and by the rest of realtime through this module.
+from inventory.formats import display_name, room_fields, timestamp, timestamp_from_epoch  # noqa: F401
+from inventory.reconciliation.selectors import FIGURES
 
 # Client -> server.
 USER_JOINED = "user_joined"
@@ -47,64 +52,39 @@ CLOSE_UNAVAILABLE = 4503
 CLOSE_SESSION_TERMINATED = 4000
 
 
-def timestamp(moment: datetime | None = None) -> str:
-    """Format a moment as the seed does: ISO 8601 UTC with milliseconds and `Z`."""
-    moment = moment or datetime.now(UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _in_room_language(text, **values) -> str:
     """Texts broadcast to a whole room are in the site's language (the seed's Spanish texts)."""
     with translation.override(settings.LANGUAGE_CODE):
         return _(text) % values
 
 
-def timestamp_from_epoch(seconds: float) -> str:
-    return timestamp(datetime.fromtimestamp(seconds, UTC))
-
-
-def room_fields(inventory) -> dict[str, Any]:
-    """Name the room as the seed does: agency name, month as a string, year as an integer."""
-    return {"agency": inventory.agency.name, "month": str(inventory.month), "year": inventory.year}
-
-
 def user_fields(user, name: str | None = None) -> dict[str, Any]:
     return {"userId": str(user.pk) if user else None, "userName": name or display_name(user)}
 
 
-def display_name(user) -> str:
-    if user is None:
-        return ""
-    return user.get_full_name() or user.get_username()
-
-
 def scan_data(scan) -> dict[str, Any]:
-    """The seed's `scanData`, plus the scan's `id` (the client's idempotency key) and `userId`."""
+    """Protocol v1's `scanData`, plus the scan's `id` (the client's idempotency key) and `userId`."""
+    return _scan_data(events.scan_facts(scan))
+
+
+def _scan_data(scan: dict[str, Any]) -> dict[str, Any]:
     return {
-        "code": scan.code,
-        "user": scan.scanned_by_name,
-        "timestamp": timestamp(scan.scanned_at),
-        "id": str(scan.uid),
-        "userId": str(scan.scanned_by_id) if scan.scanned_by_id else None,
+        "code": scan["code"],
+        "user": scan["scanned_by_name"],
+        "timestamp": scan["scanned_at"],
+        "id": scan["id"],
+        "userId": scan["scanned_by_id"],
     }
 
 
 def scan_added(scan, *, seq: int | None = None, progress: dict[str, int] | None = None) -> dict[str, Any]:
-    message = _scan_message(SCAN_ADDED, scan, user=scan.scanned_by, name=scan.scanned_by_name, seq=seq)
-    # Extension (reconciliation): how the scan compares with the expected list, and the room's figures.
-    message["data"]["match"] = scan_match(scan)
-    if progress is not None:
-        message["data"]["progress"] = progress
-    return message
+    return _scan_added(scan.inventory, events.scan_added_facts(scan, progress=progress), seq)
 
 
 def scan_removed(
     scan, *, user, seq: int | None = None, progress: dict[str, int] | None = None
 ) -> dict[str, Any]:
-    message = _scan_message(SCAN_REMOVED, scan, user=user, name=display_name(user), seq=seq)
-    if progress is not None:
-        message["data"]["progress"] = progress
-    return message
+    return _scan_removed(scan.inventory, events.scan_removed_facts(scan, user=user, progress=progress), seq)
 
 
 def scan_match(scan) -> str | None:
@@ -112,13 +92,34 @@ def scan_match(scan) -> str | None:
     return getattr(scan, "match", "") or None
 
 
-def _scan_message(kind, scan, *, user, name, seq):
+def _scan_added(inventory, facts: dict[str, Any], seq: int | None) -> dict[str, Any]:
+    message = _scan_message(SCAN_ADDED, inventory, facts, seq)
+    # Extension (reconciliation): how the scan compares with the expected list, and the room's figures.
+    message["data"]["match"] = facts["scan"]["match"]
+    if facts.get("progress") is not None:
+        message["data"]["progress"] = _figures(facts["progress"])
+    return message
+
+
+def _scan_removed(inventory, facts: dict[str, Any], seq: int | None) -> dict[str, Any]:
+    message = _scan_message(SCAN_REMOVED, inventory, facts, seq)
+    if facts.get("progress") is not None:
+        message["data"]["progress"] = _figures(facts["progress"])
+    return message
+
+
+def _figures(figures: dict[str, int]) -> dict[str, int]:
+    """The figures in their order: a log on PostgreSQL (jsonb) gives its keys back in another."""
+    return {**{name: figures[name] for name in FIGURES if name in figures}, **figures}
+
+
+def _scan_message(kind, inventory, facts, seq):
     data = {
-        **room_fields(scan.inventory),
-        "userId": str(user.pk) if user else None,
-        "userName": name,
-        "scanData": scan_data(scan),
-        "timestamp": timestamp(),
+        **room_fields(inventory),
+        "userId": facts["user_id"],
+        "userName": facts["user_name"],
+        "scanData": _scan_data(facts["scan"]),
+        "timestamp": facts["at"],
     }
     if seq is not None:
         data["seq"] = seq
@@ -128,7 +129,11 @@ def _scan_message(kind, scan, *, user, name, seq):
 def inventory_completed(
     inventory, *, seq: int | None = None, summary: dict[str, int] | None = None
 ) -> dict[str, Any]:
-    name = inventory.completed_by_name
+    return _inventory_completed(inventory, events.inventory_completed_facts(inventory, summary=summary), seq)
+
+
+def _inventory_completed(inventory, facts: dict[str, Any], seq: int | None) -> dict[str, Any]:
+    name = facts["completed_by_name"]
     data = {
         **room_fields(inventory),
         "completedBy": name,
@@ -136,12 +141,12 @@ def inventory_completed(
         "message": _in_room_language(
             gettext_noop("El inventario ha sido completado por %(name)s."), name=name
         ),
-        "timestamp": timestamp(inventory.completed_at),
+        "timestamp": facts["completed_at"],
     }
     if seq is not None:
         data["seq"] = seq
-    if summary is not None:
-        data["summary"] = summary  # extension (reconciliation): the final figures
+    if facts.get("summary") is not None:
+        data["summary"] = _figures(facts["summary"])  # extension (reconciliation): the final figures
     return {"type": INVENTORY_COMPLETED, "data": data}
 
 
@@ -235,7 +240,34 @@ def progress_update(inventory, figures: dict[str, int], *, cause: str) -> dict[s
 
     Not sequenced: a client that misses it gets the figures again with the next scan.
     """
+    return _progress_update(inventory, events.progress_changed_facts(figures, cause=cause), None)
+
+
+def _progress_update(inventory, facts: dict[str, Any], seq: None) -> dict[str, Any]:
     return {
         "type": PROGRESS,
-        "data": {**room_fields(inventory), "progress": figures, "cause": cause, "timestamp": timestamp()},
+        "data": {
+            **room_fields(inventory),
+            "progress": _figures(facts["progress"]),
+            "cause": facts["cause"],
+            "timestamp": facts["at"],
+        },
     }
+
+
+# Each domain event's message, from its facts (inventory.events).
+_RENDERERS = {
+    events.SCAN_ADDED: _scan_added,
+    events.SCAN_REMOVED: _scan_removed,
+    events.INVENTORY_COMPLETED: _inventory_completed,
+    events.PROGRESS_CHANGED: _progress_update,
+}
+
+
+def event_message(event, inventory) -> dict[str, Any]:
+    """The message of a domain event (`inventory.events.Event` or a row of the log) in `inventory`'s room.
+
+    The one rendering of an event: the publisher sends it live, and a replay of the log (a resume, a
+    gap fill) sends the very same text.
+    """
+    return _RENDERERS[event.kind](inventory, event.facts, event.seq)

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.db.models import Count, Min, Q
 
+from inventory.formats import room_fields, timestamp
 from inventory.models import DuplicateScanAttempt, Inventory, Scan, ScanMatch, VarianceReason
-from realtime.protocol import room_fields, timestamp
 
 from . import access, selectors
 

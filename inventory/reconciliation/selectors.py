@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 
+from inventory.formats import timestamp
 from inventory.models import (
     DuplicateScanAttempt,
     ExpectedVehicle,
@@ -16,7 +17,6 @@ from inventory.models import (
     VarianceExplanation,
     VarianceReason,
 )
-from realtime.protocol import timestamp
 
 # The kinds of variance: expected but never scanned, and scanned but not expected.
 MISSING = "missing"
@@ -65,6 +65,10 @@ def progress_recount(inventory_id: int, *, scans=None, expected_vehicles=None) -
     )
     figures["expected"] = expected_vehicles.filter(inventory_id=inventory_id).count()
     return {field: figures[name] for name, field in PROGRESS_FIELDS.items()}
+
+
+# The room's figures, in the order every message and answer names them.
+FIGURES = ("expected", "found", "missing", "unexpected", "flagged", "counted")
 
 
 def progress_figures(counters: dict[str, int]) -> dict[str, int]:

@@ -16,6 +16,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from inventory import events, formats, locks
 from inventory.exceptions import InvalidInput
 from inventory.models import (
     DuplicateScanAttempt,
@@ -25,7 +26,6 @@ from inventory.models import (
     VarianceExplanation,
     VarianceReason,
 )
-from realtime import broadcast, protocol
 
 from . import access, selectors
 from .errors import ImportRejected, NotAManager, NotAVariance, RowError
@@ -65,11 +65,6 @@ def _require_manager(user, inventory: Inventory) -> None:
         raise NotAManager(inventory.agency)
 
 
-def _lock(inventory: Inventory) -> Inventory:
-    # The same lock scans take: a scan never matches against a list being replaced.
-    return Inventory.objects.select_for_update(of=("self",)).select_related("agency").get(pk=inventory.pk)
-
-
 def expected_import_file(
     *,
     inventory: Inventory,
@@ -98,7 +93,7 @@ def expected_import(
         raise ImportRejected(parsed.errors, error_count=parsed.error_count, lines=parsed.error_lines)
     if not parsed.rows:
         raise ImportRejected([RowError(None, _("El archivo no tiene vehículos."))])
-    inventory = _lock(inventory)
+    inventory = locks.lock(inventory)
     replaced, _counts = ExpectedVehicle.objects.filter(inventory=inventory).delete()
     total = len(parsed.rows)
     saved = 0
@@ -111,8 +106,10 @@ def expected_import(
             progress("save", saved, total)
     rematched = scans_rematch(inventory=inventory)
     figures = progress_refresh(inventory=inventory)
-    broadcast.publish_on_commit(
-        inventory.pk, protocol.progress_update(inventory, figures, cause="expected_imported")
+    events.announce(
+        inventory,
+        events.PROGRESS_CHANGED,
+        **events.progress_changed_facts(figures, cause="expected_imported"),
     )
     logger.info("Imported %s expected vehicles into %s (%s replaced)", total, inventory, replaced)
     return ImportResult(
@@ -129,12 +126,12 @@ def expected_import(
 def expected_clear(*, inventory: Inventory, user=None) -> int:
     """Remove the inventory's expected list; its scans are no longer compared with anything."""
     _require_manager(user, inventory)
-    inventory = _lock(inventory)
+    inventory = locks.lock(inventory)
     removed, _counts = ExpectedVehicle.objects.filter(inventory=inventory).delete()
     scans_rematch(inventory=inventory)
     figures = progress_refresh(inventory=inventory)
-    broadcast.publish_on_commit(
-        inventory.pk, protocol.progress_update(inventory, figures, cause="expected_cleared")
+    events.announce(
+        inventory, events.PROGRESS_CHANGED, **events.progress_changed_facts(figures, cause="expected_cleared")
     )
     return removed
 
@@ -171,7 +168,7 @@ def duplicate_attempt_record(*, inventory: Inventory, user, code: str, first_sca
                 inventory_id=inventory.pk,
                 code=code,
                 attempted_by=user if user is not None and user.is_authenticated else None,
-                attempted_by_name=protocol.display_name(user),
+                attempted_by_name=formats.display_name(user),
                 first_scanned_by_name=first_scanned_by_name,
             )
     except DatabaseError as exc:
@@ -209,7 +206,7 @@ def variance_explain(
         raise InvalidInput(_("Indica el código."), field="code")
     note = clean_explanation(reason=reason, note=note)
     key = code_key(code)
-    inventory = _lock(inventory)
+    inventory = locks.lock(inventory)
     if reason in (None, ""):
         VarianceExplanation.objects.filter(inventory=inventory, code_key=key).delete()
         return None
@@ -223,7 +220,7 @@ def variance_explain(
             "reason": reason,
             "note": note.strip(),
             "explained_by": user,
-            "explained_by_name": protocol.display_name(user),
+            "explained_by_name": formats.display_name(user),
             "explained_at": timezone.now(),
         },
     )

@@ -15,13 +15,13 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
-from inventory import rooms
+from inventory import events as domain_events
+from inventory import formats, rooms
 from inventory.models import Agency, Inventory, InventoryEvent, Scan
 from inventory.reconciliation import matching
 from inventory.reconciliation import selectors as reconciliation_selectors
 from inventory.reconciliation import services as reconciliation_services
 from inventory.services import inventory_get_or_open
-from realtime import protocol
 
 from .accounts import LoadtestAccounts
 
@@ -56,7 +56,7 @@ def inventories_prefill(*, accounts: LoadtestAccounts, scans_per_room: int) -> f
 def _fill(inventory: Inventory, user, run_id: str, room_index: int, count: int) -> None:
     inventory = Inventory.objects.select_for_update().select_related("agency").get(pk=inventory.pk)
     now = timezone.now()
-    name = protocol.display_name(user)
+    name = formats.display_name(user)
     has_list = inventory.progress_expected > 0
     scans = []
     for number in range(count):
@@ -89,7 +89,7 @@ def _fill(inventory: Inventory, user, run_id: str, room_index: int, count: int) 
                 inventory=inventory,
                 seq=seq,
                 type=InventoryEvent.Type.SCAN_ADDED,
-                payload=protocol.scan_added(scan, seq=seq, progress=progress),
+                facts=domain_events.scan_added_facts(scan, progress=progress),
             )
         )
     InventoryEvent.objects.bulk_create(events, batch_size=BATCH_SIZE)

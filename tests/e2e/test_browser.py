@@ -265,7 +265,7 @@ def test_page_resyncs_after_the_server_restarts_and_sends_offline_scans_once(
         assert in_thread(lambda: str(Scan.objects.get(code="OFFLINE-1").uid)) == outbox[0]["id"]
         added = in_thread(
             lambda: [
-                event.payload["data"]["scanData"]["code"]
+                event.facts["scan"]["code"]
                 for event in InventoryEvent.objects.filter(type=InventoryEvent.Type.SCAN_ADDED)
             ]
         )

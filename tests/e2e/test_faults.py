@@ -255,7 +255,7 @@ def check_event_log() -> int:
         assert [e.seq for e in events] == list(range(1, inventory.last_seq + 1)), "gap in the event log"
         replayed: dict[str, str] = {}
         for event in events:
-            scan = event.payload["data"].get("scanData")
+            scan = event.facts.get("scan")
             if event.type == "scan_added":
                 replayed[scan["code"]] = scan["id"]
             elif event.type == "scan_removed":

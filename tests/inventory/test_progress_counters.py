@@ -76,8 +76,8 @@ def test_the_counters_equal_a_recount_after_any_sequence_of_adds_removals_and_im
     assert figures == selectors.progress_figures(selectors.progress_recount(inventory.pk))
     assert figures["counted"] == Scan.objects.filter(inventory=inventory).count() > 0
     # The figures every scan message carried are the counters of their moment: the last one is today's.
-    last = InventoryEvent.objects.filter(inventory=inventory).order_by("-seq").first().payload
-    assert last["data"]["progress"] == figures
+    last = InventoryEvent.objects.filter(inventory=inventory).order_by("-seq").first().facts
+    assert last["progress"] == figures
 
 
 def test_a_code_scanned_twice_in_different_case_before_the_rule_stays_found_until_its_last_scan(

@@ -24,7 +24,10 @@ def inventory(alfa):
 
 
 def last_event(inventory) -> dict:
-    return InventoryEvent.objects.filter(inventory=inventory).order_by("-seq").first().payload
+    """The last logged event's message, as the room received it."""
+    return protocol.event_message(
+        InventoryEvent.objects.filter(inventory=inventory).order_by("-seq").first(), inventory
+    )
 
 
 def test_a_scan_in_the_books_is_expected_whatever_its_case(inventory, ana):

@@ -16,7 +16,7 @@ from inventory.models import DuplicateScanAttempt, Inventory, InventoryEvent, Re
 from inventory.reconciliation import selectors
 from inventory.reconciliation import services as reconciliation
 from inventory.rooms import Room
-from realtime import broadcast
+from realtime import broadcast, protocol
 
 from .reconciliation_helpers import csv_bytes
 
@@ -119,9 +119,9 @@ def test_a_sequence_of_writes_leaves_the_same_scans_counters_and_events_on_eithe
         ("EXP-1", "Luis Pérez", "Ana García")
     ]
 
-    # The log: gap-free, one row per change, each the message broadcast after its commit.
+    # The log: gap-free, one row per change, each the facts of the message broadcast after its commit.
     events = list(InventoryEvent.objects.filter(inventory=inventory).order_by("seq"))
-    assert [(e.seq, e.type, e.payload["data"].get("scanData", {}).get("code")) for e in events] == [
+    assert [(e.seq, e.type, e.facts.get("scan", {}).get("code")) for e in events] == [
         (1, "scan_added", "exp-1"),
         (2, "scan_added", "1HGCM82633A004353"),
         (3, "scan_added", "OTHER-1"),
@@ -130,9 +130,7 @@ def test_a_sequence_of_writes_leaves_the_same_scans_counters_and_events_on_eithe
         (6, "scan_added", "EXP-1"),
         (7, "inventory_completed", None),
     ]
-    assert [
-        (e.payload["data"].get("progress") or e.payload["data"]["summary"])["counted"] for e in events
-    ] == [
+    assert [(e.facts.get("progress") or e.facts["summary"])["counted"] for e in events] == [
         1,
         2,
         3,
@@ -141,14 +139,15 @@ def test_a_sequence_of_writes_leaves_the_same_scans_counters_and_events_on_eithe
         2,
         2,
     ]
-    assert [e.payload["data"]["seq"] for e in events] == [1, 2, 3, 4, 5, 6, 7]
-    assert [messages[0] for messages in published] == [e.payload for e in events]
+    replayed = [protocol.event_message(e, inventory) for e in events]
+    assert [message["data"]["seq"] for message in replayed] == [1, 2, 3, 4, 5, 6, 7]
+    assert [messages[0] for messages in published] == replayed
     assert published[-1][1]["type"] == "session_terminated"
 
 
 def test_the_writes_of_one_change_touch_each_table_once(inventory):
     """The parts of one CTE share a snapshot: two writes to one table could miss each other."""
-    event = InventoryEvent(inventory=inventory, seq=1, type="scan_added", payload={})
+    event = InventoryEvent(inventory=inventory, seq=1, type="scan_added", facts={})
     with pytest.raises(ValueError):
         writes.run(writes.insert(event), writes.increment(inventory, {"last_seq": 1}), writes.delete(event))
     assert not InventoryEvent.objects.exists()

@@ -630,7 +630,7 @@ def test_a_prefilled_inventory_is_what_the_services_would_have_left_and_is_remov
         events = list(inventory.events.order_by("seq"))
         assert [event.seq for event in events] == list(range(1, 31))
         assert {event.type for event in events} == {InventoryEvent.Type.SCAN_ADDED}
-        assert events[-1].payload["data"]["progress"]["counted"] == 30
+        assert events[-1].facts["progress"]["counted"] == 30
     # The next scan follows on: seq 31, the 31st counted; prefilled scans are not the run's.
     inventory = inventories.select_related("agency").first()
     user = inventory.scans.first().scanned_by
