@@ -5,7 +5,7 @@ import re
 
 import pytest
 from django.contrib.auth import authenticate
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import RequestFactory
 
 from realtime.management.commands.serve import Command as Serve
@@ -66,11 +66,17 @@ def test_a_demo_user_left_on_the_old_shared_password_gets_a_new_one(settings, tm
     assert signs_in("ana", password)
 
 
-def test_serve_listens_on_this_machine_only_unless_host_says_otherwise(monkeypatch):
-    monkeypatch.delenv("HOST", raising=False)
+def test_serve_listens_on_this_machine_only_unless_host_says_otherwise(settings):
+    settings.HOST = "127.0.0.1"  # base.py's default when $HOST is unset (tests/test_settings.py)
     assert Serve().create_parser("manage.py", "serve").parse_args([]).host == "127.0.0.1"
-    monkeypatch.setenv("HOST", "0.0.0.0")
+    settings.HOST = "0.0.0.0"
     assert Serve().create_parser("manage.py", "serve").parse_args([]).host == "0.0.0.0"
+
+
+def test_serve_refuses_an_asgi_server_it_does_not_run(settings):
+    settings.ASGI_SERVER = "gunicorn"
+    with pytest.raises(CommandError, match="ASGI_SERVER='gunicorn' is not a server this command runs"):
+        call_command("serve")
 
 
 def test_the_procfile_still_listens_on_every_interface():

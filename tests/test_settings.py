@@ -1,18 +1,26 @@
-"""Configuration from the environment: defaults, production refusal, the seed's debug switch, the pool."""
+"""Configuration from the environment: defaults, production refusal, realtime settings, the pool."""
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from realtime.conf import DEFAULTS, ENV_ALIASES, env_name
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_django(code: str, settings: str, **env) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "DEBUG", "HOST", "ASGI_SERVER"}
+        and not k.startswith(("REALTIME_", "WEBSOCKET_"))
+    }
     environment.update({"DJANGO_SETTINGS_MODULE": settings, **env})
     script = f"import django; django.setup(); from django.conf import settings; {code}"
     return subprocess.run(
@@ -90,10 +98,108 @@ def test_production_passes_the_deploy_checklist():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_seeds_debug_switch_turns_on_realtime_debug_output():
-    code = "import logging; print(logging.getLogger('realtime').getEffectiveLevel())"
-    assert run_django(code, "inventory_site.settings.local", DEBUG="websocket:*").stdout.strip() == "10"
-    assert run_django(code, "inventory_site.settings.local").stdout.strip() == "20"
+LOGGER_LEVEL = "import logging; print(logging.getLogger('realtime').getEffectiveLevel())"
+
+
+def test_the_protocols_debug_switch_turns_on_realtime_debug_output():
+    local = "inventory_site.settings.local"
+    assert run_django(LOGGER_LEVEL, local, DEBUG="websocket:*").stdout.strip() == "10"
+    assert run_django(LOGGER_LEVEL, local).stdout.strip() == "20"
+
+
+def test_realtime_log_level_is_its_own_switch_and_wins_over_the_alias():
+    local = "inventory_site.settings.local"
+    assert run_django(LOGGER_LEVEL, local, REALTIME_LOG_LEVEL="warning").stdout.strip() == "30"
+    assert run_django(LOGGER_LEVEL, local, REALTIME_LOG_LEVEL="DEBUG").stdout.strip() == "10"
+    both = run_django(LOGGER_LEVEL, local, REALTIME_LOG_LEVEL="ERROR", DEBUG="websocket:*")
+    assert both.stdout.strip() == "40"
+
+
+def test_an_unknown_realtime_log_level_is_refused_by_name():
+    result = run_django(LOGGER_LEVEL, "inventory_site.settings.local", REALTIME_LOG_LEVEL="loud")
+    assert result.returncode != 0
+    assert "REALTIME_LOG_LEVEL='LOUD'" in result.stderr
+
+
+def test_every_realtime_setting_is_read_from_realtime_and_its_key():
+    values = {key: ("/live" if isinstance(default, str) else 7) for key, default in DEFAULTS.items()}
+    values["LOG_LEVEL"] = "WARNING"
+    result = run_django(
+        "print(repr(settings.REALTIME))",
+        "inventory_site.settings.local",
+        **{env_name(key): str(value) for key, value in values.items()},
+    )
+    assert result.returncode == 0, result.stderr
+    assert ast.literal_eval(result.stdout.strip()) == values
+
+
+def test_realtime_key_wins_over_the_protocols_name():
+    result = run_django(
+        "print(settings.REALTIME['WEBSOCKET_PATH'], settings.REALTIME['HEARTBEAT_INTERVAL_MS'])",
+        "inventory_site.settings.local",
+        WEBSOCKET_PATH="/old",
+        REALTIME_WEBSOCKET_PATH="/new",
+        WEBSOCKET_HEARTBEAT_INTERVAL="1500",
+    )
+    assert result.stdout.split() == ["/new", "1500"]
+
+
+def test_protocol_v1s_environment_names_are_all_aliases():
+    """Protocol v1 documented these names for deployments: they keep working."""
+    names = {alias for aliases in ENV_ALIASES.values() for alias in aliases}
+    assert {
+        "WEBSOCKET_PATH",
+        "WEBSOCKET_MAX_CONNECTIONS_PER_ROOM",
+        "WEBSOCKET_RATE_LIMIT_MAX_MESSAGES",
+        "WEBSOCKET_HEARTBEAT_INTERVAL",
+    } <= names
+    assert set(ENV_ALIASES) <= set(DEFAULTS)
+
+
+def readme_settings_rows() -> list[list[str]]:
+    text = (ROOT / "README.md").read_text()
+    return [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith("| `")
+    ]
+
+
+def test_readmes_settings_table_agrees_with_the_realtime_defaults():
+    rows = readme_settings_rows()
+    documented = {name for row in rows for name in re.findall(r"`REALTIME_(\w+)`", row[0])}
+    assert documented == set(DEFAULTS)
+    for key, default in DEFAULTS.items():
+        (row,) = [row for row in rows if f"`{env_name(key)}`" in row[0]]
+        for alias in ENV_ALIASES.get(key, ()):
+            assert f"`{alias}`" in row[0], (key, alias)
+        assert row[1].split()[0].strip("`") == str(default), (key, row[1])
+    assert any("`DEBUG=websocket:*`" in row[0] for row in rows if "`REALTIME_LOG_LEVEL`" in row[0])
+
+
+def test_env_example_names_the_realtime_settings():
+    text = (ROOT / ".env.example").read_text()
+    for key in DEFAULTS:
+        assert env_name(key) in text, key
+
+
+def test_host_and_asgi_server_come_from_the_environment_through_the_settings():
+    code = "print(settings.HOST, settings.ASGI_SERVER)"
+    assert run_django(code, "inventory_site.settings.local").stdout.split() == ["127.0.0.1", "daphne"]
+    result = run_django(code, "inventory_site.settings.local", HOST="0.0.0.0", ASGI_SERVER="uvicorn")
+    assert result.stdout.split() == ["0.0.0.0", "uvicorn"]
+
+
+def test_the_apps_read_the_environment_only_through_the_settings():
+    """inventory/ and realtime/ read configuration from django.conf.settings, never os.environ."""
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for package in ("inventory", "realtime")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\bos\.(environ|getenv)\b|\bgetenv\(|from os import .*\b(environ|getenv)\b", line)
+    ]
+    assert offenders == []
 
 
 def test_debug_websocket_switch_keeps_local_debug_on():

@@ -6,6 +6,8 @@ from pathlib import Path
 import environ
 from django.utils.translation import gettext_lazy as _
 
+from realtime.conf import from_environment as realtime_from_environment
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -283,33 +285,21 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-# The seed's configuration variables, with the seed's defaults.
-REALTIME = {
-    "WEBSOCKET_PATH": env("WEBSOCKET_PATH", default="/ws/inventory"),
-    "MAX_CONNECTIONS_PER_ROOM": env.int("WEBSOCKET_MAX_CONNECTIONS_PER_ROOM", default=50),
-    "RATE_LIMIT_MAX_MESSAGES": env.int("WEBSOCKET_RATE_LIMIT_MAX_MESSAGES", default=100),
-    "HEARTBEAT_INTERVAL_MS": env.int("WEBSOCKET_HEARTBEAT_INTERVAL", default=30000),
-    "MAX_CONNECTIONS_PER_USER": env.int("WEBSOCKET_MAX_CONNECTIONS_PER_USER", default=5),
-    "CONNECT_RATE_PER_USER": env.int("WEBSOCKET_CONNECT_RATE_PER_USER", default=60),
-    "PRESENCE_GRACE_MS": env.int("WEBSOCKET_PRESENCE_GRACE_MS", default=5000),
-    "REPLAY_MAX_EVENTS": env.int("WEBSOCKET_REPLAY_MAX_EVENTS", default=500),
-}
+# The realtime settings: defaults and environment names in realtime/conf.py (`REALTIME_<KEY>`, and
+# protocol v1's names such as `WEBSOCKET_PATH` and `DEBUG=websocket:*` as aliases).
+REALTIME = realtime_from_environment(env)
 
-# Operations: what the server allows slow clients, and the demo data of `make run`.
+# Operations: where and how `manage.py serve` listens, what the server allows slow clients, and the
+# demo data of `make run`.
+# The address `manage.py serve` listens on (--host overrides it): this machine only by default.
+HOST = env("HOST", default="127.0.0.1")
+# The ASGI server `manage.py serve` runs (--server overrides it): "daphne" or "uvicorn".
+ASGI_SERVER = env("ASGI_SERVER", default="daphne")
 # A connection whose request line and headers are not complete within this many seconds is closed
 # with a 408 (slowloris); an idle keep-alive connection is closed after as long.
 HTTP_HEADER_TIMEOUT = env.float("HTTP_HEADER_TIMEOUT", default=10.0)
 # Where seed_demo keeps the demo users' password, generated on the first seed (gitignored).
 DEMO_PASSWORD_FILE = env("DEMO_PASSWORD_FILE", default=str(BASE_DIR / ".demo-password"))
-REALTIME.update(
-    {
-        # How long a dead instance's last figures stay in Redis, shown as gone (metrics, room_metrics).
-        "METRICS_GONE_RETENTION_SECONDS": env.int("METRICS_GONE_RETENTION_SECONDS", default=3600),
-    }
-)
-
-# The seed's `DEBUG=websocket:*` switch turns on the realtime logger's debug output.
-_REALTIME_DEBUG = "websocket:" in env.str("DEBUG", default="")
 
 LOGGING = {
     "version": 1,
@@ -323,7 +313,7 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "realtime": {
             "handlers": ["console"],
-            "level": "DEBUG" if _REALTIME_DEBUG else "INFO",
+            "level": REALTIME["LOG_LEVEL"],
             "propagate": False,
         },
         "inventory": {"handlers": ["console"], "level": "INFO", "propagate": False},

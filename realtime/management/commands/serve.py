@@ -1,24 +1,25 @@
 """Serve HTTP and WebSockets, configured from the settings (used by make run and the Procfile).
 
-daphne is the default; uvicorn (`--server uvicorn` or `ASGI_SERVER=uvicorn`) serves the same
-application with the same heartbeat and limits, and relays faster (docs/performance.md).
+daphne is the default; uvicorn (`--server uvicorn`, or settings.ASGI_SERVER: `ASGI_SERVER=uvicorn`)
+serves the same application with the same heartbeat and limits, and relays faster (docs/performance.md).
 
-Either listens on 127.0.0.1 unless --host or $HOST says otherwise, and closes a connection whose
-request headers are not complete within HTTP_HEADER_TIMEOUT (slowloris). In production it expects
+Either listens on 127.0.0.1 unless --host or settings.HOST ($HOST) says otherwise, and closes a
+connection whose request headers are not complete within HTTP_HEADER_TIMEOUT (slowloris).
+In production it expects
 a reverse proxy in front (the Procfile: a platform router or nginx) that terminates TLS, sets
 X-Forwarded-For/-Proto (--proxy-headers), buffers request bodies and limits their size: daphne
 reads a whole body before the application sees it and does not bound it.
 """
 
 import math
-import os
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from realtime.conf import realtime_settings
 
 APPLICATION = "inventory_site.asgi:application"
+SERVERS = ("daphne", "uvicorn")
 
 
 class Command(BaseCommand):
@@ -27,19 +28,23 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "--host",
-            default=os.environ.get("HOST", "127.0.0.1"),
-            help="The address to listen on (default: $HOST, else 127.0.0.1: this machine only).",
+            default=settings.HOST,
+            help="The address to listen on (default: settings.HOST, from $HOST, else 127.0.0.1).",
         )
         parser.add_argument("--port", type=int, default=settings.PORT)
         parser.add_argument("--proxy-headers", action="store_true", help="Trust X-Forwarded-* headers.")
         parser.add_argument(
             "--server",
-            choices=["daphne", "uvicorn"],
-            default=os.environ.get("ASGI_SERVER", "daphne"),
-            help="The ASGI server (default: $ASGI_SERVER, else daphne).",
+            choices=SERVERS,
+            default=settings.ASGI_SERVER,
+            help="The ASGI server (default: settings.ASGI_SERVER, $ASGI_SERVER, else daphne).",
         )
 
     def handle(self, *args, host, port, proxy_headers, server, **options):
+        if server not in SERVERS:  # argparse checks --server, not a default from the environment
+            raise CommandError(
+                f"ASGI_SERVER={server!r} is not a server this command runs: use {' or '.join(SERVERS)}."
+            )
         self.stdout.write(
             f"Serving with {server} on http://{'localhost' if host in ('0.0.0.0', '::') else host}:{port}/"
         )
