@@ -4,11 +4,10 @@ daphne is the default; uvicorn (`--server uvicorn`, or settings.ASGI_SERVER: `AS
 serves the same application with the same heartbeat and limits, and relays faster (docs/performance.md).
 
 Either listens on 127.0.0.1 unless --host or settings.HOST ($HOST) says otherwise, and closes a
-connection whose request headers are not complete within HTTP_HEADER_TIMEOUT (slowloris).
-In production it expects
-a reverse proxy in front (the Procfile: a platform router or nginx) that terminates TLS, sets
-X-Forwarded-For/-Proto (--proxy-headers), buffers request bodies and limits their size: daphne
-reads a whole body before the application sees it and does not bound it.
+connection whose request headers are not complete within HTTP_HEADER_TIMEOUT (slowloris). In
+production it expects a reverse proxy in front (the Procfile: a platform router or nginx) that
+terminates TLS, sets X-Forwarded-For/-Proto (--proxy-headers), buffers request bodies and limits
+their size: daphne reads a whole body before the application sees it and does not bound it.
 """
 
 import math
