@@ -13,14 +13,13 @@ import json
 import logging
 import os
 import socket
-import time
 import uuid
 from collections import Counter, deque
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
 
-from . import protocol
+from . import clock, protocol
 from .conf import realtime_settings
 from .redis_client import get_redis, key, redis_enabled
 
@@ -40,7 +39,7 @@ class InstanceMetrics:
         self.reset()
 
     def reset(self) -> None:
-        self.started = time.time()
+        self.started = clock.now()
         self.connections = 0
         self.connections_total = 0
         self.rejections: Counter[str] = Counter()
@@ -209,7 +208,7 @@ def report_interval() -> float:
 async def publish_snapshot() -> None:
     """Store this instance's figures in Redis for the others to aggregate."""
     client = get_redis()
-    now = time.time()
+    now = clock.now()
     async with client.pipeline(transaction=True) as pipe:
         pipe.hset(_instances_key(), INSTANCE_ID, json.dumps(local.snapshot()))
         pipe.zadd(key("metrics", "alive"), {INSTANCE_ID: now + _report_ttl()})
@@ -228,7 +227,7 @@ async def _all_snapshots() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     if not redis_enabled():
         return [local.snapshot()], []
     client = get_redis()
-    now = time.time()
+    now = clock.now()
     alive_key, gone_until_key = key("metrics", "alive"), key("metrics", "gone", "until")
     dead = await client.zrangebyscore(alive_key, "-inf", now)
     if dead:
@@ -375,4 +374,4 @@ async def _report_forever() -> None:
             await publish_snapshot()
         except Exception as exc:  # Redis down: keep serving, try again next round
             logger.warning("Could not publish metrics to Redis: %r", exc)
-        await asyncio.sleep(report_interval())
+        await clock.sleep(report_interval())

@@ -8,14 +8,13 @@ The Redis variant is shared by all instances; the in-memory one serves a single 
 from __future__ import annotations
 
 import json
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import async_to_sync
 
-from . import protocol
+from . import clock, protocol
 from .conf import realtime_settings
 from .redis_client import get_redis, key, redis_enabled
 
@@ -86,11 +85,11 @@ class MemoryPresence:
         self._leaving: dict[int, dict[str, float]] = defaultdict(dict)
 
     def _live(self, room_id: int) -> list[Connection]:
-        now = time.time()
+        now = clock.now()
         return [conn for conn, expiry in self._rooms.get(room_id, {}).values() if expiry > now]
 
     def _prune(self, room_id: int) -> tuple[Connection, ...]:
-        now = time.time()
+        now = clock.now()
         room = self._rooms.get(room_id, {})
         expired = tuple(room.pop(conn_id)[0] for conn_id in [c for c, (_, exp) in room.items() if exp <= now])
         if not room:
@@ -110,15 +109,15 @@ class MemoryPresence:
                 return Admission(False, expired, USER_LIMIT, others)
             if limit > 0 and len(room) >= limit:
                 return Admission(False, expired, ROOM_FULL, others)
-        room[conn.connection_id] = (conn, time.time() + realtime_settings.presence_ttl_seconds)
+        room[conn.connection_id] = (conn, clock.now() + realtime_settings.presence_ttl_seconds)
         leaving = self._leaving.get(room_id, {}).pop(conn.user_id, None)
-        return Admission(True, expired, "", others, leaving is not None and leaving > time.time())
+        return Admission(True, expired, "", others, leaving is not None and leaving > clock.now())
 
     async def refresh(self, room_id: int, conn: Connection) -> tuple[Connection, ...]:
         expired = self._prune(room_id)
         self._rooms[room_id][conn.connection_id] = (
             conn,
-            time.time() + realtime_settings.presence_ttl_seconds,
+            clock.now() + realtime_settings.presence_ttl_seconds,
         )
         return expired
 
@@ -136,7 +135,7 @@ class MemoryPresence:
             self._rooms.pop(room_id, None)  # nobody left to tell about the expired ones
         if not user_id or any(conn.user_id == user_id for conn in live):
             return False
-        if grace_until > time.time():
+        if grace_until > clock.now():
             self._leaving[room_id][user_id] = grace_until
         return True
 
@@ -290,7 +289,7 @@ class RedisPresence:
     async def _join(
         self, room_id: int, conn: Connection, *, limit: int, user: str, user_limit: int
     ) -> Admission:
-        now = time.time()
+        now = clock.now()
         expiry = now + realtime_settings.presence_ttl_seconds
         status, others, returning, *expired = await _run(
             _JOIN,
@@ -320,21 +319,21 @@ class RedisPresence:
         self, room_id: int, connection_id: str, *, user_id: str = "", grace_until: float = 0
     ) -> bool:
         last = await _run(
-            _LEAVE, *self._keys(room_id), connection_id, time.time(), room_id, user_id, grace_until
+            _LEAVE, *self._keys(room_id), connection_id, clock.now(), room_id, user_id, grace_until
         )
         return bool(last)
 
     async def settle(self, room_id: int, user_id: str, grace_until: float) -> bool:
-        settled = await _run(_SETTLE, *self._keys(room_id), user_id, grace_until, time.time())
+        settled = await _run(_SETTLE, *self._keys(room_id), user_id, grace_until, clock.now())
         return bool(settled)
 
     async def connections(self, room_id: int) -> list[Connection]:
-        values = await _run(_LIVE, *self._keys(room_id)[:2], time.time(), keys=2)
+        values = await _run(_LIVE, *self._keys(room_id)[:2], clock.now(), keys=2)
         return [Connection.decode(value) for value in values if value]
 
     async def rooms(self) -> dict[int, int]:
         client = get_redis()
-        now = time.time()
+        now = clock.now()
         rooms_key = key("presence", "rooms")
         await client.zremrangebyscore(rooms_key, "-inf", now)
         counts = {}

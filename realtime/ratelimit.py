@@ -12,12 +12,12 @@ cache, for the one process there is. Windows are keys that expire on their own.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
 
+from . import clock
 from .conf import realtime_settings
 from .redis_client import get_redis, key, redis_enabled
 
@@ -51,7 +51,7 @@ class Count:
 async def _count(user_id, bucket: str, limit: int) -> Count:
     if limit <= 0:
         return Count(0, 0)
-    now = time.time()
+    now = clock.now()
     window = int(now // WINDOW_SECONDS)
     retry_after = max(1, int((window + 1) * WINDOW_SECONDS - now + 0.999))
     name = f"ws-rate:{user_id}:{bucket}:{window}"

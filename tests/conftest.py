@@ -13,7 +13,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from inventory.models import Agency
-from realtime import metrics, presence
+from realtime import clock, metrics, presence
+from tests.fakeclock import FakeClock
 
 # Under CI a missing service is a failure, except in the pass that deliberately runs on the
 # embedded default (.ci/run sets EMBEDDED_DEFAULT=1 there).
@@ -162,3 +163,10 @@ def end_stray_database_sessions(django_db_setup, django_db_blocker):
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+@pytest.fixture
+def fake_clock():
+    """realtime's clock, stopped at the current time: the test moves it with `advance` / `run_for`."""
+    with clock.use(FakeClock()) as fake:
+        yield fake

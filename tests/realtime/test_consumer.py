@@ -405,19 +405,6 @@ async def test_resume_older_than_the_log_gets_a_snapshot(ana, luis, alfa):
         assert {s["match"] for s in snapshot["data"]["scans"]} == {None}
 
 
-async def test_presence_of_a_vanished_connection_expires_within_two_heartbeats(alfa, settings):
-    from realtime.presence import Connection, get_presence
-
-    settings.REALTIME = {**settings.REALTIME, "HEARTBEAT_INTERVAL_MS": 200}
-    inventory = await database_sync_to_async(services.inventory_get_or_open)(room=Room(alfa, 10, 2025))
-    ghost = Connection("ghost", "99", "Ghost", 0.0, "dead-instance")
-    assert (await get_presence().join(inventory.pk, ghost, limit=50)).joined
-    assert [c.user_name for c in await get_presence().connections(inventory.pk)] == ["Ghost"]
-    await asyncio.sleep(0.45)
-    assert await get_presence().connections(inventory.pk) == []
-    assert inventory.pk not in await get_presence().rooms()
-
-
 async def test_the_room_is_told_once_when_a_vanished_instance_takes_a_user_away(ana, settings):
     from realtime.presence import Connection, get_presence
 
