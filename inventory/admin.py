@@ -20,7 +20,7 @@ class AgencyAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(member_count=Count("members", distinct=True))
 
-    @admin.display(description=_("members"), ordering="member_count")
+    @admin.display(description=_("miembros"), ordering="member_count")
     def member_count(self, agency):
         return agency.member_count
 
@@ -83,13 +83,14 @@ class InventoryAdmin(InventoryReconciliationMixin, admin.ModelAdmin):
         allowed = super().has_delete_permission(request, obj)
         return allowed and (obj is None or not obj.scans.exists())
 
-    @admin.display(description=_("scans"), ordering="scan_count")
+    @admin.display(description=_("escaneos"), ordering="scan_count")
     def scan_count(self, inventory):
         return inventory.scan_count
 
     # Without `permissions` an action is open to anyone who may view the list.
     @admin.action(
-        description=_("Complete the selected inventories (open sessions are told)"), permissions=["change"]
+        description=_("Completar los inventarios seleccionados (se avisa a las sesiones abiertas)"),
+        permissions=["change"],
     )
     def complete_inventories(self, request, queryset):
         done = 0
@@ -102,7 +103,7 @@ class InventoryAdmin(InventoryReconciliationMixin, admin.ModelAdmin):
         if done:
             self.message_user(
                 request,
-                ngettext("%d inventory completed.", "%d inventories completed.", done) % done,
+                ngettext("%d inventario completado.", "%d inventarios completados.", done) % done,
                 messages.SUCCESS,
             )
 

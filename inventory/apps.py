@@ -4,4 +4,4 @@ from django.utils.translation import gettext_lazy as _
 
 class InventoryConfig(AppConfig):
     name = "inventory"
-    verbose_name = _("Inventories")
+    verbose_name = _("Inventarios")

@@ -31,11 +31,11 @@ def validate_agency_name(value: str) -> None:
 class Agency(models.Model):
     """A dealership whose stock is counted, e.g. "Alfa Romeo"."""
 
-    name = models.CharField(_("name"), max_length=120, validators=[validate_agency_name])
+    name = models.CharField(_("nombre"), max_length=120, validators=[validate_agency_name])
     slug = models.SlugField(_("slug"), max_length=140, unique=True, blank=True)
-    is_active = models.BooleanField(_("active"), default=True)
+    is_active = models.BooleanField(_("activa"), default=True)
     members = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, blank=True, related_name="agencies", verbose_name=_("members")
+        settings.AUTH_USER_MODEL, blank=True, related_name="agencies", verbose_name=_("miembros")
     )
     # Managers explain variances and always see the expected list; staff are managers everywhere.
     managers = models.ManyToManyField(
@@ -46,11 +46,11 @@ class Agency(models.Model):
         default=False,
         help_text=_("Quien cuenta no ve la lista esperada, solo el avance; los gerentes ven todo."),
     )
-    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    created_at = models.DateTimeField(_("creada"), auto_now_add=True)
 
     class Meta:
-        verbose_name = _("agency")
-        verbose_name_plural = _("agencies")
+        verbose_name = _("agencia")
+        verbose_name_plural = _("agencias")
         ordering = ["name"]
         # What staff may do beyond the agencies they belong to (docs/reliability.md, item 8).
         permissions = [
@@ -121,32 +121,32 @@ class Inventory(models.Model):
     """One month's count of one agency's stock: the room `{agency}/{month}/{year}`."""
 
     class Status(models.TextChoices):
-        OPEN = "open", _("open")
-        COMPLETED = "completed", _("completed")
+        OPEN = "open", _("abierto")
+        COMPLETED = "completed", _("completado")
 
     agency = models.ForeignKey(
-        Agency, on_delete=models.PROTECT, related_name="inventories", verbose_name=_("agency")
+        Agency, on_delete=models.PROTECT, related_name="inventories", verbose_name=_("agencia")
     )
     month = models.PositiveSmallIntegerField(
-        _("month"), validators=[MinValueValidator(1), MaxValueValidator(12)]
+        _("mes"), validators=[MinValueValidator(1), MaxValueValidator(12)]
     )
     year = models.PositiveSmallIntegerField(
-        _("year"), validators=[MinValueValidator(2000), MaxValueValidator(2100)]
+        _("año"), validators=[MinValueValidator(2000), MaxValueValidator(2100)]
     )
-    status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.OPEN)
-    created_at = models.DateTimeField(_("opened"), auto_now_add=True)
-    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    status = models.CharField(_("estado"), max_length=10, choices=Status, default=Status.OPEN)
+    created_at = models.DateTimeField(_("abierto el"), auto_now_add=True)
+    completed_at = models.DateTimeField(_("completado el"), null=True, blank=True)
     completed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="+",
-        verbose_name=_("completed by"),
+        verbose_name=_("completado por"),
     )
-    completed_by_name = models.CharField(_("completed by (name)"), max_length=150, blank=True)
+    completed_by_name = models.CharField(_("completado por (nombre)"), max_length=150, blank=True)
     # The last event sequence number handed out in this inventory's event log.
-    last_seq = models.PositiveBigIntegerField(_("last event"), default=0, editable=False)
+    last_seq = models.PositiveBigIntegerField(_("último evento"), default=0, editable=False)
     # The room's progress, kept by the services in the transaction of every change to the scans or the
     # expected list, so that a write costs the same in an empty and in a full inventory. `found` counts
     # the distinct expected codes scanned. reconciliation.selectors.progress_recount counts them again
@@ -158,8 +158,8 @@ class Inventory(models.Model):
     progress_flagged = models.PositiveIntegerField(_("VIN dudosos"), default=0, editable=False)
 
     class Meta:
-        verbose_name = _("inventory")
-        verbose_name_plural = _("inventories")
+        verbose_name = _("inventario")
+        verbose_name_plural = _("inventarios")
         ordering = ["-year", "-month", "agency__name"]
         constraints = [
             models.UniqueConstraint(fields=["agency", "month", "year"], name="inventory_one_per_month"),
@@ -192,22 +192,22 @@ class Scan(models.Model):
     """One vehicle counted once in one inventory."""
 
     inventory = models.ForeignKey(
-        Inventory, on_delete=models.CASCADE, related_name="scans", verbose_name=_("inventory")
+        Inventory, on_delete=models.CASCADE, related_name="scans", verbose_name=_("inventario")
     )
     # The client's id for this scan: retrying a scan with the same id never counts it twice.
-    uid = models.UUIDField(_("scan id"), default=uuid.uuid4, unique=True, editable=False)
-    code = models.CharField(_("code"), max_length=CODE_MAX_LENGTH)
+    uid = models.UUIDField(_("id del escaneo"), default=uuid.uuid4, unique=True, editable=False)
+    code = models.CharField(_("código"), max_length=CODE_MAX_LENGTH)
     scanned_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="scans",
-        verbose_name=_("scanned by"),
+        verbose_name=_("escaneado por"),
     )
-    scanned_by_name = models.CharField(_("scanned by (name)"), max_length=150)
-    scanned_at = models.DateTimeField(_("scanned at"))
-    created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+    scanned_by_name = models.CharField(_("escaneado por (nombre)"), max_length=150)
+    scanned_at = models.DateTimeField(_("escaneado el"))
+    created_at = models.DateTimeField(_("registrado el"), auto_now_add=True)
     # The code as compared with the expected list: trimmed and upper-cased.
     code_key = models.CharField(
         _("código normalizado"), max_length=CODE_KEY_MAX_LENGTH, default="", editable=False
@@ -215,8 +215,8 @@ class Scan(models.Model):
     match = models.CharField(_("coincidencia"), max_length=12, choices=ScanMatch, blank=True, default="")
 
     class Meta:
-        verbose_name = _("scan")
-        verbose_name_plural = _("scans")
+        verbose_name = _("escaneo")
+        verbose_name_plural = _("escaneos")
         ordering = ["-scanned_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["inventory", "code"], name="scan_code_once_per_inventory"),
@@ -234,10 +234,10 @@ class RemovedScan(models.Model):
     SCAN_FIELDS = ("uid", "code", "code_key", "scanned_by_id", "scanned_by_name", "scanned_at", "match")
 
     inventory = models.ForeignKey(
-        Inventory, on_delete=models.CASCADE, related_name="removed_scans", verbose_name=_("inventory")
+        Inventory, on_delete=models.CASCADE, related_name="removed_scans", verbose_name=_("inventario")
     )
-    uid = models.UUIDField(_("scan id"), unique=True, editable=False)
-    code = models.CharField(_("code"), max_length=CODE_MAX_LENGTH)
+    uid = models.UUIDField(_("id del escaneo"), unique=True, editable=False)
+    code = models.CharField(_("código"), max_length=CODE_MAX_LENGTH)
     code_key = models.CharField(_("código normalizado"), max_length=CODE_KEY_MAX_LENGTH, editable=False)
     scanned_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -245,10 +245,10 @@ class RemovedScan(models.Model):
         null=True,
         blank=True,
         related_name="+",
-        verbose_name=_("scanned by"),
+        verbose_name=_("escaneado por"),
     )
-    scanned_by_name = models.CharField(_("scanned by (name)"), max_length=150)
-    scanned_at = models.DateTimeField(_("scanned at"))
+    scanned_by_name = models.CharField(_("escaneado por (nombre)"), max_length=150)
+    scanned_at = models.DateTimeField(_("escaneado el"))
     match = models.CharField(_("coincidencia"), max_length=12, choices=ScanMatch, blank=True, default="")
     removed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

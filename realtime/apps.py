@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 class RealtimeConfig(AppConfig):
     name = "realtime"
-    verbose_name = _("Live rooms")
+    verbose_name = _("Salas en vivo")
 
     def ready(self):
         from . import live_page, publisher, revocation

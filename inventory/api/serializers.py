@@ -41,7 +41,7 @@ class YearField(serializers.Field):
 
 
 class RoomInput(serializers.Serializer):
-    agency = serializers.CharField(max_length=140, help_text=_("Agency name or slug."))
+    agency = serializers.CharField(max_length=140, help_text=_("Nombre o slug de la agencia."))
     month = MonthField()
     year = YearField()
 
@@ -50,7 +50,7 @@ class ScanDataInput(serializers.Serializer):
     code = serializers.CharField(max_length=200, trim_whitespace=False, required=False)
     timestamp = serializers.CharField(required=False, allow_blank=True, allow_null=True)
     id = serializers.UUIDField(required=False, allow_null=True)
-    user = serializers.CharField(required=False, allow_blank=True, help_text=_("Ignored."))
+    user = serializers.CharField(required=False, allow_blank=True, help_text=_("Se ignora."))
 
 
 class SaveScanInput(RoomInput):
@@ -60,10 +60,10 @@ class SaveScanInput(RoomInput):
     code = serializers.CharField(max_length=200, trim_whitespace=False, required=False)
     id = serializers.UUIDField(required=False, allow_null=True)
     userId = serializers.CharField(
-        required=False, help_text=_("Ignored: identity comes from authentication.")
+        required=False, help_text=_("Se ignora: la identidad viene de la autenticación.")
     )  # noqa: N815
     userName = serializers.CharField(
-        required=False, help_text=_("Ignored: identity comes from authentication.")
+        required=False, help_text=_("Se ignora: la identidad viene de la autenticación.")
     )  # noqa: N815
 
     def validate(self, attrs):
@@ -80,12 +80,12 @@ class SaveScanInput(RoomInput):
 class DeleteScanQuery(serializers.Serializer):
     """A removal in flat form (query string or body): the agency, the code or the scan's id."""
 
-    agency = serializers.CharField(max_length=140, help_text=_("Agency name or slug."))
+    agency = serializers.CharField(max_length=140, help_text=_("Nombre o slug de la agencia."))
     month = MonthField(required=False)
     year = YearField(required=False)
     code = serializers.CharField(max_length=200, trim_whitespace=False, required=False)
     id = serializers.UUIDField(
-        required=False, allow_null=True, help_text=_("The scan's id: only that scan is removed.")
+        required=False, allow_null=True, help_text=_("El id del escaneo: solo se quita ese escaneo.")
     )
 
     def validate(self, attrs):
@@ -106,10 +106,10 @@ class DeleteScanInput(DeleteScanQuery):
 
     scanData = ScanDataInput(required=False)  # noqa: N815 - the seed's name
     userId = serializers.CharField(
-        required=False, help_text=_("Ignored: identity comes from authentication.")
+        required=False, help_text=_("Se ignora: la identidad viene de la autenticación.")
     )  # noqa: N815
     userName = serializers.CharField(
-        required=False, help_text=_("Ignored: identity comes from authentication.")
+        required=False, help_text=_("Se ignora: la identidad viene de la autenticación.")
     )  # noqa: N815
 
 
