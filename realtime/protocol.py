@@ -1,7 +1,8 @@
-"""The wire contract: message type names and builders for the seed's exact JSON shapes.
+"""Protocol v1's builders: every message that reaches a client is built here.
 
-Every message that reaches a client is built here. Extensions to the seed's shapes are
-additive (a new key, or a new message type) and documented in docs/protocol.md.
+The shapes are declared once in realtime.wire (Django-free); the builders fill them from the
+domain. Extensions to protocol v1 are additive (a new key, or a new message type) and documented
+in docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -20,40 +21,52 @@ from inventory import events
 from inventory.formats import display_name, room_fields, timestamp, timestamp_from_epoch  # noqa: F401
 from inventory.reconciliation.selectors import FIGURES
 
-# Client -> server.
-USER_JOINED = "user_joined"
-SCAN_ADDED = "scan_added"
-SCAN_REMOVED = "scan_removed"
-INVENTORY_COMPLETED = "inventory_completed"
-PING = "ping"
-RESUME = "resume"
-CLIENT_TYPES = (USER_JOINED, SCAN_ADDED, SCAN_REMOVED, INVENTORY_COMPLETED, PING, RESUME)
-
-# Server -> client (besides the echoes of the above).
-SESSION_TERMINATED = "session_terminated"
-PONG = "pong"
-ERROR = "error"
-USER_LEFT = "user_left"
-PRESENCE = "presence"
-SNAPSHOT = "snapshot"
-PROGRESS = "progress"
-
-# Close codes: 1009 is the standard "message too big"; the 44xx codes mirror HTTP statuses.
-CLOSE_MESSAGE_TOO_BIG = 1009
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_NOT_FOUND = 4404
-CLOSE_COMPLETED = 4409
-# 4429, too many: the room is full, the user's own limits (connections, connects a minute), or a
-# client that kept sending past the rate limit.
-CLOSE_TOO_MANY = 4429
-CLOSE_ROOM_FULL = CLOSE_TOO_MANY
-CLOSE_UNAVAILABLE = 4503
-CLOSE_SESSION_TERMINATED = 4000
+# The declaration of protocol v1 (types, close codes, message shapes), re-exported for realtime.
+from .wire import (  # noqa: F401
+    CLIENT_TYPES,
+    CLOSE_COMPLETED,
+    CLOSE_FORBIDDEN,
+    CLOSE_MESSAGE_TOO_BIG,
+    CLOSE_NORMAL,
+    CLOSE_NOT_FOUND,
+    CLOSE_ROOM_FULL,
+    CLOSE_TOO_MANY,
+    CLOSE_UNAUTHENTICATED,
+    CLOSE_UNAVAILABLE,
+    ERROR,
+    INVENTORY_COMPLETED,
+    PING,
+    PONG,
+    PRESENCE,
+    PROGRESS,
+    RESUME,
+    SCAN_ADDED,
+    SCAN_REMOVED,
+    SERVER_TYPES,
+    SESSION_TERMINATED,
+    SNAPSHOT,
+    USER_JOINED,
+    USER_LEFT,
+    ErrorMessage,
+    Figures,
+    InventoryCompletedMessage,
+    PongMessage,
+    PresenceMessage,
+    PresenceUser,
+    ProgressMessage,
+    ScanAddedMessage,
+    ScanData,
+    ScanRemovedMessage,
+    ServerMessage,
+    SessionTerminatedMessage,
+    SnapshotMessage,
+    UserJoinedMessage,
+    UserLeftMessage,
+)
 
 
 def _in_room_language(text, **values) -> str:
-    """Texts broadcast to a whole room are in the site's language (the seed's Spanish texts)."""
+    """Texts broadcast to a whole room are in the site's language (protocol v1's Spanish texts)."""
     with translation.override(settings.LANGUAGE_CODE):
         return _(text) % values
 
@@ -62,12 +75,12 @@ def user_fields(user, name: str | None = None) -> dict[str, Any]:
     return {"userId": str(user.pk) if user else None, "userName": name or display_name(user)}
 
 
-def scan_data(scan) -> dict[str, Any]:
+def scan_data(scan) -> ScanData:
     """Protocol v1's `scanData`, plus the scan's `id` (the client's idempotency key) and `userId`."""
     return _scan_data(events.scan_facts(scan))
 
 
-def _scan_data(scan: dict[str, Any]) -> dict[str, Any]:
+def _scan_data(scan: dict[str, Any]) -> ScanData:
     return {
         "code": scan["code"],
         "user": scan["scanned_by_name"],
@@ -77,13 +90,13 @@ def _scan_data(scan: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def scan_added(scan, *, seq: int | None = None, progress: dict[str, int] | None = None) -> dict[str, Any]:
+def scan_added(scan, *, seq: int | None = None, progress: dict[str, int] | None = None) -> ScanAddedMessage:
     return _scan_added(scan.inventory, events.scan_added_facts(scan, progress=progress), seq)
 
 
 def scan_removed(
     scan, *, user, seq: int | None = None, progress: dict[str, int] | None = None
-) -> dict[str, Any]:
+) -> ScanRemovedMessage:
     return _scan_removed(scan.inventory, events.scan_removed_facts(scan, user=user, progress=progress), seq)
 
 
@@ -92,7 +105,7 @@ def scan_match(scan) -> str | None:
     return getattr(scan, "match", "") or None
 
 
-def _scan_added(inventory, facts: dict[str, Any], seq: int | None) -> dict[str, Any]:
+def _scan_added(inventory, facts: dict[str, Any], seq: int | None) -> ScanAddedMessage:
     message = _scan_message(SCAN_ADDED, inventory, facts, seq)
     # Extension (reconciliation): how the scan compares with the expected list, and the room's figures.
     message["data"]["match"] = facts["scan"]["match"]
@@ -101,14 +114,14 @@ def _scan_added(inventory, facts: dict[str, Any], seq: int | None) -> dict[str, 
     return message
 
 
-def _scan_removed(inventory, facts: dict[str, Any], seq: int | None) -> dict[str, Any]:
+def _scan_removed(inventory, facts: dict[str, Any], seq: int | None) -> ScanRemovedMessage:
     message = _scan_message(SCAN_REMOVED, inventory, facts, seq)
     if facts.get("progress") is not None:
         message["data"]["progress"] = _figures(facts["progress"])
     return message
 
 
-def _figures(figures: dict[str, int]) -> dict[str, int]:
+def _figures(figures: dict[str, int]) -> Figures:
     """The figures in their order: a log on PostgreSQL (jsonb) gives its keys back in another."""
     return {**{name: figures[name] for name in FIGURES if name in figures}, **figures}
 
@@ -128,11 +141,11 @@ def _scan_message(kind, inventory, facts, seq):
 
 def inventory_completed(
     inventory, *, seq: int | None = None, summary: dict[str, int] | None = None
-) -> dict[str, Any]:
+) -> InventoryCompletedMessage:
     return _inventory_completed(inventory, events.inventory_completed_facts(inventory, summary=summary), seq)
 
 
-def _inventory_completed(inventory, facts: dict[str, Any], seq: int | None) -> dict[str, Any]:
+def _inventory_completed(inventory, facts: dict[str, Any], seq: int | None) -> InventoryCompletedMessage:
     name = facts["completed_by_name"]
     data = {
         **room_fields(inventory),
@@ -150,7 +163,7 @@ def _inventory_completed(inventory, facts: dict[str, Any], seq: int | None) -> d
     return {"type": INVENTORY_COMPLETED, "data": data}
 
 
-def session_terminated(inventory) -> dict[str, Any]:
+def session_terminated(inventory) -> SessionTerminatedMessage:
     name = inventory.completed_by_name
     return {
         "type": SESSION_TERMINATED,
@@ -165,14 +178,14 @@ def session_terminated(inventory) -> dict[str, Any]:
     }
 
 
-def user_joined(inventory, user) -> dict[str, Any]:
+def user_joined(inventory, user) -> UserJoinedMessage:
     return {
         "type": USER_JOINED,
         "data": {**room_fields(inventory), **user_fields(user), "timestamp": timestamp()},
     }
 
 
-def user_left(inventory, *, user_id: str, user_name: str) -> dict[str, Any]:
+def user_left(inventory, *, user_id: str, user_name: str) -> UserLeftMessage:
     """Extension: the user's last connection in the room closed, or expired with its instance."""
     return {
         "type": USER_LEFT,
@@ -185,7 +198,7 @@ def user_left(inventory, *, user_id: str, user_name: str) -> dict[str, Any]:
     }
 
 
-def presence(inventory, users: list[dict[str, Any]]) -> dict[str, Any]:
+def presence(inventory, users: list[PresenceUser]) -> PresenceMessage:
     return {
         "type": PRESENCE,
         "data": {**room_fields(inventory), "users": users, "timestamp": timestamp()},
@@ -207,22 +220,22 @@ def echoable(value: Any) -> bool:
     return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
 
-def pong(client_timestamp: Any = None) -> dict[str, Any]:
+def pong(client_timestamp: Any = None) -> PongMessage:
     """Answer a ping; the client's timestamp (already checked with `echoable`) or the server time."""
     now = timestamp()
     echoed = client_timestamp if client_timestamp not in (None, "") else now
     return {"type": PONG, "data": {"timestamp": echoed, "serverTime": now}}
 
 
-def error(message: str, *, code: str = "error", **extra: Any) -> dict[str, Any]:
-    """The seed's `error`, plus a machine-readable `code` and optional details."""
+def error(message: str, *, code: str, **extra: Any) -> ErrorMessage:
+    """Protocol v1's `error`, plus a machine-readable `code` and optional details."""
     return {
         "type": ERROR,
         "data": {"message": str(message), "code": code, **extra, "timestamp": timestamp()},
     }
 
 
-def snapshot(inventory, scans, *, seq: int) -> dict[str, Any]:
+def snapshot(inventory, scans, *, seq: int) -> SnapshotMessage:
     return {
         "type": SNAPSHOT,
         "data": {
@@ -235,7 +248,7 @@ def snapshot(inventory, scans, *, seq: int) -> dict[str, Any]:
     }
 
 
-def progress_update(inventory, figures: dict[str, int], *, cause: str) -> dict[str, Any]:
+def progress_update(inventory, figures: dict[str, int], *, cause: str) -> ProgressMessage:
     """Extension (reconciliation): the room's figures changed without a scan, e.g. a new expected list.
 
     Not sequenced: a client that misses it gets the figures again with the next scan.
@@ -243,7 +256,7 @@ def progress_update(inventory, figures: dict[str, int], *, cause: str) -> dict[s
     return _progress_update(inventory, events.progress_changed_facts(figures, cause=cause), None)
 
 
-def _progress_update(inventory, facts: dict[str, Any], seq: None) -> dict[str, Any]:
+def _progress_update(inventory, facts: dict[str, Any], seq: None) -> ProgressMessage:
     return {
         "type": PROGRESS,
         "data": {
@@ -264,7 +277,7 @@ _RENDERERS = {
 }
 
 
-def event_message(event, inventory) -> dict[str, Any]:
+def event_message(event, inventory) -> ServerMessage:
     """The message of a domain event (`inventory.events.Event` or a row of the log) in `inventory`'s room.
 
     The one rendering of an event: the publisher sends it live, and a replay of the log (a resume, a

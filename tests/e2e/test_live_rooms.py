@@ -7,6 +7,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from inventory.models import Scan
+from realtime.wire import PRESENCE_CHATTER
 from tests.conftest import token_for
 
 from .wsclient import LiveClient, ahttp, room_url
@@ -63,7 +64,7 @@ async def test_finish_session_delivers_completed_then_terminated_and_closes(serv
     kinds = []
     while len(kinds) < 3:
         message = await client.receive()
-        if message["type"] not in {"user_joined", "user_left", "presence"}:
+        if message["type"] not in PRESENCE_CHATTER:
             kinds.append((message["type"], message["data"].get("message")))
     assert kinds == [
         ("scan_added", None),

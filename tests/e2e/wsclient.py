@@ -1,4 +1,7 @@
-"""A real WebSocket client (the `websockets` library) for end-to-end tests."""
+"""A real WebSocket client (the `websockets` library) for end-to-end tests.
+
+Every frame the server sends is checked against protocol v1's declaration (realtime.wire).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,8 @@ from urllib.parse import quote
 import websockets
 from websockets.asyncio.client import connect
 
-CHATTER = {"user_joined", "user_left", "presence"}
+from realtime.wire import PRESENCE_CHATTER as CHATTER
+from realtime.wire import check_server_message
 
 
 def room_url(server, agency="Alfa Romeo", month="10", year="2025", query="") -> str:
@@ -36,7 +40,7 @@ class LiveClient:
         await self.ws.send(json.dumps({"type": kind, "data": data if data is not None else {}}))
 
     async def receive(self, timeout: float = 5) -> dict:
-        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        return check_server_message(json.loads(await asyncio.wait_for(self.ws.recv(), timeout)))
 
     async def receive_type(self, kind: str, timeout: float = 5) -> dict:
         while True:
@@ -58,7 +62,7 @@ class LiveClient:
         """Read until the server closes; the close code it sent."""
         try:
             while True:
-                await asyncio.wait_for(self.ws.recv(), timeout)
+                check_server_message(json.loads(await asyncio.wait_for(self.ws.recv(), timeout)))
         except websockets.ConnectionClosed as closed:
             return closed.rcvd.code if closed.rcvd else 1006
 

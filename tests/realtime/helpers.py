@@ -1,7 +1,11 @@
-"""Connect to the real ASGI WebSocket application in-process with channels' WebsocketCommunicator."""
+"""Connect to the real ASGI WebSocket application in-process with channels' WebsocketCommunicator.
+
+Every frame the server sends a test is checked against protocol v1's declaration (realtime.wire).
+"""
 
 from __future__ import annotations
 
+import json
 from contextlib import asynccontextmanager
 from urllib.parse import quote
 
@@ -9,9 +13,9 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from realtime.routing import websocket_application
+from realtime.wire import PRESENCE_CHATTER, check_server_message
 
 TIMEOUT = 3
-PRESENCE_CHATTER = frozenset({"user_joined", "user_left", "presence"})
 
 
 @database_sync_to_async
@@ -39,7 +43,7 @@ class Client:
         await self.ws.send_json_to(message)
 
     async def receive(self, timeout: float = TIMEOUT) -> dict:
-        return await self.ws.receive_json_from(timeout=timeout)
+        return check_server_message(await self.ws.receive_json_from(timeout=timeout))
 
     async def receive_type(self, kind: str, timeout: float = TIMEOUT) -> dict:
         """Skip presence chatter (user_joined, user_left, presence) until a message of `kind`."""
@@ -59,7 +63,7 @@ class Client:
                 messages.append(message)
         return messages
 
-    async def nothing(self, timeout: float = 0.3, ignore=("user_joined", "presence")) -> bool:
+    async def nothing(self, timeout: float = 0.3, ignore=PRESENCE_CHATTER - {"user_left"}) -> bool:
         """True when nothing but `ignore`d chatter arrives within `timeout`."""
         while not await self.ws.receive_nothing(timeout=timeout):
             message = await self.receive()
@@ -79,6 +83,7 @@ class Client:
                 code = output.get("code", 1000)
                 await self.ws.disconnect(code)
                 return code
+            check_server_message(json.loads(output["text"]))
 
 
 async def connect_raw(path, *, token=None, headers=()):

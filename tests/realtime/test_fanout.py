@@ -11,6 +11,7 @@ from inventory.rooms import Room
 from realtime import broadcast, consumers
 from realtime.fanout import room_stream
 from realtime.redis_client import get_redis, key
+from realtime.wire import PRESENCE_CHATTER
 
 from .helpers import joined
 
@@ -46,7 +47,7 @@ async def test_a_socket_fills_a_missed_event_from_the_log_before_the_next(ana, l
         assert await live_seqs(client, 2) == [(1, "A1"), (2, "A2")]
         await db(services.scan_record, inventory=inventory, user=luis, code="A3")
         assert await live_seqs(client, 1) == [(3, "A3")]
-        assert await client.nothing(0.3, ignore=("user_joined", "presence", "user_left"))
+        assert await client.nothing(0.3, ignore=PRESENCE_CHATTER)
 
 
 async def test_events_relayed_during_a_resume_follow_its_backlog_in_order(ana, luis, alfa, monkeypatch):
@@ -66,7 +67,7 @@ async def test_events_relayed_during_a_resume_follow_its_backlog_in_order(ana, l
         monkeypatch.setattr(consumers, "_events_after", slow_events_after)
         await client.send("resume", {"since": 0})
         assert await live_seqs(client, 3) == [(1, "A1"), (2, "A2"), (3, "A3")]
-        assert await client.nothing(0.3, ignore=("user_joined", "presence", "user_left"))
+        assert await client.nothing(0.3, ignore=PRESENCE_CHATTER)
 
 
 async def test_every_socket_of_the_room_gets_each_event_once_in_order(ana, luis, alfa):

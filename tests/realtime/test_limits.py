@@ -9,6 +9,7 @@ from channels.db import database_sync_to_async
 from inventory import services
 from inventory.rooms import Room
 from realtime import protocol
+from realtime.wire import PRESENCE_CHATTER
 
 from .helpers import connect_raw, joined, room_path, token_of
 
@@ -192,7 +193,7 @@ async def test_a_client_that_sends_ten_times_its_budget_is_closed(ana, settings)
                 await client.ws.disconnect(output["code"])
                 break
             message = protocol_message(output)
-            if message["type"] not in ("presence", "user_joined"):
+            if message["type"] not in PRESENCE_CHATTER:
                 answers.append((message["type"], message["data"].get("code")))
         # Three pongs, a refusal for each of the next 27 (the seed's answer, each naming what it
         # refused), one last refusal at the 31st, then the close: 31 answers for 40 frames.

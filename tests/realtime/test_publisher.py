@@ -10,9 +10,10 @@ from inventory.models import Inventory, InventoryEvent
 from inventory.reconciliation import services as reconciliation
 from inventory.rooms import Room
 from realtime import broadcast, protocol, publisher
+from realtime.wire import PRESENCE_CHATTER
 from tests.inventory.reconciliation_helpers import csv_bytes
 
-from .helpers import PRESENCE_CHATTER, joined
+from .helpers import joined
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from rest_framework.authtoken.models import Token
 
 from inventory.models import Agency, Scan
 from realtime import protocol
+from realtime.wire import PRESENCE_CHATTER
 
 from .helpers import connect_raw, joined, room_path
 
@@ -25,7 +26,7 @@ async def closed_by_server(client) -> tuple[dict, int]:
         message = await client.receive()
         if message["type"] == "error":
             return message["data"], await client.closed_with()
-        assert message["type"] in {"presence", "user_joined", "user_left"}, message
+        assert message["type"] in PRESENCE_CHATTER, message
 
 
 async def still_open(client) -> bool:
