@@ -90,7 +90,6 @@ ErrorCode = Literal[
     "inventory_not_found",
     # joining (each followed by its close)
     "unauthenticated",
-    "forbidden",
     "agency_not_found",
     "month_not_openable",
     "not_found",

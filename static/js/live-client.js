@@ -37,12 +37,12 @@ export const State = Object.freeze({
   CLOSED: "closed",
 });
 
-// Close codes from realtime/protocol.py.
+// Close codes of protocol v1 (realtime/wire.py; tests/realtime/test_wire.py checks these copies).
 const CLOSE_SERVER_ERROR = 1011;
 const CLOSE_COMPLETED = 4409;
 const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404]);
 
-// Error codes that answer the request in flight (see inventory/exceptions.py).
+// Error codes that answer the request in flight (realtime/wire.py ERROR_CODES).
 const REPLY_ERROR_CODES = new Set([
   "duplicate_scan",
   "scan_id_conflict",

@@ -66,7 +66,6 @@ FAULTS = {"internal_error", "database_unavailable", "unavailable"}
 # Refusals at connect: data.code -> close code (docs/protocol.md).
 REFUSALS = {
     "unauthenticated": protocol.CLOSE_UNAUTHENTICATED,
-    "forbidden": protocol.CLOSE_FORBIDDEN,
     "agency_not_found": protocol.CLOSE_NOT_FOUND,
     "invalid": protocol.CLOSE_NOT_FOUND,
     "month_not_openable": protocol.CLOSE_NOT_FOUND,
