@@ -254,7 +254,8 @@ lengths = st.integers(1_000, MAX_FRAME - 200) | st.integers(MAX_FRAME - 200, 2 *
 # the declaration; whether the server accepts them is the fuzz's question.
 DECLARED_VALUES = {
     "scanData.code": codes,
-    "scanData.id": st.sampled_from([value for value in FIELD_VALUES["id"] if isinstance(value, str)]),
+    "scanData.id": st.sampled_from(SCAN_IDS)
+    | st.sampled_from([value for value in FIELD_VALUES["id"] if isinstance(value, str)]),
     "scanData.timestamp": st.sampled_from(["2025-01-15T10:30:00.000Z", "2025-01-15T10:30:00+05:30"]),
     "ping.timestamp": st.sampled_from(["t1", 17, "", 1.5]),
     "since": st.sampled_from([0, 1, 2, 5, 10**6]),
@@ -462,8 +463,8 @@ class Reader:
                 raise AssertionError(f"not UTF-8 JSON text: {text!r} (after {self.frame})") from None
             # Nothing the server answers a client's frame with is bigger than a client's frame.
             assert size <= MAX_FRAME, f"a message of {size} bytes (after {self.frame})"
+            check_shape(message)
             if message.get("type") in CHATTER:
-                check_shape(message)
                 continue
             return message
 

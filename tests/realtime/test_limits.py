@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 from inventory import services
 from inventory.rooms import Room
 from realtime import protocol
-from realtime.wire import PRESENCE_CHATTER
+from realtime.wire import PRESENCE_CHATTER, check_server_message
 
 from .helpers import connect_raw, joined, room_path, token_of
 
@@ -202,7 +202,7 @@ async def test_a_client_that_sends_ten_times_its_budget_is_closed(ana, settings)
 
 
 def protocol_message(output) -> dict:
-    return json.loads(output["text"])
+    return check_server_message(json.loads(output["text"]))
 
 
 # A long backlog gets the snapshot.

@@ -10,7 +10,7 @@ from inventory.models import Inventory, InventoryEvent
 from inventory.reconciliation import services as reconciliation
 from inventory.rooms import Room
 from realtime import broadcast, protocol, publisher
-from realtime.wire import PRESENCE_CHATTER
+from realtime.wire import PRESENCE_CHATTER, check_server_message
 from tests.inventory.reconciliation_helpers import csv_bytes
 
 from .helpers import joined
@@ -82,7 +82,7 @@ async def next_text(client) -> str:
     """The next message other than presence chatter, as the text the server sent."""
     while True:
         text = await client.ws.receive_from(timeout=3)
-        if json.loads(text)["type"] not in PRESENCE_CHATTER:
+        if check_server_message(json.loads(text))["type"] not in PRESENCE_CHATTER:
             return text
 
 
