@@ -1,12 +1,14 @@
 """Domain errors: each carries a message the user can act on, a code and an HTTP status.
 
-REST answers them with DRF's error shape; the socket answers them with the seed's `error`.
+REST answers them with DRF's error shape; the socket answers them with the seed's `error`. Both
+render an error through `error_report`, the one place that says what an exception tells the user.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
+from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.utils.translation import gettext as _
 
 from .formats import timestamp
@@ -32,6 +34,35 @@ class InvalidInput(InventoryError):
 def refused_value_message() -> str:
     """For a DataError: the database refused a value (a NUL character, a number out of range)."""
     return _("Un valor no es válido (carácter nulo o número fuera de rango).")
+
+
+def database_down_message() -> str:
+    """For a database that cannot be reached: nothing was written (every change is one transaction)."""
+    return _("La base de datos no está disponible; no se guardó nada. Inténtalo de nuevo.")
+
+
+class ErrorReport(NamedTuple):
+    """What an error tells the client: a message, a machine-readable code, an HTTP status, details."""
+
+    message: str
+    code: str
+    status: int
+    details: dict[str, Any]
+
+
+def error_report(exc: BaseException) -> ErrorReport | None:
+    """The report of an error the client can act on; None for any other (a bug: an internal error).
+
+    A domain error reports itself; a value the database refused is bad input (400); a database
+    that cannot be reached is a 503.
+    """
+    if isinstance(exc, InventoryError):
+        return ErrorReport(exc.message, exc.code, exc.status, dict(exc.details))
+    if isinstance(exc, DataError):
+        return ErrorReport(refused_value_message(), "invalid", 400, {})
+    if isinstance(exc, (OperationalError, InterfaceError)) or type(exc) is DatabaseError:
+        return ErrorReport(database_down_message(), "database_unavailable", 503, {})
+    return None
 
 
 class AgencyNotFound(InventoryError):

@@ -12,12 +12,14 @@ cache, for the one process there is. Windows are keys that expire on their own.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
+from django.utils.translation import gettext as _
 
-from . import clock
+from . import clock, protocol
 from .conf import realtime_settings
 from .redis_client import get_redis, key, redis_enabled
 
@@ -87,6 +89,30 @@ async def count_message(user_id, bucket: str) -> Count:
 async def count_connect(user_id) -> Count:
     """Count one connection attempt of a user."""
     return await _count(user_id, CONNECT, realtime_settings.CONNECT_RATE_PER_USER)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a socket is refused: the `error` to send (message, code, details), then the close code."""
+
+    close_code: int
+    message: str
+    code: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+async def connect_refusal(user_id) -> Refusal | None:
+    """Count one connection attempt; the refusal when the user is over the limit this minute."""
+    attempts = await count_connect(user_id)
+    if attempts.allowed:
+        return None
+    return Refusal(
+        protocol.CLOSE_TOO_MANY,
+        _("Demasiadas conexiones seguidas: máximo %(max)s por minuto. Reintenta en %(seconds)s s.")
+        % {"max": attempts.limit, "seconds": attempts.retry_after},
+        "connect_rate_limited",
+        {"retryAfter": attempts.retry_after},
+    )
 
 
 async def allow(user_id, kind: str) -> bool:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import deque
+from typing import Any
 
 from django.db import DatabaseError
 
-from . import broadcast, metrics
+from . import broadcast, metrics, protocol
 from .revocation import USER_REVOKED
 
 logger = logging.getLogger("realtime.consumer")
@@ -32,9 +34,92 @@ def later(coroutine) -> None:
     task.add_done_callback(_tasks.discard)
 
 
+# The messages that answer a client's own request by the room's broadcast of its event.
+OWN_KINDS = frozenset({protocol.SCAN_ADDED, protocol.SCAN_REMOVED, protocol.INVENTORY_COMPLETED})
+
+
+def with_ref(text: str, ref: str) -> str:
+    """A message's ready JSON text with the client's `ref` added at its top level."""
+    return f'{text[:-1]},"ref":{json.dumps(ref, ensure_ascii=False)}}}'
+
+
+def _own_key(kind: str, scan: dict[str, Any]) -> tuple:
+    if kind == protocol.INVENTORY_COMPLETED:
+        return (kind,)
+    if isinstance(scan.get("id"), str) and scan["id"]:
+        return (kind, "id", scan["id"].lower())
+    return (kind, "code", scan.get("code"))
+
+
+class _Expected:
+    """One request whose answer is its event's broadcast: `arrives` keeps its ref for the relay."""
+
+    def __init__(self, own: OwnEvents, key: tuple | None):
+        self.own = own
+        self.key = key
+        self.kept = False
+
+    def arrives(self, scan) -> None:
+        """The event was recorded: its broadcast carries the ref (keyed by the stored scan's id)."""
+        self.kept = True
+        if self.key is None or scan is None or self.key[1] == "id" or self.key not in self.own.refs:
+            return
+        ref = self.own.refs.pop(self.key)
+        self.own.refs[(self.key[0], "id", str(scan.uid).lower())] = ref
+
+
+class OwnEvents:
+    """The refs of a socket's requests answered by the broadcast of their event (its own scans)."""
+
+    LIMIT = 64  # refs whose event never came are dropped, oldest first
+
+    def __init__(self, user_id: Any = None):
+        self.user_id = str(user_id) if user_id is not None else None
+        self.refs: dict[tuple, str] = {}
+
+    @contextlib.contextmanager
+    def expecting(self, kind: str, scan: dict[str, Any], ref: str | None):
+        expected = _Expected(self, _own_key(kind, scan) if ref is not None else None)
+        if expected.key is not None:
+            self.refs[expected.key] = ref
+            while len(self.refs) > self.LIMIT:
+                self.refs.pop(next(iter(self.refs)))
+        try:
+            yield expected
+        finally:
+            if expected.key is not None and not expected.kept:
+                self.refs.pop(expected.key, None)
+
+    def ref_of(self, message: dict[str, Any]) -> str | None:
+        """The ref of the request this message answers, taken once; None for anyone else's."""
+        kind = message.get("type")
+        if not self.refs or kind not in OWN_KINDS:
+            return None
+        data = message.get("data") or {}
+        if kind == protocol.INVENTORY_COMPLETED:
+            return self.refs.pop((kind,), None)
+        if str(data.get("userId")) != self.user_id:
+            return None
+        scan = data.get("scanData") or {}
+        found = self.refs.pop(_own_key(kind, scan), None)
+        if found is None and scan.get("code") is not None:
+            found = self.refs.pop((kind, "code", scan["code"]), None)
+        return found
+
+    def text_of(self, event: dict[str, Any]) -> str:
+        """A relayed event's text, with the ref of this socket's request when it answers one."""
+        text = event["text"]
+        if self.refs and event.get("kind") in OWN_KINDS:
+            ref = self.ref_of(json.loads(text))
+            if ref is not None:
+                return with_ref(text, ref)
+        return text
+
+
 class RelayedEvents:
     """Mixed into the consumer, which provides `joined`, `last_seq`, `group_name`, `channel_name`,
-    `send`, `close`, `user_revoked`, `_backfill` (the log from `last_seq` on) and `_database_down`."""
+    `send`, `close`, `user_revoked`, `_backfill` (the log from `last_seq` on), `_database_down`
+    and `own` (an `OwnEvents`)."""
 
     # Relayed events held back while this socket sends from the log (join, resume, gap fill).
     _held: deque | None = None
@@ -77,7 +162,7 @@ class RelayedEvents:
                 logger.info("%s: filling seq gap %s..%s", self.group_name, self.last_seq + 1, seq - 1)
                 await self._backfill(until=seq - 1)
             self.last_seq = seq
-        await self.send(text_data=event["text"])
+        await self.send(text_data=self.own.text_of(event))
         metrics.local.messages_sent += 1
         metrics.local.delivered(time.time() - event["sent"])
 

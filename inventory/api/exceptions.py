@@ -9,7 +9,7 @@ from django.core.exceptions import (
     TooManyFieldsSent,
     TooManyFilesSent,
 )
-from django.db import DatabaseError, DataError, InterfaceError, OperationalError
+from django.db import DataError
 from django.http import JsonResponse
 from django.utils.translation import gettext as _
 from django.views import defaults
@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from inventory.exceptions import InvalidInput, InventoryError, refused_value_message
+from inventory.exceptions import InvalidInput, error_report
 
 logger = logging.getLogger("inventory.api")
 
@@ -27,24 +27,19 @@ def exception_handler(exc, context):
         return _client_error_response(exc)
     if isinstance(exc, InvalidInput) and "field" in exc.details:
         return Response({exc.details["field"]: [exc.message]}, status=exc.status)
-    if isinstance(exc, InventoryError):
-        return Response({"detail": exc.message, "code": exc.code, **exc.details}, status=exc.status)
-    if isinstance(exc, DataError):
-        # The database refused a value (a NUL character, a number out of range): the input is bad.
-        logger.info("Database refused a value: %s", exc)
-        return Response({"detail": refused_value_message(), "code": "invalid"}, status=400)
-    if isinstance(exc, (OperationalError, InterfaceError)) or type(exc) is DatabaseError:
-        # The database is unreachable: nothing was written (every change is one transaction).
+    report = error_report(exc)
+    if report is None:
+        return drf_exception_handler(exc, context)
+    if report.code == "database_unavailable":
         logger.error("Database unavailable: %s", exc)
         return Response(
-            {
-                "detail": _("La base de datos no está disponible; no se guardó nada. Inténtalo de nuevo."),
-                "code": "database_unavailable",
-            },
-            status=503,
+            {"detail": report.message, "code": report.code},
+            status=report.status,
             headers={"Retry-After": "5"},
         )
-    return drf_exception_handler(exc, context)
+    if isinstance(exc, DataError):
+        logger.info("Database refused a value: %s", exc)
+    return Response({"detail": report.message, "code": report.code, **report.details}, status=report.status)
 
 
 def _client_error_response(exc: SuspiciousOperation) -> Response:

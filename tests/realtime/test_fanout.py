@@ -8,7 +8,7 @@ from django.conf import settings
 
 from inventory import services
 from inventory.rooms import Room
-from realtime import broadcast, consumers
+from realtime import broadcast, replay
 from realtime.fanout import room_stream
 from realtime.redis_client import get_redis, key
 from realtime.wire import PRESENCE_CHATTER
@@ -54,7 +54,7 @@ async def test_events_relayed_during_a_resume_follow_its_backlog_in_order(ana, l
     inventory = await open_inventory(alfa)
     for code in ("A1", "A2"):
         await db(services.scan_record, inventory=inventory, user=luis, code=code)
-    events_after = consumers._events_after
+    events_after = replay.events_after
 
     @database_sync_to_async
     def slow_events_after(inventory, seq, until=None):
@@ -64,7 +64,7 @@ async def test_events_relayed_during_a_resume_follow_its_backlog_in_order(ana, l
         return found
 
     async with joined(ana) as client:
-        monkeypatch.setattr(consumers, "_events_after", slow_events_after)
+        monkeypatch.setattr(replay, "events_after", slow_events_after)
         await client.send("resume", {"since": 0})
         assert await live_seqs(client, 3) == [(1, "A1"), (2, "A2"), (3, "A3")]
         assert await client.nothing(0.3, ignore=PRESENCE_CHATTER)

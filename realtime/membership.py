@@ -1,0 +1,144 @@
+"""A socket's place in its room's presence: join, heartbeat, leave, the departure grace period.
+
+`RoomMembership` keeps one connection in the presence store (realtime.presence) and tells the room
+who joined and who left. When the store is down at join, the socket gets a `NullMembership`: it
+counts like any other, unlisted, and announces nothing (as Baserow's PresenceHandler and
+NullPresenceHandler).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from . import broadcast, protocol
+from .conf import realtime_settings
+from .presence import Admission, Connection, get_presence, summarize_users
+from .relaying import later
+
+logger = logging.getLogger("realtime.consumer")
+
+
+class RoomMembership:
+    """One connection listed in the room's presence."""
+
+    listed = True
+
+    def __init__(self, inventory, connection: Connection, room_key: str = ""):
+        self.inventory = inventory
+        self.connection = connection
+        self.room_key = room_key
+        self.left = False
+
+    @classmethod
+    async def join(
+        cls, inventory, connection: Connection, *, room_key: str = "", limit: int, user_limit: int
+    ) -> tuple[RoomMembership | NullMembership, Admission]:
+        """Take a place in the room (within its limits); a `NullMembership` when presence is down."""
+        try:
+            admission = await get_presence().join(
+                inventory.pk, connection, limit=limit, user_limit=user_limit
+            )
+        except Exception as exc:  # presence store down: let people count, unlisted
+            logger.warning("Presence unavailable, joining without it: %r", exc)
+            return NullMembership(inventory, connection, room_key), Admission(True)
+        membership = cls(inventory, connection, room_key)
+        if not admission.joined:
+            membership.left = True
+        await membership.announce_departures(admission.expired)
+        return membership, admission
+
+    async def users(self) -> list[dict[str, Any]]:
+        return summarize_users(await get_presence().connections(self.inventory.pk))
+
+    async def heartbeat(self) -> None:
+        """Keep this connection listed; tell the room about users of vanished instances."""
+        if not self.left:
+            await self.announce_departures(await get_presence().refresh(self.inventory.pk, self.connection))
+
+    async def leave(self, *, grace: bool = True) -> None:
+        """Leave the room once; its last connection tells the room, after the grace period if any."""
+        if self.left:
+            return
+        self.left = True
+        seconds = realtime_settings.presence_grace_seconds if grace else 0
+        grace_until = time.time() + seconds if seconds else 0
+        user_id = self.connection.user_id
+        try:
+            last = await get_presence().leave(
+                self.inventory.pk, self.connection.connection_id, user_id=user_id, grace_until=grace_until
+            )
+        except Exception as exc:
+            logger.warning("Could not leave %s cleanly: %r", self.room_key, exc)
+            return
+        if last and grace_until:
+            later(announce_departure(self.inventory, self.connection, grace_until))
+        elif last:
+            await self._announce_left(self.connection)
+
+    async def abandon(self) -> None:
+        """Give the place back without a word to the room (the join did not complete)."""
+        if self.left:
+            return
+        self.left = True
+        try:
+            await get_presence().leave(self.inventory.pk, self.connection.connection_id)
+        except Exception as exc:
+            logger.warning("Could not leave presence: %r", exc)
+
+    async def announce_departures(self, expired) -> None:
+        """Tell the room who left with a vanished instance: users whose every connection expired."""
+        if not expired:
+            return
+        try:
+            present = {conn.user_id for conn in await get_presence().connections(self.inventory.pk)}
+            gone = {conn.user_id: conn for conn in expired if conn.user_id not in present}
+            for conn in gone.values():
+                logger.debug(
+                    "%s vanished from %s (instance %s)", conn.user_name, self.room_key, conn.instance
+                )
+                await self._announce_left(conn)
+        except Exception as exc:
+            logger.warning("Could not announce who left %s: %r", self.room_key, exc)
+
+    async def _announce_left(self, conn: Connection) -> None:
+        await broadcast.apublish(
+            self.inventory.pk,
+            protocol.user_left(self.inventory, user_id=conn.user_id, user_name=conn.user_name),
+        )
+
+
+class NullMembership(RoomMembership):
+    """A socket that joined while the presence store was down: it counts, unlisted, and announces nothing."""
+
+    listed = False
+
+    async def users(self) -> list[dict[str, Any]]:
+        return []
+
+    async def heartbeat(self) -> None:
+        return None
+
+    async def leave(self, *, grace: bool = True) -> None:
+        self.left = True
+
+    async def abandon(self) -> None:
+        self.left = True
+
+    async def announce_departures(self, expired) -> None:
+        return None
+
+
+async def announce_departure(inventory, connection: Connection, grace_until: float) -> None:
+    """After the grace period, tell the room the user left, unless they came back meanwhile."""
+    await asyncio.sleep(max(0.0, grace_until - time.time()))
+    try:
+        if await get_presence().settle(inventory.pk, connection.user_id, grace_until):
+            await broadcast.apublish(
+                inventory.pk,
+                protocol.user_left(inventory, user_id=connection.user_id, user_name=connection.user_name),
+            )
+    except Exception as exc:
+        logger.warning("Could not announce that %s left: %r", connection.user_name, exc)
