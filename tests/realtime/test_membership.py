@@ -1,0 +1,123 @@
+"""A socket's place in the room's presence: realtime.membership, with its null variant."""
+
+import asyncio
+import time
+
+import pytest
+from channels.db import database_sync_to_async
+
+from inventory import services
+from inventory.rooms import Room
+from realtime.membership import NullMembership, RoomMembership
+from realtime.presence import USER_LIMIT, Connection, get_presence
+from tests.servers import free_port
+
+from .helpers import joined
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@database_sync_to_async
+def open_inventory(agency):
+    return services.inventory_get_or_open(room=Room(agency, 10, 2025))
+
+
+def connection(name="ana", user_id="1"):
+    return Connection(f"conn-{name}", user_id, name.title(), time.time(), "this-instance")
+
+
+async def listed(inventory):
+    return sorted(conn.connection_id for conn in await get_presence().connections(inventory.pk))
+
+
+async def test_a_membership_lists_its_connection_until_it_leaves_once(alfa):
+    inventory = await open_inventory(alfa)
+    membership, admission = await RoomMembership.join(inventory, connection(), limit=10, user_limit=0)
+    assert type(membership) is RoomMembership and membership.listed
+    assert admission.joined and admission.first
+    assert await listed(inventory) == ["conn-ana"]
+    assert [user["userName"] for user in await membership.users()] == ["Ana"]
+    await membership.heartbeat()
+    assert await listed(inventory) == ["conn-ana"]
+    await membership.leave(grace=False)
+    await membership.leave(grace=False)  # a second leave changes nothing
+    assert await listed(inventory) == []
+
+
+async def test_the_room_s_limits_refuse_a_membership(alfa):
+    inventory = await open_inventory(alfa)
+    first, _ = await RoomMembership.join(inventory, connection("a", "1"), limit=1, user_limit=0)
+    refused, admission = await RoomMembership.join(inventory, connection("b", "2"), limit=1, user_limit=0)
+    assert not admission.joined and refused.left
+    second, admission = await RoomMembership.join(inventory, connection("a2", "1"), limit=5, user_limit=1)
+    assert admission.refused == USER_LIMIT
+    await refused.leave()  # refused: nothing to leave
+    assert await listed(inventory) == ["conn-a"]
+    await first.abandon()
+    assert await listed(inventory) == []
+
+
+async def test_the_last_connection_s_departure_is_announced_after_the_grace_period(ana, luis, settings):
+    settings.REALTIME = {**settings.REALTIME, "PRESENCE_GRACE_MS": 200}
+    async with joined(ana) as client:
+        inventory = await open_inventory(await _alfa())
+        membership, _ = await RoomMembership.join(
+            inventory, connection("ghost", "99"), limit=10, user_limit=0
+        )
+        await membership.leave()
+        assert await client.nothing(0.1, ignore=("user_joined", "presence"))
+        left = await client.receive_type("user_left", timeout=2)
+        assert (left["data"]["userId"], left["data"]["userName"]) == ("99", "Ghost")
+
+
+async def test_a_return_within_the_grace_period_is_no_news(ana, settings):
+    settings.REALTIME = {**settings.REALTIME, "PRESENCE_GRACE_MS": 300}
+    async with joined(ana) as client:
+        inventory = await open_inventory(await _alfa())
+        membership, _ = await RoomMembership.join(
+            inventory, connection("ghost", "99"), limit=10, user_limit=0
+        )
+        await membership.leave()
+        back, admission = await RoomMembership.join(
+            inventory, connection("ghost2", "99"), limit=10, user_limit=0
+        )
+        assert admission.joined and admission.returning
+        assert await client.nothing(0.6, ignore=("user_joined", "presence"))
+        await back.leave(grace=False)
+        assert (await client.receive_type("user_left"))["data"]["userId"] == "99"
+
+
+async def test_a_null_membership_when_the_presence_store_is_down(alfa, settings):
+    inventory = await open_inventory(alfa)
+    # A Redis that is not there: nothing listens on this port.
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    membership, admission = await RoomMembership.join(inventory, connection(), limit=10, user_limit=0)
+    assert type(membership) is NullMembership and not membership.listed
+    assert admission.joined  # the user counts, unlisted
+    assert await membership.users() == []
+    await membership.heartbeat()
+    await membership.announce_departures((connection("gone", "2"),))
+    await membership.leave()
+    await membership.abandon()
+    assert membership.left
+
+
+@database_sync_to_async
+def _alfa():
+    from inventory.models import Agency
+
+    return Agency.objects.get(name="Alfa Romeo")
+
+
+async def test_a_heartbeat_announces_users_of_a_vanished_instance(ana, settings):
+    settings.REALTIME = {**settings.REALTIME, "HEARTBEAT_INTERVAL_MS": 200}
+    async with joined(ana) as client:
+        inventory = await open_inventory(await _alfa())
+        ghost = Connection("ghost", "99", "Ghost", time.time(), "dead-instance")
+        assert (await get_presence().join(inventory.pk, ghost, limit=50)).joined
+        membership, _ = await RoomMembership.join(inventory, connection("me", "98"), limit=50, user_limit=0)
+        await asyncio.sleep(0.45)  # the ghost's entry expires; ours is refreshed
+        await membership.heartbeat()
+        left = await client.receive_type("user_left", timeout=2)
+        assert left["data"]["userId"] == "99"
+        await membership.leave(grace=False)

@@ -1,0 +1,108 @@
+"""The optional client `ref`: echoed at the top level of the direct replies to its message."""
+
+import json
+import uuid
+
+import pytest
+from channels.db import database_sync_to_async
+
+from inventory import services
+from inventory.rooms import Room
+from realtime.frames import REF_MAX_CHARS
+
+from .helpers import joined
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+def scan(code, scan_id=None):
+    return {"scanData": {"code": code, **({"id": scan_id} if scan_id else {})}}
+
+
+async def test_a_pong_carries_the_ping_s_ref(ana):
+    async with joined(ana) as client:
+        await client.send("ping", {"timestamp": "t1"}, ref="p-1")
+        pong = await client.receive_type("pong")
+        assert pong["ref"] == "p-1" and pong["data"]["timestamp"] == "t1"
+        await client.send("ping", {})
+        assert "ref" not in await client.receive_type("pong")
+
+
+async def test_the_sender_s_own_scan_carries_its_ref_and_no_one_else_s_does(ana, luis):
+    scan_id = str(uuid.uuid4())
+    async with joined(ana) as ana_ws, joined(luis) as luis_ws:
+        await ana_ws.send("scan_added", scan("A1", scan_id), ref="r-1")
+        own = await ana_ws.receive_type("scan_added")
+        assert own["ref"] == "r-1" and own["data"]["scanData"]["id"] == scan_id
+        assert "ref" not in await luis_ws.receive_type("scan_added")
+        # Removal and completion, too; a code-only scan is matched by the id the server gave it.
+        await ana_ws.send("scan_added", scan("A2"), ref="r-2")
+        assert (await ana_ws.receive_type("scan_added"))["ref"] == "r-2"
+        await ana_ws.send("scan_removed", scan("A1"), ref="r-3")
+        assert (await ana_ws.receive_type("scan_removed"))["ref"] == "r-3"
+        assert "ref" not in await luis_ws.receive_type("scan_added")
+        assert "ref" not in await luis_ws.receive_type("scan_removed")
+        await ana_ws.send("inventory_completed", {}, ref="r-4")
+        assert (await ana_ws.receive_type("inventory_completed"))["ref"] == "r-4"
+        assert "ref" not in await luis_ws.receive_type("inventory_completed")
+
+
+async def test_several_requests_in_flight_are_each_answered_once_with_their_ref(ana):
+    refs = [f"ref-{i}" for i in range(8)]
+    async with joined(ana) as client:
+        for i, ref in enumerate(refs):
+            await client.send("scan_added", scan(f"C{i}", str(uuid.uuid4())), ref=ref)
+        answers = await client.receive_types(8)
+        assert sorted(message["ref"] for message in answers) == sorted(refs)
+        assert {m["ref"]: m["data"]["scanData"]["code"] for m in answers} == {
+            r: f"C{i}" for i, r in enumerate(refs)
+        }
+        assert await client.nothing()
+
+
+async def test_a_replayed_scan_and_an_error_carry_the_ref(ana, luis):
+    scan_id = str(uuid.uuid4())
+    async with joined(ana) as ana_ws, joined(luis) as luis_ws:
+        await ana_ws.send("scan_added", scan("VIN1", scan_id), ref="first")
+        assert (await ana_ws.receive_type("scan_added"))["ref"] == "first"
+        await ana_ws.send("scan_added", scan("VIN1", scan_id), ref="retry")
+        again = await ana_ws.receive_type("scan_added")
+        assert again["ref"] == "retry" and again["data"]["replayed"] is True
+        await luis_ws.receive_type("scan_added")
+        await luis_ws.send("scan_added", scan("VIN1"), ref="dup")
+        error = await luis_ws.receive_type("error")
+        assert error["ref"] == "dup" and error["data"]["code"] == "duplicate_scan"
+        await luis_ws.send("dance", {}, ref="what")
+        error = await luis_ws.receive_type("error")
+        assert error["ref"] == "what" and error["data"]["code"] == "unknown_type"
+        await luis_ws.send("scan_added", "x", ref="bad-data")
+        error = await luis_ws.receive_type("error")
+        assert error["ref"] == "bad-data" and error["data"]["code"] == "invalid_data"
+        # A failed request leaves no ref behind: the next broadcast of that code is not labelled.
+        await ana_ws.send("scan_removed", scan("VIN1"))
+        assert "ref" not in await luis_ws.receive_type("scan_removed")
+
+
+async def test_the_resume_reply_carries_the_ref(ana, luis, alfa):
+    inventory = await database_sync_to_async(services.inventory_get_or_open)(room=Room(alfa, 10, 2025))
+    for code in ("A1", "A2"):
+        await database_sync_to_async(services.scan_record)(inventory=inventory, user=luis, code=code)
+    async with joined(ana) as client:
+        await client.send("resume", {"since": 0}, ref="again")
+        replayed = await client.receive_types(2)
+        assert [(m["ref"], m["data"]["seq"]) for m in replayed] == [("again", 1), ("again", 2)]
+        await client.send("resume", {"since": 99}, ref="snap")
+        assert (await client.receive_type("snapshot"))["ref"] == "snap"
+
+
+@pytest.mark.parametrize(
+    "ref", ["", "x" * (REF_MAX_CHARS + 1), 5, True, ["a"], {"a": 1}, "tab\there", "nl\n"]
+)
+async def test_an_invalid_ref_is_an_invalid_message(ana, ref):
+    async with joined(ana) as client:
+        await client.ws.send_to(text_data=json.dumps({"type": "ping", "data": {}, "ref": ref}))
+        error = await client.receive_type("error")
+        assert error["data"]["code"] == "invalid_message"
+        assert "ref" not in error
+        await client.send("ping", {}, ref="x" * REF_MAX_CHARS)
+        assert (await client.receive_type("pong"))["ref"] == "x" * REF_MAX_CHARS
