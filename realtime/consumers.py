@@ -11,7 +11,6 @@ import asyncio
 import logging
 import secrets
 import time
-from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import ObjectDoesNotExist
@@ -175,7 +174,7 @@ class InventoryConsumer(RelayedEvents, AsyncJsonWebsocketConsumer):
             return await self._revoke(lost)
         if not self.inventory.is_open:
             return await self._reject_completed(self.inventory)
-        since = self._since_from_query()
+        since = replay.since_in_query(self.scope)
         self.last_seq = self.inventory.last_seq
         # Read what a resuming client missed before greeting it, so that a database failure is
         # a clean refusal rather than a socket dropped halfway through its join.
@@ -309,11 +308,6 @@ class InventoryConsumer(RelayedEvents, AsyncJsonWebsocketConsumer):
         for stream in self.streams:
             fanout.leave(stream, self)
         self.streams = ()
-
-    def _since_from_query(self) -> int | None:
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        value = (query.get("since") or [None])[0]
-        return rooms.ascii_int(value) if value is not None else None
 
     async def _reject(self, close_code: int, message: str, code: str, *, ref=None, **details) -> None:
         logger.debug("Closing %s with %s: %s", self.scope.get("path"), close_code, code)

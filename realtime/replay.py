@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
-from inventory import selectors
+from inventory import rooms, selectors
 
 from . import protocol
 from .conf import realtime_settings
@@ -22,6 +23,13 @@ class Backlog:
 
     messages: list[dict[str, Any]]
     last_seq: int
+
+
+def since_in_query(scope) -> int | None:
+    """The seq a reconnecting client stands at (`?since=`), None when it does not say."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    value = (query.get("since") or [None])[0]
+    return rooms.ascii_int(value) if value is not None else None
 
 
 @hop

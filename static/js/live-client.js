@@ -6,7 +6,9 @@
  *   inventory); a reconnect asks for `?since=<last seq>` and the server replays what was
  *   missed, or sends a `snapshot`. When the socket cannot resume, the list is refetched by REST.
  * - An outbox in localStorage: scans and removals made offline are sent when the room is back,
- *   one at a time (an error names no request, so only one may be unanswered). Each scan carries
+ *   up to MAX_IN_FLIGHT at a time: each request carries a `ref` (its id) that the server echoes
+ *   in its direct answer (the own scan_added/scan_removed, or an error), so every answer finds
+ *   its request. Each scan carries
  *   a client-generated id that the server uses as an idempotency key, so a resend never
  *   counts twice. A removal names the scan's id when it is known, so a resend never removes a
  *   later re-scan of the same code; a scan resent after it was removed is refused
@@ -55,6 +57,8 @@ const REPLY_ERROR_CODES = new Set([
 ]);
 
 const REPLY_TIMEOUT_MS = 10000;
+// Requests sent and not yet answered, each matched to its answer by `ref`.
+export const MAX_IN_FLIGHT = 8;
 const TAB_LOCK_PREFIX = "inventario:tab:";
 const RATE_LIMIT_RETRY_MS = 5000;
 
@@ -159,7 +163,8 @@ export class LiveClient extends EventTarget {
     this.joined = false;
     this.everJoined = false;
     this.attempt = 0;
-    this.inflight = null;
+    // Requests sent on this socket and not yet answered, by ref (the request's id).
+    this.inflight = new Map();
     this.completeRequested = false;
     this.completeSentOn = null;
     this.needsResync = false;
@@ -218,7 +223,7 @@ export class LiveClient extends EventTarget {
 
   /** Drop a request not yet sent; false when it is already on its way. */
   cancel(id) {
-    return id !== this.inflight?.id && this.outbox.remove(id);
+    return !this.inflight.has(id) && this.outbox.remove(id);
   }
 
   /** Complete the inventory once everything queued before has been answered. */
@@ -244,14 +249,14 @@ export class LiveClient extends EventTarget {
 
   /** Whether this request has been sent and awaits its answer. */
   isSending(id) {
-    return this.inflight?.id === id;
+    return this.inflight.has(id);
   }
 
   /** The browser has no network: say so now and stop trying until it is back (`online`). */
   goOffline() {
     if (this.terminated) return;
     clearTimeout(this.timers.reconnect);
-    // Handled as a loss now: the request in flight stays queued and is sent again after `online`.
+    // Handled as a loss now: the requests in flight stay queued and is sent again after `online`.
     if (this.ws) this.dropSocket();
     this.setState(State.OFFLINE);
   }
@@ -299,7 +304,7 @@ export class LiveClient extends EventTarget {
     const { opened, joined } = this;
     this.ws = null;
     this.joined = false;
-    this.inflight = null;
+    this.inflight.clear();
     clearTimeout(this.timers.reply);
     if (this.terminated) return;
     if (code === CLOSE_COMPLETED) {
@@ -367,6 +372,8 @@ export class LiveClient extends EventTarget {
     }
     const data = message?.data;
     if (typeof message?.type !== "string" || !data || typeof data !== "object") return;
+    // The request this message answers, when it names one of ours in flight.
+    const request = typeof message.ref === "string" ? (this.inflight.get(message.ref) ?? null) : null;
     switch (message.type) {
       case "presence":
         this.onJoined(data);
@@ -379,10 +386,10 @@ export class LiveClient extends EventTarget {
         });
         break;
       case "scan_added":
-        this.onScanAdded(data);
+        this.onScanAdded(data, request);
         break;
       case "scan_removed":
-        this.onScanRemoved(data);
+        this.onScanRemoved(data, request);
         break;
       case "snapshot":
         this.applySnapshot(data);
@@ -400,7 +407,7 @@ export class LiveClient extends EventTarget {
         this.terminate(data.message, data.completedBy, "session_terminated");
         break;
       case "error":
-        this.onError(data);
+        this.onError(data, request);
         break;
       default: // pong, and types added later
     }
@@ -428,12 +435,13 @@ export class LiveClient extends EventTarget {
     return true;
   }
 
-  onScanAdded(data) {
+  onScanAdded(data, request = null) {
     const scan = data.scanData;
     if (!scan || typeof scan.code !== "string") return;
     const fresh = this.acceptSeq(data);
     // In flight counts too: another tab may have seen the broadcast first and settled it.
-    const answersUs = this.inflight?.id === scan.id || this.outbox.all().some((item) => item.id === scan.id);
+    const answersUs =
+      request !== null || this.inflight.has(scan.id) || this.outbox.all().some((item) => item.id === scan.id);
     if (!fresh && !answersUs) return;
     const userId = data.userId == null ? null : String(data.userId);
     // `match` is null without an expected list; a replayed retry carries it but no `progress`.
@@ -446,14 +454,16 @@ export class LiveClient extends EventTarget {
       match,
       progress,
     });
-    if (answersUs) this.settle(scan.id);
+    if (answersUs) this.settle(request?.id ?? scan.id);
   }
 
-  onScanRemoved(data) {
+  onScanRemoved(data, request = null) {
     const scan = data.scanData;
     if (!scan || typeof scan.code !== "string") return;
     const userId = data.userId == null ? null : String(data.userId);
-    const inflight = this.inflight && removes(this.inflight, scan) ? this.inflight : null;
+    // Ours when it carries the ref of our removal; without a ref it may still make ours moot.
+    const inflight = request?.kind === "remove" ? request : null;
+    const mooted = [...this.inflight.values()].filter((item) => item !== inflight && removes(item, scan));
     if (data.replayed === true) {
       // A removal sent again (by id) after it was done: the answer to ours alone, nothing changed.
       if (!inflight) return;
@@ -463,17 +473,18 @@ export class LiveClient extends EventTarget {
       return;
     }
     if (!this.acceptSeq(data)) return;
-    // Removed by us answers our request; removed by someone else makes ours moot, but it still
-    // gets its own answer (scan_not_found, or by id a replayed scan_removed), which must not be
-    // taken for the next request's.
-    const ours = Boolean(inflight) && userId === this.userId;
+    // Removed by us answers our request; removed by someone else makes ours moot, but each of
+    // those still gets its own answer (scan_not_found, or by id a replayed scan_removed), by ref.
+    const ours = Boolean(inflight);
     const progress = data.progress ?? null;
     this.emit("scan-removed", { scan, userId, userName: data.userName, ours, progress });
     for (const item of this.outbox.all()) {
-      if (removes(item, scan) && item.id !== inflight?.id) this.outbox.remove(item.id);
+      if (removes(item, scan) && item.id !== inflight?.id && !this.inflight.has(item.id)) {
+        this.outbox.remove(item.id);
+      }
     }
+    for (const item of mooted) this.outbox.remove(item.id);
     if (ours) this.settle(inflight.id);
-    else if (inflight) this.outbox.remove(inflight.id);
   }
 
   applySnapshot(data) {
@@ -486,13 +497,13 @@ export class LiveClient extends EventTarget {
     }
   }
 
-  onError(data) {
+  onError(data, request = null) {
     this.lastError = data;
     if (data.code === "inventory_completed") {
       this.terminate(data.message, data.completedBy, "completed");
       return;
     }
-    const item = this.inflight;
+    const item = request;
     if (data.code === "scan_removed" && item?.id !== data.scanData?.id) {
       // A scan resent after its removal, already settled by the scan_added and scan_removed
       // that reached us first: the refusal tells nothing new.
@@ -501,8 +512,8 @@ export class LiveClient extends EventTarget {
     const type = item?.kind === "scan" ? "scan_added" : "scan_removed";
     if (item && data.code === "rate_limited" && data.messageType === type) {
       // Nothing was stored: keep the request and try again when the window has moved on.
-      this.inflight = null;
-      clearTimeout(this.timers.reply);
+      this.inflight.delete(item.id);
+      this.armReplyTimer();
       this.pausedUntil = Date.now() + RATE_LIMIT_RETRY_MS;
       this.timers.pause = setTimeout(() => this.pump(), RATE_LIMIT_RETRY_MS);
       this.emit("request-retrying", { item, code: data.code, message: data.message });
@@ -526,7 +537,7 @@ export class LiveClient extends EventTarget {
   terminate(message, completedBy, cause = "completed") {
     if (this.terminated) return;
     this.terminated = true;
-    this.inflight = null;
+    this.inflight.clear();
     for (const timer of Object.values(this.timers)) {
       clearTimeout(timer);
       clearInterval(timer);
@@ -539,20 +550,22 @@ export class LiveClient extends EventTarget {
     this.emit("terminated", { message: message ?? "", completedBy: completedBy ?? "", cause, dropped });
   }
 
-  // The outbox, one request at a time.
+  // The outbox, up to MAX_IN_FLIGHT requests at a time, each answered by its ref.
 
   pump() {
-    if (!this.joined || this.inflight || this.terminated || Date.now() < this.pausedUntil) return;
+    if (!this.joined || this.terminated || Date.now() < this.pausedUntil) return;
     const items = this.outbox.all();
-    const item = items.find((candidate) => this.maySend(candidate));
-    if (items.length && !item) return; // another open tab sends those; completion waits for them
-    if (item) {
-      this.inflight = item;
-      if (this.send(this.requestFor(item))) this.emit("request-sent", { item });
-      // No answer in time: the socket is likely dead; the request stays queued for the next one.
-      this.timers.reply = setTimeout(() => this.dropSocket(), REPLY_TIMEOUT_MS);
-      return;
+    const ready = items.filter((candidate) => !this.inflight.has(candidate.id) && this.maySend(candidate));
+    for (const item of ready) {
+      if (this.inflight.size >= MAX_IN_FLIGHT) break;
+      if (!this.send(this.requestFor(item))) break;
+      const first = this.inflight.size === 0;
+      this.inflight.set(item.id, item);
+      this.emit("request-sent", { item });
+      if (first) this.armReplyTimer();
     }
+    // In flight, or sent by another open tab: completion waits for every one of them.
+    if (items.length) return;
     // Sent once per socket until the room is terminated: one lost with its socket is sent again.
     if (this.completeRequested && this.completeSentOn !== this.ws) {
       if (this.send({ type: "inventory_completed", data: { ...this.room } })) this.completeSentOn = this.ws;
@@ -579,19 +592,22 @@ export class LiveClient extends EventTarget {
   requestFor(item) {
     if (item.kind === "scan") {
       const scanData = { code: item.code, timestamp: item.timestamp, id: item.id };
-      return { type: "scan_added", data: { ...this.room, scanData } };
+      return { type: "scan_added", ref: item.id, data: { ...this.room, scanData } };
     }
     const scanData = item.scanId ? { code: item.code, id: item.scanId } : { code: item.code };
-    return { type: "scan_removed", data: { ...this.room, scanData } };
+    return { type: "scan_removed", ref: item.id, data: { ...this.room, scanData } };
   }
 
-  /** A request was answered (or made moot): forget it and send the next one. */
+  /** No answer in time while requests are in flight: the socket is likely dead; they stay queued. */
+  armReplyTimer() {
+    clearTimeout(this.timers.reply);
+    if (this.inflight.size) this.timers.reply = setTimeout(() => this.dropSocket(), REPLY_TIMEOUT_MS);
+  }
+
+  /** A request was answered (or made moot): forget it and send the next ones. */
   settle(id) {
     this.outbox.remove(id);
-    if (this.inflight?.id === id) {
-      this.inflight = null;
-      clearTimeout(this.timers.reply);
-    }
+    if (this.inflight.delete(id)) this.armReplyTimer();
     this.pump();
   }
 
