@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import time
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import ObjectDoesNotExist
@@ -21,7 +20,7 @@ from django.utils.translation import gettext as _
 from inventory import rooms, services
 from inventory.exceptions import InventoryCompleted, InventoryError, database_down_message, error_report
 
-from . import broadcast, commands, frames, metrics, protocol, ratelimit, replay, revocation
+from . import broadcast, clock, commands, frames, metrics, protocol, ratelimit, replay, revocation
 from .conf import realtime_settings
 from .db import hop
 from .fanout import get_fanout, room_stream, user_stream
@@ -133,7 +132,7 @@ class InventoryConsumer(RelayedEvents, AsyncJsonWebsocketConsumer):
             connection_id=self.channel_name,
             user_id=str(self.user.pk),
             user_name=protocol.display_name(self.user),
-            since=time.time(),
+            since=clock.now(),
             instance=metrics.INSTANCE_ID,
         )
         self.access = revocation.SocketAccess.of(self.scope, self.user, self.room.agency)

@@ -8,12 +8,10 @@ NullPresenceHandler).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from typing import Any
 
-from . import broadcast, protocol
+from . import broadcast, clock, protocol
 from .conf import realtime_settings
 from .presence import Admission, Connection, get_presence, summarize_users
 from .relaying import later
@@ -64,7 +62,7 @@ class RoomMembership:
             return
         self.left = True
         seconds = realtime_settings.presence_grace_seconds if grace else 0
-        grace_until = time.time() + seconds if seconds else 0
+        grace_until = clock.now() + seconds if seconds else 0
         user_id = self.connection.user_id
         try:
             last = await get_presence().leave(
@@ -133,7 +131,7 @@ class NullMembership(RoomMembership):
 
 async def announce_departure(inventory, connection: Connection, grace_until: float) -> None:
     """After the grace period, tell the room the user left, unless they came back meanwhile."""
-    await asyncio.sleep(max(0.0, grace_until - time.time()))
+    await clock.sleep(max(0.0, grace_until - clock.now()))
     try:
         if await get_presence().settle(inventory.pk, connection.user_id, grace_until):
             await broadcast.apublish(

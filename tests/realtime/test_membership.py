@@ -1,13 +1,12 @@
 """A socket's place in the room's presence: realtime.membership, with its null variant."""
 
-import asyncio
-import time
-
 import pytest
 from channels.db import database_sync_to_async
 
 from inventory import services
 from inventory.rooms import Room
+from realtime import clock
+from realtime.conf import realtime_settings
 from realtime.membership import NullMembership, RoomMembership
 from realtime.presence import USER_LIMIT, Connection, get_presence
 from tests.servers import free_port
@@ -23,7 +22,11 @@ def open_inventory(agency):
 
 
 def connection(name="ana", user_id="1"):
-    return Connection(f"conn-{name}", user_id, name.title(), time.time(), "this-instance")
+    return Connection(f"conn-{name}", user_id, name.title(), clock.now(), "this-instance")
+
+
+def ghost(connection_id):
+    return Connection(connection_id, "99", "Ghost", clock.now(), "this-instance")
 
 
 async def listed(inventory):
@@ -57,32 +60,29 @@ async def test_the_room_s_limits_refuse_a_membership(alfa):
     assert await listed(inventory) == []
 
 
-async def test_the_last_connection_s_departure_is_announced_after_the_grace_period(ana, luis, settings):
-    settings.REALTIME = {**settings.REALTIME, "PRESENCE_GRACE_MS": 200}
+async def test_the_last_connection_s_departure_is_announced_after_the_grace_period(ana, settings, fake_clock):
+    settings.REALTIME = {**settings.REALTIME, "PRESENCE_GRACE_MS": 5000}
     async with joined(ana) as client:
         inventory = await open_inventory(await _alfa())
-        membership, _ = await RoomMembership.join(
-            inventory, connection("ghost", "99"), limit=10, user_limit=0
-        )
+        membership, _ = await RoomMembership.join(inventory, ghost("ghost"), limit=10, user_limit=0)
         await membership.leave()
+        await fake_clock.run_for(4.9)
         assert await client.nothing(0.1, ignore=("user_joined", "presence"))
+        await fake_clock.run_for(0.2)
         left = await client.receive_type("user_left", timeout=2)
         assert (left["data"]["userId"], left["data"]["userName"]) == ("99", "Ghost")
 
 
-async def test_a_return_within_the_grace_period_is_no_news(ana, settings):
-    settings.REALTIME = {**settings.REALTIME, "PRESENCE_GRACE_MS": 300}
+async def test_a_return_within_the_grace_period_is_no_news(ana, settings, fake_clock):
+    settings.REALTIME = {**settings.REALTIME, "PRESENCE_GRACE_MS": 5000}
     async with joined(ana) as client:
         inventory = await open_inventory(await _alfa())
-        membership, _ = await RoomMembership.join(
-            inventory, connection("ghost", "99"), limit=10, user_limit=0
-        )
+        membership, _ = await RoomMembership.join(inventory, ghost("ghost"), limit=10, user_limit=0)
         await membership.leave()
-        back, admission = await RoomMembership.join(
-            inventory, connection("ghost2", "99"), limit=10, user_limit=0
-        )
+        back, admission = await RoomMembership.join(inventory, ghost("ghost2"), limit=10, user_limit=0)
         assert admission.joined and admission.returning
-        assert await client.nothing(0.6, ignore=("user_joined", "presence"))
+        await fake_clock.run_for(6)
+        assert await client.nothing(0.2, ignore=("user_joined", "presence"))
         await back.leave(grace=False)
         assert (await client.receive_type("user_left"))["data"]["userId"] == "99"
 
@@ -109,15 +109,19 @@ def _alfa():
     return Agency.objects.get(name="Alfa Romeo")
 
 
-async def test_a_heartbeat_announces_users_of_a_vanished_instance(ana, settings):
-    settings.REALTIME = {**settings.REALTIME, "HEARTBEAT_INTERVAL_MS": 200}
-    async with joined(ana) as client:
-        inventory = await open_inventory(await _alfa())
-        ghost = Connection("ghost", "99", "Ghost", time.time(), "dead-instance")
-        assert (await get_presence().join(inventory.pk, ghost, limit=50)).joined
-        membership, _ = await RoomMembership.join(inventory, connection("me", "98"), limit=50, user_limit=0)
-        await asyncio.sleep(0.45)  # the ghost's entry expires; ours is refreshed
+async def test_a_heartbeat_announces_users_of_a_vanished_instance(alfa, luis, fake_clock):
+    inventory = await open_inventory(alfa)
+    vanished = Connection("vanished", "99", "Ghost", fake_clock.now(), "dead-instance")
+    assert (await get_presence().join(inventory.pk, vanished, limit=50)).joined
+    membership, _ = await RoomMembership.join(inventory, connection("me", "98"), limit=50, user_limit=0)
+    async with joined(luis) as client:
+        # Past the TTL, every entry expires; the heartbeat refreshes its own and announces the others.
+        fake_clock.advance(realtime_settings.presence_ttl_seconds + 1)
         await membership.heartbeat()
-        left = await client.receive_type("user_left", timeout=2)
-        assert left["data"]["userId"] == "99"
-        await membership.leave(grace=False)
+        left = []
+        while "99" not in left:
+            message = await client.receive()
+            if message["type"] == "user_left":
+                left.append(message["data"]["userId"])
+        assert "99" in left
+    await membership.leave(grace=False)
