@@ -69,7 +69,7 @@ class InventoryConsumer(RelayedEvents, AsyncJsonWebsocketConsumer):
     membership = None
     access = None
     streams = ()
-    own = OwnEvents()
+    own: OwnEvents
     disconnected = False
     # Whether the room may wait a grace period before hearing that this user left.
     _leave_with_grace = True
@@ -78,6 +78,7 @@ class InventoryConsumer(RelayedEvents, AsyncJsonWebsocketConsumer):
         # The connection's id in presence and the logs (there is no layer channel to name it).
         self.channel_name = f"{metrics.INSTANCE_ID}.{secrets.token_hex(6)}"
         self.language = language_of(self.scope)
+        self.own = OwnEvents()  # the refs of this client's requests answered by the room's broadcast
         asyncio.current_task().add_done_callback(self._ended)
         with translation.override(self.language):
             await super().websocket_connect(message)
@@ -127,7 +128,7 @@ class InventoryConsumer(RelayedEvents, AsyncJsonWebsocketConsumer):
             return await self._reject_completed(self.inventory)
 
         self.group_name = room_stream(self.inventory.pk)
-        self.own = OwnEvents(self.user.pk)
+        self.own.user_id = str(self.user.pk)
         connection = Connection(
             connection_id=self.channel_name,
             user_id=str(self.user.pk),
