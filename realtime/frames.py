@@ -12,11 +12,8 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from . import protocol
 from .conf import realtime_settings
-
-# A client's own label for a request, echoed in the direct replies to it (1 to 64 printable characters).
-REF_MAX_CHARS = 64
+from .wire import CLIENT_TYPES, PING, REF_MAX_CHARS
 
 
 @dataclass(frozen=True)
@@ -72,14 +69,14 @@ def check(content: Any) -> Frame:
             "invalid_message",
         )
     kind = content.get("type")
-    if not isinstance(kind, str) or kind not in protocol.CLIENT_TYPES:
+    if not isinstance(kind, str) or kind not in CLIENT_TYPES:
         raise FrameError(
             _("Tipo de mensaje desconocido. Tipos válidos: %(types)s.")
-            % {"types": ", ".join(protocol.CLIENT_TYPES)},
+            % {"types": ", ".join(CLIENT_TYPES)},
             "unknown_type",
             ref=ref,
         )
     data = content.get("data")
-    if data is None and kind == protocol.PING:
+    if data is None and kind == PING:
         data = {}
     return Frame(kind, data, ref)
