@@ -3,9 +3,6 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from inventory.api import health
-from inventory.api.views import PrometheusMetricsView
-
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -18,10 +15,8 @@ urlpatterns = [
         ),
         name="api-docs",
     ),
+    path("", include("realtime.urls")),  # room-info, metrics, health: realtime's own
     path("api/", include("inventory.api.urls")),
-    path("health", health.health, name="health"),
-    path("health/detailed", health.health_detailed, name="health-detailed"),
-    path("metrics", PrometheusMetricsView.as_view(), name="prometheus-metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("inventory.reconciliation.urls")),
     path("", include("inventory.urls")),

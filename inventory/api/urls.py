@@ -16,12 +16,6 @@ urlpatterns = [
         views.DeleteScannedEntryView.as_view(),
         name="delete-scanned-entry",
     ),
-    path(
-        "inventory/websocket/room-info/<str:agency>/<str:month>/<str:year>",
-        views.RoomInfoView.as_view(),
-        name="room-info",
-    ),
-    path("inventory/websocket/metrics", views.MetricsView.as_view(), name="websocket-metrics"),
     # Reconciliation: expected list, progress, variance reasons, report (docs/reconciliation.md).
     path(
         "inventories/<int:pk>/expected/",

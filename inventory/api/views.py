@@ -1,10 +1,8 @@
 """REST endpoints: validate the input, call one service or selector, serialize the output."""
 
-from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from django_filters import rest_framework as filters
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.authtoken.serializers import AuthTokenSerializer
@@ -16,11 +14,9 @@ from inventory import rooms, selectors, services
 from inventory.accounts import lockout, tokens
 from inventory.exceptions import InventoryError, InventoryNotFound
 from inventory.models import Agency, Inventory
-from realtime import metrics, presence
 
 from . import serializers as s
 from .exceptions import ResilientScopedRateThrottle as ScopedRateThrottle
-from .permissions import CanViewRealtimeMetrics
 
 
 class ObtainTokenView(APIView):
@@ -172,26 +168,6 @@ class DeleteScannedEntryView(APIView):
         return Response(s.ScanSerializer(result.scan).data)
 
 
-class RoomInfoView(APIView):
-    """Who is in a room right now, across every server instance."""
-
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
-    def get(self, request, agency, month, year):
-        room = rooms.room_resolve(request.user, agency=agency, month=month, year=year)
-        inventory = selectors.inventory_find(room)
-        return Response(presence.room_info(room, inventory))
-
-
-class MetricsView(APIView):
-    """Realtime metrics aggregated across every server instance (`view_realtime_metrics`)."""
-
-    permission_classes = [permissions.IsAuthenticated, CanViewRealtimeMetrics]
-
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
-    def get(self, request):
-        return Response(metrics.aggregate())
-
-
 class InventoryFilter(filters.FilterSet):
     agency = filters.CharFilter(method="filter_agency", help_text="Agency name or slug.")
 
@@ -284,17 +260,3 @@ class InventoryViewSet(
         inventory = self.get_object()
         page = self.paginate_queryset(selectors.scans_of(inventory))
         return self.get_paginated_response(s.ScanSerializer(page, many=True).data)
-
-
-class PrometheusMetricsView(APIView):
-    """The realtime metrics in Prometheus text format (`view_realtime_metrics`; scrape with a token)."""
-
-    permission_classes = [permissions.IsAuthenticated, CanViewRealtimeMetrics]
-
-    @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
-    def get(self, request):
-        from prometheus_client import CONTENT_TYPE_LATEST
-
-        from realtime.prometheus import exposition
-
-        return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)

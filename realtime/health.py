@@ -1,4 +1,4 @@
-"""Health checks: `/health` for load balancers, `/health/detailed` for staff."""
+"""Health checks (realtime's own): `/health` for load balancers, `/health/detailed` for staff."""
 
 import asyncio
 import logging
@@ -7,14 +7,15 @@ from asgiref.sync import async_to_sync
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import channel_layers, get_channel_layer
 from django.db import connection
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
-from rest_framework import permissions
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_field
+from rest_framework import permissions, serializers
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.response import Response
 
 from inventory.api.permissions import CanViewRealtimeMetrics
-from realtime import metrics, protocol
+
+from . import metrics, protocol
+from .api import MetricsOutput
 
 logger = logging.getLogger("inventory.health")
 
@@ -69,7 +70,50 @@ def check_channel_layer() -> dict:
         return {"ok": False, "backend": backend, "error": repr(exc)[:200]}
 
 
-@extend_schema(responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT})
+class HealthOutput(serializers.Serializer):
+    status = serializers.CharField(help_text="ok, degraded (no channel layer) or error (no database).")
+    database = serializers.CharField(help_text="ok or down.")
+    channelLayer = serializers.CharField(help_text="ok or down.")  # noqa: N815
+    timestamp = serializers.CharField()
+
+
+class CheckOutput(serializers.Serializer):
+    ok = serializers.BooleanField()
+    error = serializers.CharField(required=False, help_text="Why the check failed.")
+
+
+class DatabaseCheckOutput(CheckOutput):
+    vendor = serializers.CharField()
+
+
+class ChannelLayerCheckOutput(CheckOutput):
+    backend = serializers.CharField()
+
+
+class FiguresUnavailableOutput(CheckOutput):
+    """The live figures could not be read (Redis down)."""
+
+
+@extend_schema_field(
+    PolymorphicProxySerializer(
+        component_name="WebsocketFigures",
+        serializers=[MetricsOutput, FiguresUnavailableOutput],
+        resource_type_field_name=None,
+    )
+)
+class WebsocketFiguresField(serializers.DictField):
+    """The live figures, or why they could not be read."""
+
+
+class HealthDetailedOutput(serializers.Serializer):
+    status = serializers.CharField(help_text="ok or degraded.")
+    timestamp = serializers.CharField()
+    database = DatabaseCheckOutput()
+    channelLayer = ChannelLayerCheckOutput()  # noqa: N815
+    websocket = WebsocketFiguresField()
+
+
+@extend_schema(responses={200: HealthOutput, 503: HealthOutput})
 @api_view(["GET"])
 @permission_classes([permissions.AllowAny])
 def health(request):
@@ -88,7 +132,7 @@ def health(request):
     )
 
 
-@extend_schema(responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT})
+@extend_schema(responses={200: HealthDetailedOutput, 503: HealthDetailedOutput})
 @api_view(["GET"])
 @permission_classes([permissions.IsAuthenticated, CanViewRealtimeMetrics])
 def health_detailed(request):
