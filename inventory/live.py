@@ -1,8 +1,8 @@
 """What the live page needs from the transport that serves its room, which registers itself at startup.
 
-The page (inventory.views) opens a socket to the live room and starts from the scans it shows: where
-the socket is, how often it beats, and how a scan reads in its messages belong to the transport
-(realtime registers them in its AppConfig.ready), so the domain does not import it.
+The page (inventory.views) opens a socket to the live room: where the socket is and how often it
+beats belong to the transport (realtime registers them in its AppConfig.ready), so the domain does
+not import it. The scans it starts from read as everywhere (inventory.selectors.scan_data).
 """
 
 from __future__ import annotations
@@ -15,9 +15,6 @@ from django.core.exceptions import ImproperlyConfigured
 class LiveTransport(Protocol):
     def page_config(self) -> dict[str, Any]:
         """What the page's script needs to reach the room (e.g. the socket's path and heartbeat)."""
-
-    def scan_state(self, scan) -> dict[str, Any]:
-        """A scan as the room's messages carry it, for the page's first state."""
 
 
 _transport: LiveTransport | None = None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import F, Q, QuerySet
 from django.utils.translation import gettext as _
 
-from . import rooms
+from . import events, rooms
 from .exceptions import InvalidInput, InventoryNotFound, ScanNotFound
 from .models import Agency, Inventory, InventoryEvent, Scan
 from .reconciliation.matching import code_key
@@ -44,6 +46,33 @@ def inventory_find(room: Room) -> Inventory | None:
 
 def scans_of(inventory: Inventory) -> QuerySet[Scan]:
     return Scan.objects.filter(inventory=inventory).select_related("inventory__agency")
+
+
+def scan_data(scan: Scan) -> dict[str, Any]:
+    """A scan as every JSON body shows it, REST and socket: code, user, timestamp, id, userId, match.
+
+    Protocol v1's `scanData` (code, user, timestamp) with the scan's id (the client's idempotency
+    key), who scanned it (`userId`) and how it compares with the expected list (`match`, None
+    without a list). The one definition: REST, the live page, the report and the socket use it.
+    """
+    return scan_data_of(events.scan_facts(scan))
+
+
+def scan_data_of(facts: dict[str, Any], *, match: bool = True) -> dict[str, Any]:
+    """`scan_data` from a scan's facts as the event log keeps them (`events.scan_facts`).
+
+    `match=False` leaves the match out, for a message that carries it beside the scan (`scan_added`).
+    """
+    data = {
+        "code": facts["code"],
+        "user": facts["scanned_by_name"],
+        "timestamp": facts["scanned_at"],
+        "id": facts["id"],
+        "userId": facts["scanned_by_id"],
+    }
+    if match:
+        data["match"] = facts.get("match")
+    return data
 
 
 def scan_count(inventory: Inventory) -> int:

@@ -154,8 +154,8 @@ def _percent(progress: dict) -> int:
 
 
 def _scan_state(scan) -> dict:
-    """The scan as the room's `scan_added` carries it (the live transport says how)."""
-    return live.transport().scan_state(scan)
+    """The scan in the one shape REST and the room's messages share."""
+    return selectors.scan_data(scan)
 
 
 def _reconciliation_state(request, inventory: Inventory) -> dict:

@@ -15,7 +15,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from inventory import events
+from inventory import events, selectors
 
 # The domain's formats, used here and by the rest of realtime through this module.
 from inventory.formats import display_name, room_fields, timestamp, timestamp_from_epoch  # noqa: F401
@@ -60,6 +60,7 @@ from .wire import (  # noqa: F401
     ServerMessage,
     SessionTerminatedMessage,
     SnapshotMessage,
+    SnapshotScan,
     UserJoinedMessage,
     UserLeftMessage,
 )
@@ -75,19 +76,14 @@ def user_fields(user, name: str | None = None) -> dict[str, Any]:
     return {"userId": str(user.pk) if user else None, "userName": name or display_name(user)}
 
 
-def scan_data(scan) -> ScanData:
-    """Protocol v1's `scanData`, plus the scan's `id` (the client's idempotency key) and `userId`."""
-    return _scan_data(events.scan_facts(scan))
+def scan_data(scan) -> SnapshotScan:
+    """The scan shape REST shares (inventory.selectors.scan_data): scanData's keys and `match`."""
+    return selectors.scan_data(scan)
 
 
 def _scan_data(scan: dict[str, Any]) -> ScanData:
-    return {
-        "code": scan["code"],
-        "user": scan["scanned_by_name"],
-        "timestamp": scan["scanned_at"],
-        "id": scan["id"],
-        "userId": scan["scanned_by_id"],
-    }
+    """A message's `scanData`: the shared scan shape without `match`, which the message carries beside it."""
+    return selectors.scan_data_of(scan, match=False)
 
 
 def scan_added(scan, *, seq: int | None = None, progress: dict[str, int] | None = None) -> ScanAddedMessage:
@@ -98,11 +94,6 @@ def scan_removed(
     scan, *, user, seq: int | None = None, progress: dict[str, int] | None = None
 ) -> ScanRemovedMessage:
     return _scan_removed(scan.inventory, events.scan_removed_facts(scan, user=user, progress=progress), seq)
-
-
-def scan_match(scan) -> str | None:
-    """The scan's match: expected, unexpected or flagged; None when there is no expected list."""
-    return getattr(scan, "match", "") or None
 
 
 def _scan_added(inventory, facts: dict[str, Any], seq: int | None) -> ScanAddedMessage:
@@ -242,7 +233,7 @@ def snapshot(inventory, scans, *, seq: int) -> SnapshotMessage:
             **room_fields(inventory),
             "status": inventory.status,
             "seq": seq,
-            "scans": [{**scan_data(scan), "match": scan_match(scan)} for scan in scans],
+            "scans": [scan_data(scan) for scan in scans],
             "timestamp": timestamp(),
         },
     }

@@ -95,8 +95,7 @@ def detail_items(inventory: Inventory, *, show_expected: bool) -> Iterator[dict[
             yield {
                 **selectors.expected_vehicle_data(vehicle),
                 "kind": selectors.FOUND,
-                "scannedBy": vehicle.found_by,
-                "scannedAt": timestamp(vehicle.found_at) if vehicle.found_at else None,
+                **_found_by(vehicle),
             }
         for vehicle in selectors.missing_vehicles(inventory).iterator(CHUNK):
             yield selectors.missing_item(vehicle)
@@ -143,13 +142,17 @@ def _counters(inventory: Inventory, duplicates: list[dict]) -> list[dict[str, An
     return sorted(people.values(), key=lambda entry: (-entry["scans"], entry["userName"].lower()))
 
 
+def _found_by(vehicle) -> dict[str, Any]:
+    """Who scanned a found vehicle first and when, named as a scan names them (`user`, `timestamp`)."""
+    return {"user": vehicle.found_by, "timestamp": timestamp(vehicle.found_at) if vehicle.found_at else None}
+
+
 def _found(inventory: Inventory) -> list[dict[str, Any]]:
     return [
         {
             **selectors.expected_vehicle_data(vehicle),
             "kind": selectors.FOUND,
-            "scannedBy": vehicle.found_by,
-            "scannedAt": timestamp(vehicle.found_at) if vehicle.found_at else None,
+            **_found_by(vehicle),
         }
         for vehicle in selectors.expected_list(inventory, state=selectors.FOUND)
     ]

@@ -17,6 +17,7 @@ from inventory.models import (
     VarianceExplanation,
     VarianceReason,
 )
+from inventory.selectors import scan_data
 
 # The kinds of variance: expected but never scanned, and scanned but not expected.
 MISSING = "missing"
@@ -248,13 +249,8 @@ def expected_vehicle_data(vehicle: ExpectedVehicle) -> dict[str, Any]:
 
 
 def scan_variance_data(scan: Scan) -> dict[str, Any]:
-    return {
-        "code": scan.code,
-        "match": scan.match,
-        "scannedBy": scan.scanned_by_name,
-        "scannedById": str(scan.scanned_by_id) if scan.scanned_by_id else None,
-        "scannedAt": timestamp(scan.scanned_at),
-    }
+    """A scan that is a variance, in the one scan shape (code, user, timestamp, id, userId, match)."""
+    return scan_data(scan)
 
 
 def variances_of(inventory: Inventory, *, include_missing: bool = True) -> dict[str, list[dict[str, Any]]]:

@@ -156,7 +156,7 @@ def test_the_report_figures(api_for, counted, luis):
         ("UNLISTED-1", "unexpected"),
         ("1M8GDM9AKKP042788", "flagged"),
     ]
-    assert [item["scannedBy"] for item in report["found"]] == ["Ana García", "Luis Pérez"]
+    assert [item["user"] for item in report["found"]] == ["Ana García", "Luis Pérez"]
     assert [(p["counted"], p["found"]) for p in report["timeline"]] == [
         (0, 0),
         (1, 1),
