@@ -5,10 +5,9 @@ from __future__ import annotations
 from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -16,11 +15,12 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from inventory.exceptions import InventoryError, InventoryNotFound
-from inventory.models import Inventory, VarianceReason
+from inventory.models import Inventory
 from inventory.reconciliation import access, exports, selectors, services
 from inventory.reconciliation.errors import ExpectedListHidden, ImportRejected, NotAManager, RowError
 from inventory.reconciliation.report import detail_items, report_of, report_summary
 
+from . import reconciliation_serializers as s
 from .exceptions import ResilientScopedRateThrottle as ScopedRateThrottle
 from .parsers import JSONParser
 
@@ -31,65 +31,6 @@ def inventory_for(request, pk) -> Inventory:
     if inventory is None or not access.can_view(request.user, inventory.agency):
         raise InventoryNotFound(_("No existe el inventario %(id)s.") % {"id": pk})
     return inventory
-
-
-class ExpectedVehicleOutput(serializers.Serializer):
-    code = serializers.CharField()
-    stockNumber = serializers.CharField(source="stock_number")  # noqa: N815
-    description = serializers.CharField(source="label")
-    make = serializers.CharField()
-    model = serializers.CharField()
-    year = serializers.IntegerField(allow_null=True)
-    color = serializers.CharField()
-    location = serializers.CharField()
-    line = serializers.IntegerField()
-    state = serializers.SerializerMethodField()
-    foundBy = serializers.CharField(source="found_by", allow_null=True)  # noqa: N815
-    foundAt = serializers.DateTimeField(source="found_at", allow_null=True)  # noqa: N815
-    reason = serializers.CharField(allow_null=True)
-    reasonLabel = serializers.SerializerMethodField()  # noqa: N815
-    note = serializers.CharField(allow_null=True)
-
-    def get_state(self, vehicle) -> str:
-        return selectors.FOUND if vehicle.found else selectors.MISSING
-
-    def get_reasonLabel(self, vehicle) -> str | None:  # noqa: N802
-        return str(VarianceReason(vehicle.reason).label) if vehicle.reason else None
-
-
-class ImportOutput(serializers.Serializer):
-    imported = serializers.IntegerField()
-    replaced = serializers.IntegerField()
-    rematched = serializers.IntegerField()
-    progress = serializers.DictField(child=serializers.IntegerField())
-    columns = serializers.DictField(child=serializers.CharField())
-    ignored = serializers.ListField(child=serializers.CharField())
-
-
-class ImportInput(serializers.Serializer):
-    file = serializers.FileField(help_text=gettext_lazy("CSV o XLSX con una fila de encabezado."))
-
-
-class VarianceInput(serializers.Serializer):
-    code = serializers.CharField(max_length=200)
-    reason = serializers.ChoiceField(
-        choices=VarianceReason.choices,
-        allow_null=True,
-        allow_blank=True,
-        help_text=gettext_lazy("Vacío o null borra la explicación."),
-    )
-    note = serializers.CharField(max_length=500, allow_blank=True, required=False, default="")
-
-
-PAGINATED_EXPECTED_LIST = inline_serializer(
-    "PaginatedExpectedVehicleList",
-    fields={
-        "count": serializers.IntegerField(),
-        "next": serializers.URLField(allow_null=True),
-        "previous": serializers.URLField(allow_null=True),
-        "results": ExpectedVehicleOutput(many=True),
-    },
-)
 
 
 class ExpectedListView(APIView):
@@ -110,7 +51,7 @@ class ExpectedListView(APIView):
             OpenApiParameter("limit", int, description="How many vehicles per page (default 100)."),
             OpenApiParameter("offset", int, description="Where the page starts."),
         ],
-        responses={200: PAGINATED_EXPECTED_LIST},
+        responses={200: s.PAGINATED_EXPECTED_LIST},
     )
     def get(self, request, pk):
         inventory = inventory_for(request, pk)
@@ -125,9 +66,9 @@ class ExpectedListView(APIView):
         )
         paginator = api_settings.DEFAULT_PAGINATION_CLASS()
         page = paginator.paginate_queryset(vehicles, request, view=self)
-        return paginator.get_paginated_response(ExpectedVehicleOutput(page, many=True).data)
+        return paginator.get_paginated_response(s.ExpectedVehicleOutput(page, many=True).data)
 
-    @extend_schema(request={"multipart/form-data": ImportInput}, responses={201: ImportOutput})
+    @extend_schema(request={"multipart/form-data": s.ImportInput}, responses={201: s.ImportOutput})
     def post(self, request, pk):
         inventory = inventory_for(request, pk)
         upload = request.FILES.get("file")
@@ -136,9 +77,9 @@ class ExpectedListView(APIView):
         result = services.expected_import_file(
             inventory=inventory, upload=upload, filename=upload.name or "", user=request.user
         )
-        return Response(ImportOutput(result.as_data()).data, status=status.HTTP_201_CREATED)
+        return Response(s.ImportOutput(result.as_data()).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: s.ExpectedClearedOutput})
     def delete(self, request, pk):
         inventory = inventory_for(request, pk)
         removed = services.expected_clear(inventory=inventory, user=request.user)
@@ -148,7 +89,7 @@ class ExpectedListView(APIView):
 class ProgressView(APIView):
     """The room's figures now, and what this user may see and do (the live page's initial state)."""
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: s.ProgressOutput})
     def get(self, request, pk):
         inventory = inventory_for(request, pk)
         agency = inventory.agency
@@ -174,21 +115,21 @@ class VarianceView(APIView):
     def get_throttles(self):
         return super().get_throttles() if self.request.method != "GET" else []
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: s.VariancesOutput})
     def get(self, request, pk):
         inventory = inventory_for(request, pk)
         can_see = access.can_see_expected(request.user, inventory.agency)
         variances = selectors.variances_of(inventory, include_missing=can_see)
         return Response({"reasons": selectors.reasons(), "expectedHidden": not can_see, **variances})
 
-    @extend_schema(request=VarianceInput(many=True), responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=s.VarianceInput(many=True), responses={200: s.VarianceExplainedOutput})
     def put(self, request, pk):
         """One `{code, reason, note}` or a list of them: all are saved, or none."""
         inventory = inventory_for(request, pk)
         if not access.is_manager(request.user, inventory.agency):
             raise NotAManager(inventory.agency)
         many = isinstance(request.data, list)
-        serializer = VarianceInput(data=request.data, many=many)
+        serializer = s.VarianceInput(data=request.data, many=many)
         serializer.is_valid(raise_exception=True)
         items = serializer.validated_data if many else [serializer.validated_data]
         results = []
@@ -248,7 +189,7 @@ class ReportView(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("format", str, enum=["json", "csv", "xlsx"])],
         responses={
-            (200, "application/json"): OpenApiTypes.OBJECT,
+            (200, "application/json"): s.ReportOutput,
             (200, "text/csv"): OpenApiTypes.BINARY,
             (200, XLSXRenderer.media_type): OpenApiTypes.BINARY,
         },

@@ -8,10 +8,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from inventory import rooms
+from inventory import rooms, selectors
 from inventory.exceptions import InvalidInput
-from inventory.models import Agency, Inventory, Scan, ScanMatch
-from realtime import protocol
+from inventory.formats import timestamp
+from inventory.models import CODE_MAX_LENGTH, Agency, Inventory, ScanMatch
+
+# An agency is named by its name or its slug: the longer of the two.
+AGENCY_MAX_LENGTH = max(Agency._meta.get_field(name).max_length for name in ("name", "slug"))
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -40,14 +43,43 @@ class YearField(serializers.Field):
         return value
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
+class TimestampField(serializers.Field):
+    """A moment as the socket writes it: ISO 8601 UTC with milliseconds and `Z` (null for none)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return timestamp(value) if value is not None else None
+
+
+class CodeField(serializers.CharField):
+    """A scanned code: at most the model's CODE_MAX_LENGTH characters once trimmed, as the services say."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)  # the services trim and check it
+        super().__init__(**kwargs)
+        self.max_length = CODE_MAX_LENGTH  # documented; checked below on the trimmed code
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if len(value.strip()) > CODE_MAX_LENGTH:
+            raise serializers.ValidationError(
+                _("El código no puede tener más de %(max)s caracteres.") % {"max": CODE_MAX_LENGTH}
+            )
+        return value
+
+
 class RoomInput(serializers.Serializer):
-    agency = serializers.CharField(max_length=140, help_text=_("Nombre o slug de la agencia."))
+    agency = serializers.CharField(max_length=AGENCY_MAX_LENGTH, help_text=_("Nombre o slug de la agencia."))
     month = MonthField()
     year = YearField()
 
 
 class ScanDataInput(serializers.Serializer):
-    code = serializers.CharField(max_length=200, trim_whitespace=False, required=False)
+    code = CodeField(required=False)
     timestamp = serializers.CharField(required=False, allow_blank=True, allow_null=True)
     id = serializers.UUIDField(required=False, allow_null=True)
     user = serializers.CharField(required=False, allow_blank=True, help_text=_("Se ignora."))
@@ -57,7 +89,7 @@ class SaveScanInput(RoomInput):
     """The seed's `scan_added` data; `code` may also be given at the top level."""
 
     scanData = ScanDataInput(required=False)  # noqa: N815 - the seed's name
-    code = serializers.CharField(max_length=200, trim_whitespace=False, required=False)
+    code = CodeField(required=False)
     id = serializers.UUIDField(required=False, allow_null=True)
     userId = serializers.CharField(
         required=False, help_text=_("Se ignora: la identidad viene de la autenticación.")
@@ -80,10 +112,10 @@ class SaveScanInput(RoomInput):
 class DeleteScanQuery(serializers.Serializer):
     """A removal in flat form (query string or body): the agency, the code or the scan's id."""
 
-    agency = serializers.CharField(max_length=140, help_text=_("Nombre o slug de la agencia."))
+    agency = serializers.CharField(max_length=AGENCY_MAX_LENGTH, help_text=_("Nombre o slug de la agencia."))
     month = MonthField(required=False)
     year = YearField(required=False)
-    code = serializers.CharField(max_length=200, trim_whitespace=False, required=False)
+    code = CodeField(required=False)
     id = serializers.UUIDField(
         required=False, allow_null=True, help_text=_("El id del escaneo: solo se quita ese escaneo.")
     )
@@ -123,24 +155,20 @@ class MatchField(serializers.ChoiceField):
         return value or None
 
 
-class ScanSerializer(serializers.ModelSerializer):
-    id = serializers.UUIDField(source="uid", read_only=True)
-    user = serializers.CharField(source="scanned_by_name", read_only=True)
-    userId = serializers.SerializerMethodField()  # noqa: N815
-    timestamp = serializers.SerializerMethodField()
-    # A string, as the protocol carries `inventoryId` (and `userId`).
-    inventoryId = serializers.CharField(source="inventory_id", read_only=True)  # noqa: N815
+class ScanSerializer(serializers.Serializer):
+    """A scan in the one shape REST and the socket share (selectors.scan_data), and its inventory."""
+
+    code = serializers.CharField(read_only=True)
+    user = serializers.CharField(read_only=True, help_text="Who scanned it (display name).")
+    timestamp = TimestampField(help_text="When it was scanned.")
+    id = serializers.UUIDField(read_only=True, help_text="The scan's id (the client's idempotency key).")
+    userId = serializers.CharField(read_only=True, allow_null=True)  # noqa: N815
     match = MatchField()
+    # A string, as the protocol carries `inventoryId` (and `userId`).
+    inventoryId = serializers.CharField(read_only=True)  # noqa: N815
 
-    class Meta:
-        model = Scan
-        fields = ["id", "code", "user", "userId", "timestamp", "inventoryId", "match"]
-
-    def get_userId(self, scan) -> str | None:  # noqa: N802
-        return str(scan.scanned_by_id) if scan.scanned_by_id else None
-
-    def get_timestamp(self, scan) -> str:
-        return protocol.timestamp(scan.scanned_at)
+    def to_representation(self, scan):
+        return {**selectors.scan_data(scan), "inventoryId": str(scan.inventory_id)}
 
 
 class AgencySerializer(serializers.ModelSerializer):
@@ -151,10 +179,12 @@ class AgencySerializer(serializers.ModelSerializer):
         required=False,
     )
 
+    isActive = serializers.BooleanField(source="is_active", required=False)  # noqa: N815
+    createdAt = TimestampField(source="created_at")  # noqa: N815
+
     class Meta:
         model = Agency
-        fields = ["id", "name", "slug", "is_active", "members", "created_at"]
-        read_only_fields = ["created_at"]
+        fields = ["id", "name", "slug", "isActive", "members", "createdAt"]
         extra_kwargs = {"slug": {"required": False}}
 
     def validate_name(self, value):
@@ -182,26 +212,30 @@ class AgencySerializer(serializers.ModelSerializer):
 
 class InventorySerializer(serializers.ModelSerializer):
     agency = serializers.CharField(source="agency.name", read_only=True)
-    agency_slug = serializers.CharField(source="agency.slug", read_only=True)
+    agencySlug = serializers.CharField(source="agency.slug", read_only=True)  # noqa: N815
+    month = MonthField(read_only=True)
     room = serializers.CharField(source="room_key", read_only=True)
-    scan_count = serializers.IntegerField(read_only=True)
-    completed_by = serializers.CharField(source="completed_by_name", read_only=True)
+    scanCount = serializers.IntegerField(source="scan_count", read_only=True)  # noqa: N815
+    createdAt = TimestampField(source="created_at")  # noqa: N815
+    completedAt = TimestampField(source="completed_at", allow_null=True)  # noqa: N815
+    completedBy = serializers.CharField(source="completed_by_name", read_only=True)  # noqa: N815
+    lastSeq = serializers.IntegerField(source="last_seq", read_only=True)  # noqa: N815
 
     class Meta:
         model = Inventory
         fields = [
             "id",
             "agency",
-            "agency_slug",
+            "agencySlug",
             "month",
             "year",
             "room",
             "status",
-            "scan_count",
-            "created_at",
-            "completed_at",
-            "completed_by",
-            "last_seq",
+            "scanCount",
+            "createdAt",
+            "completedAt",
+            "completedBy",
+            "lastSeq",
         ]
         read_only_fields = fields
 

@@ -243,6 +243,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "inventory.api.exceptions.exception_handler",
+    # Every JSON body is camelCase, errors too (issue 13).
+    "NON_FIELD_ERRORS_KEY": "nonFieldErrors",
     # DRF's parsers, with a JSON parser that answers JSON nested too deep with a 400.
     "DEFAULT_PARSER_CLASSES": [
         "inventory.api.parsers.JSONParser",

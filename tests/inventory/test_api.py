@@ -36,7 +36,7 @@ def test_token_is_issued_for_valid_credentials(api_for, ana):
 def test_token_is_refused_for_a_wrong_password(api_for, ana):
     response = api_for().post("/api/auth/token/", {"username": "ana", "password": "nope"})
     assert response.status_code == 400
-    assert "non_field_errors" in response.json()
+    assert "nonFieldErrors" in response.json()
 
 
 def test_a_revoked_token_no_longer_works(api_for, ana):
@@ -153,8 +153,8 @@ def test_finish_session_completes_once_then_409(api_for, ana, luis):
     )
     assert response.status_code == 200
     assert response.json()["status"] == "completed"
-    assert response.json()["completed_by"] == "Luis Pérez"
-    assert response.json()["scan_count"] == 1
+    assert response.json()["completedBy"] == "Luis Pérez"
+    assert response.json()["scanCount"] == 1
     again = api_for(ana).post(FINISH, {"agency": "Alfa Romeo", "month": "10", "year": 2025}, format="json")
     assert again.status_code == 409
     assert again.json()["completedBy"] == "Luis Pérez"
@@ -337,8 +337,8 @@ def test_members_see_only_their_agencies_and_cannot_edit(api_for, ana, luis, sta
     assert names == ["Alfa Romeo"]
     assert api_for(luis).post("/api/agencies/", {"name": "Nueva"}, format="json").status_code == 403
     assert api_for(luis).patch("/api/agencies/alfa-romeo/", {"name": "X"}, format="json").status_code == 403
-    edited = api_for(staff).patch("/api/agencies/alfa-romeo/", {"is_active": False}, format="json")
-    assert edited.status_code == 200 and edited.json()["is_active"] is False
+    edited = api_for(staff).patch("/api/agencies/alfa-romeo/", {"isActive": False}, format="json")
+    assert edited.status_code == 200 and edited.json()["isActive"] is False
 
 
 def test_inventories_filter_and_scans_listing(api_for, ana, luis, alfa, peugeot):
@@ -349,7 +349,7 @@ def test_inventories_filter_and_scans_listing(api_for, ana, luis, alfa, peugeot)
     client = api_for(ana)
     assert client.get("/api/inventories/").json()["count"] == 3
     october = client.get("/api/inventories/", {"agency": "Alfa Romeo", "month": 10}).json()["results"]
-    assert [(i["room"], i["scan_count"]) for i in october] == [("Alfa Romeo/10/2025", 1)]
+    assert [(i["room"], i["scanCount"]) for i in october] == [("Alfa Romeo/10/2025", 1)]
     assert client.get("/api/inventories/", {"status": "completed"}).json()["count"] == 0
     scans = client.get(f"/api/inventories/{october[0]['id']}/scans/").json()["results"]
     assert [s["code"] for s in scans] == ["C10"]
