@@ -624,10 +624,10 @@ export class LiveClient extends EventTarget {
       url = page.next ? sameOriginPath(page.next) : null;
     }
     if (inventory.status !== "open") {
-      this.terminate("", inventory.completed_by, "completed");
+      this.terminate("", inventory.completedBy, "completed");
       return;
     }
-    this.applySnapshot({ scans, seq: inventory.last_seq, status: inventory.status });
+    this.applySnapshot({ scans, seq: inventory.lastSeq, status: inventory.status });
   }
 
   // Events.
