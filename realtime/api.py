@@ -10,9 +10,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inventory import rooms, selectors
-from inventory.api.permissions import CanViewRealtimeMetrics
 
 from . import metrics, presence
+from .permissions import CanViewRealtimeMetrics
 
 
 class RoomUserOutput(serializers.Serializer):

@@ -12,10 +12,9 @@ from rest_framework import permissions, serializers
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.response import Response
 
-from inventory.api.permissions import CanViewRealtimeMetrics
-
 from . import metrics, protocol
 from .api import MetricsOutput
+from .permissions import CanViewRealtimeMetrics
 
 logger = logging.getLogger("inventory.health")
 

@@ -1,4 +1,4 @@
-"""Permissions shared by the API's views."""
+"""Who may read the live figures (metrics, detailed health): realtime's HTTP views share it."""
 
 from rest_framework import permissions
 
