@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers
@@ -19,7 +20,7 @@ class RoomUserOutput(serializers.Serializer):
     userId = serializers.CharField(allow_null=True)  # noqa: N815
     userName = serializers.CharField()  # noqa: N815
     connections = serializers.IntegerField()
-    since = serializers.CharField(help_text="ISO 8601 UTC, milliseconds.")
+    since = serializers.CharField()
 
 
 class RoomInfoOutput(serializers.Serializer):
@@ -78,7 +79,7 @@ class InstanceFiguresOutput(CountersOutput):
     updatedAt = serializers.CharField()  # noqa: N815
     connectionsTotal = serializers.IntegerField()  # noqa: N815
     roomPingLatencyMs = serializers.DictField(child=QuantilesOutput())  # noqa: N815
-    gone = serializers.BooleanField(required=False, help_text="Only in goneInstances.")
+    gone = serializers.BooleanField(required=False, help_text=_("Solo en goneInstances."))
 
 
 class MetricsOutput(CountersOutput):

@@ -7,6 +7,7 @@ from asgiref.sync import async_to_sync
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import channel_layers, get_channel_layer
 from django.db import connection
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_field
 from rest_framework import permissions, serializers
 from rest_framework.decorators import api_view, permission_classes
@@ -70,15 +71,17 @@ def check_channel_layer() -> dict:
 
 
 class HealthOutput(serializers.Serializer):
-    status = serializers.CharField(help_text="ok, degraded (no channel layer) or error (no database).")
-    database = serializers.CharField(help_text="ok or down.")
-    channelLayer = serializers.CharField(help_text="ok or down.")  # noqa: N815
+    status = serializers.CharField(
+        help_text=_("ok, degraded (sin capa de canales) o error (sin base de datos).")
+    )
+    database = serializers.CharField(help_text=_("ok o down."))
+    channelLayer = serializers.CharField(help_text=_("ok o down."))  # noqa: N815
     timestamp = serializers.CharField()
 
 
 class CheckOutput(serializers.Serializer):
     ok = serializers.BooleanField()
-    error = serializers.CharField(required=False, help_text="Why the check failed.")
+    error = serializers.CharField(required=False, help_text=_("Por qué falló la comprobación."))
 
 
 class DatabaseCheckOutput(CheckOutput):
@@ -105,7 +108,7 @@ class WebsocketFiguresField(serializers.DictField):
 
 
 class HealthDetailedOutput(serializers.Serializer):
-    status = serializers.CharField(help_text="ok or degraded.")
+    status = serializers.CharField(help_text=_("ok o degraded."))
     timestamp = serializers.CharField()
     database = DatabaseCheckOutput()
     channelLayer = ChannelLayerCheckOutput()  # noqa: N815

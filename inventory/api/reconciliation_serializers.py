@@ -12,8 +12,6 @@ from inventory.reconciliation.services import NOTE_MAX_LENGTH
 
 from .serializers import CodeField, MonthField, ScanSerializer, TimestampField
 
-KINDS = "missing, found, unexpected or flagged."
-
 
 class ExpectedVehicleOutput(serializers.Serializer):
     code = serializers.CharField()
@@ -88,7 +86,7 @@ class ImportInput(serializers.Serializer):
 
 
 class ExpectedClearedOutput(serializers.Serializer):
-    removed = serializers.IntegerField(help_text="How many vehicles the list held.")
+    removed = serializers.IntegerField(help_text=gettext_lazy("Cuántos vehículos tenía la lista."))
     progress = FiguresOutput()
 
 
@@ -99,7 +97,7 @@ class LocationOutput(serializers.Serializer):
 
 
 class ReasonOutput(serializers.Serializer):
-    value = serializers.CharField(help_text="A variance reason (VarianceInput's reason).")
+    value = serializers.CharField(help_text=gettext_lazy("Un motivo de diferencia."))
     label = serializers.CharField()
 
 
@@ -109,7 +107,9 @@ class ProgressOutput(serializers.Serializer):
     progress = FiguresOutput()
     blindCount = serializers.BooleanField()  # noqa: N815
     canSeeExpected = serializers.BooleanField()  # noqa: N815
-    locations = LocationOutput(many=True, allow_null=True, help_text="Null under blind counting.")
+    locations = LocationOutput(
+        many=True, allow_null=True, help_text=gettext_lazy("Null con conteo a ciegas.")
+    )
     duplicatesRefused = serializers.IntegerField()  # noqa: N815
     isManager = serializers.BooleanField()  # noqa: N815
     reasons = ReasonOutput(many=True)
@@ -137,7 +137,7 @@ class ExpectedVehicleDataOutput(serializers.Serializer):
 class MissingVarianceOutput(ExpectedVehicleDataOutput, ExplanationOutput):
     """A vehicle of the expected list never scanned, with its explanation."""
 
-    kind = serializers.CharField(help_text="missing.")
+    kind = serializers.CharField()  # missing
     explainedAt = serializers.CharField(allow_null=True, required=False)  # noqa: N815
 
 
@@ -145,14 +145,16 @@ class ScanVarianceOutput(ScanSerializer, ExplanationOutput):
     """An unexpected or flagged scan (the one scan shape), with its explanation."""
 
     inventoryId = None  # noqa: N815
-    kind = serializers.CharField(help_text="unexpected or flagged.")
+    kind = serializers.CharField()  # unexpected or flagged
     explainedAt = serializers.CharField(allow_null=True, required=False)  # noqa: N815
 
 
 class VariancesOutput(serializers.Serializer):
     reasons = ReasonOutput(many=True)
     expectedHidden = serializers.BooleanField()  # noqa: N815
-    missing = MissingVarianceOutput(many=True, allow_null=True, help_text="Null under blind counting.")
+    missing = MissingVarianceOutput(
+        many=True, allow_null=True, help_text=gettext_lazy("Null con conteo a ciegas.")
+    )
     unexpected = ScanVarianceOutput(many=True)
 
 
@@ -219,7 +221,7 @@ class TimelinePointOutput(serializers.Serializer):
 class FoundVehicleOutput(ExpectedVehicleDataOutput):
     """A vehicle of the expected list that was scanned: who scanned it first and when."""
 
-    kind = serializers.CharField(help_text="found.")
+    kind = serializers.CharField()  # found
     user = serializers.CharField(allow_null=True)
     timestamp = serializers.CharField(allow_null=True)
 
@@ -237,7 +239,11 @@ class ReportOutput(serializers.Serializer):
     counters = CounterOutput(many=True)
     reasons = ReasonCountOutput(many=True)
     timeline = TimelinePointOutput(many=True)
-    missing = MissingVarianceOutput(many=True, allow_null=True, help_text="Null under blind counting.")
+    missing = MissingVarianceOutput(
+        many=True, allow_null=True, help_text=gettext_lazy("Null con conteo a ciegas.")
+    )
     unexpected = ScanVarianceOutput(many=True)
-    found = FoundVehicleOutput(many=True, allow_null=True, help_text="Null under blind counting.")
+    found = FoundVehicleOutput(
+        many=True, allow_null=True, help_text=gettext_lazy("Null con conteo a ciegas.")
+    )
     generatedAt = serializers.CharField()  # noqa: N815

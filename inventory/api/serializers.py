@@ -159,9 +159,11 @@ class ScanSerializer(serializers.Serializer):
     """A scan in the one shape REST and the socket share (selectors.scan_data), and its inventory."""
 
     code = serializers.CharField(read_only=True)
-    user = serializers.CharField(read_only=True, help_text="Who scanned it (display name).")
-    timestamp = TimestampField(help_text="When it was scanned.")
-    id = serializers.UUIDField(read_only=True, help_text="The scan's id (the client's idempotency key).")
+    user = serializers.CharField(read_only=True, help_text=_("Quién lo escaneó (nombre visible)."))
+    timestamp = TimestampField(help_text=_("Cuándo se escaneó."))
+    id = serializers.UUIDField(
+        read_only=True, help_text=_("El id del escaneo (la clave de idempotencia del cliente).")
+    )
     userId = serializers.CharField(read_only=True, allow_null=True)  # noqa: N815
     match = MatchField()
     # A string, as the protocol carries `inventoryId` (and `userId`).
