@@ -59,7 +59,7 @@ loadtest: $(VENV)/.base
 ## The load benchmark of docs/performance.md (~20 min; PostgreSQL and Redis on localhost, 2+ cores).
 bench: $(VENV)/.dev
 	$(PIP) install -q -r requirements/bench.txt
-	$(BIN)/python bench/run.py
+	$(BIN)/python tools/bench/run.py
 
 clean:
 	rm -rf $(VENV) staticfiles test-results .pytest_cache

@@ -208,7 +208,7 @@ def _scan_checks(inventory: Inventory, *, uid, key: str) -> dict:
     scan with its id (in any inventory), of the scan of its code here, and whether the books list it.
 
     Plain SQL, the same on PostgreSQL and SQLite: the ORM's four subqueries cost ~3 ms of Python to
-    build, more than the rest of the write (bench/write_path.py --profile).
+    build, more than the rest of the write (tools/bench/write_path.py --profile).
     """
     quote, table = connection.ops.quote_name, (lambda model: connection.ops.quote_name(model._meta.db_table))
     uid = Scan._meta.get_field("uid").get_db_prep_value(uid, connection) if uid is not None else None

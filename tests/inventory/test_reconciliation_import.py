@@ -297,7 +297,7 @@ def test_only_managers_may_import(inventory, luis, make_user, alfa):
 
 
 def test_a_5000_row_file_imports_whole(inventory, staff):
-    # How fast: bench/import_speed.py, figures in docs/reconciliation.md (never a timed test).
+    # How fast: tools/bench/import_speed.py, figures in docs/reconciliation.md (never a timed test).
     rows = [["VIN", "Stock", "Descripción", "Ubicación"]]
     rows += [[make_vin("3VWFE21C", f"{n:08d}"), f"S{n}", f"Auto {n}", f"Patio {n % 7}"] for n in range(5000)]
     result = reconciliation.expected_import_file(

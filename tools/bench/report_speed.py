@@ -1,6 +1,6 @@
 """How heavy the variance report is with a big expected list: the page, the CSV and the XLSX.
 
-    .venv/bin/python bench/report_speed.py [--expected 100000] [--found 50000] [--unexpected 1000]
+    .venv/bin/python tools/bench/report_speed.py [--expected 100000] [--found 50000] [--unexpected 1000]
 
 Method: a throwaway SQLite database (or DATABASE_URL: a database you can write to freely) gets
 one inventory with --expected vehicles in its books (8 fields each, 7 locations), --found of
@@ -20,7 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 

@@ -1,11 +1,11 @@
-"""Hold ROOMS x CLIENTS idle sockets open on a server, for `bench/run.py` to read its memory.
+"""Hold ROOMS x CLIENTS idle sockets open on a server, for `tools/bench/run.py` to read its memory.
 
 Creates the sockets' agencies, users and tokens through the ORM of the settings it runs with
 (the same helper as ws_loadtest), opens every socket, waits for each one's `presence`, prints one
 JSON line ({"open": N, "refused": N, "seconds": S}) and holds the sockets until a line (or EOF)
 arrives on stdin; then closes them and removes its data.
 
-    python bench/idle.py --url http://127.0.0.1:5101 --rooms 20 --clients 50
+    python tools/bench/idle.py --url http://127.0.0.1:5101 --rooms 20 --clients 50
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def main() -> None:
@@ -37,8 +37,8 @@ def main() -> None:
 
     django.setup()
     from realtime.conf import realtime_settings
-    from realtime.loadtest import plan
-    from realtime.loadtest.accounts import accounts_create
+    from tools.loadtest import plan
+    from tools.loadtest.accounts import accounts_create
 
     accounts = accounts_create(run_id=secrets.token_hex(3), rooms=args.rooms, clients=args.clients)
     try:

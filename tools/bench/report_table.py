@@ -1,4 +1,4 @@
-"""The benchmark's results as Markdown tables: what `bench/run.py` prints at the end (and with --report)."""
+"""The benchmark's results as Markdown tables: what tools/bench/run.py prints at the end and with --report."""
 
 from __future__ import annotations
 

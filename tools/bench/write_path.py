@@ -1,7 +1,7 @@
 """What one scan's write costs: statements and CPU per write, on an empty and on a full inventory.
 
-    .venv/bin/python bench/write_path.py [--writes 2000] [--full 5000]
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/inventory .venv/bin/python bench/write_path.py
+    .venv/bin/python tools/bench/write_path.py [--writes 2000] [--full 5000]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/inventory .venv/bin/python tools/bench/write_path.py
 
 Method: in-process, through the services every entry point shares (`scan_record`, `scan_remove`,
 `inventory_complete`), on a throwaway database (SQLite in memory, or a new PostgreSQL database
@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 

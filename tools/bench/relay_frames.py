@@ -1,6 +1,7 @@
 """CPU per relayed WebSocket frame on daphne as `serve` runs it: Twisted's write path against WriteNowServer.
 
-    .venv/bin/python bench/relay_frames.py [--sockets 1000] [--rounds 20] [--size 500] [--repeat 5] [--strace]
+    .venv/bin/python tools/bench/relay_frames.py [--sockets 1000] [--rounds 20] [--size 500] [--repeat 5]
+        [--strace]
 
 Method: two server processes, both `realtime.transport`'s daphne (the class `serve` runs, with
 serve's frame limits) pinned with `taskset -c 0`, serving the tiny ASGI application below instead
@@ -39,11 +40,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 VARIANTS = ("twisted", "write-now")
 
 
-# The server side: `python bench/relay_frames.py serve VARIANT PORT` (started by the run below).
+# The server side: `python tools/bench/relay_frames.py serve VARIANT PORT` (started by the run below).
 
 SINKS: list = []
 
@@ -101,7 +102,7 @@ def serve(variant: str, port: int) -> None:
     limit = str(realtime_settings.TRANSPORT_MAX_BYTES)
     argv = ["-b", "127.0.0.1", "-p", str(port), "--ping-interval", "30", "--ping-timeout", "30"]
     argv += ["--websocket_timeout", "-1", "--websocket-max-message-size", limit]
-    argv += ["--websocket-max-frame-size", limit, "bench.relay_frames:application"]
+    argv += ["--websocket-max-frame-size", limit, "tools.bench.relay_frames:application"]
     Cli().run(argv)
 
 

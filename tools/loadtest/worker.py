@@ -13,10 +13,11 @@ import traceback
 from collections import Counter
 from typing import Any
 
+from tools.tracking import Tally
+
 from .client import RoomClient, RoomState, Sink
 from .plan import RoomPlan, RunSettings
 from .publisher import publish_room
-from .tracking import Tally
 
 SETTLE_POLL_SECONDS = 0.05
 

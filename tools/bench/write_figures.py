@@ -1,4 +1,4 @@
-"""`make bench`'s per-scan write figure: bench/write_path.py run as it is, its printout read back.
+"""`make bench`'s per-scan write figure: tools/bench/write_path.py run as it is, its printout read back.
 
 write_path.py measures one scan's write in-process through `scan_record` (statements of one add,
 remove and completion; CPU per add, Python and PostgreSQL backend, with and without the relay)
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
+ROOT = BENCH.parents[1]
 
 CASE = re.compile(
     r"inventory of\s+(?P<scans>\d+) scans: statements add (?P<add>\d+)(?: \(\+\d+\))?, "

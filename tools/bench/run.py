@@ -6,13 +6,14 @@ x 50 clients) at a ramp of publish rates until it saturates, and measures idle m
 REST save-scan requests/s, two instances against one and a py-spy profile of a saturated step.
 Then the connect storm (1,000 sockets handshaking at once, against the baseline), REST save-scan
 with 5 watchers per room on an empty and on a full inventory, and one scan's write
-(bench/write_path.py). Writes bench/results.json and bench/results.png, and prints the tables.
+(tools/bench/write_path.py). Writes tools/bench/results.json and tools/bench/results.png, and prints
+the tables.
 
-    .venv/bin/python bench/run.py            # the whole scenario (~20-25 minutes on 2 cores)
-    .venv/bin/python bench/run.py --quick    # a short smoke run of the harness (3 s steps), to /tmp
-    .venv/bin/python bench/run.py --only storm,rest5,write   # some parts only (see --help)
-    .venv/bin/python bench/run.py --plot     # recompute ratios and targets, redraw bench/results.png
-    .venv/bin/python bench/run.py --report   # print the tables of bench/results.json
+    .venv/bin/python tools/bench/run.py            # the whole scenario (~20-25 minutes on 2 cores)
+    .venv/bin/python tools/bench/run.py --quick    # a short smoke run of the harness (3 s steps), to /tmp
+    .venv/bin/python tools/bench/run.py --only storm,rest5,write   # some parts only (see --help)
+    .venv/bin/python tools/bench/run.py --plot     # recompute ratios and targets, redraw results.png
+    .venv/bin/python tools/bench/run.py --report   # print the tables of tools/bench/results.json
 
 BENCH_DATABASE, BENCH_REDIS_URL and BENCH_PORT_BASE move the run to another PostgreSQL database,
 Redis database and ports (defaults: inventory_bench, redis://127.0.0.1:6379/14, 5100), so that
@@ -40,10 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
+ROOT = BENCH.parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import report_table, write_figures  # noqa: E402
+from tools.bench import report_table, write_figures  # noqa: E402
 
 BIN = Path(sys.executable).parent
 PYTHON = str(BIN / "python")
@@ -134,7 +135,7 @@ class Variant:
                 "-p",
                 str(port),
                 *DAPHNE_FLAGS,
-                "bench.baseline_asgi:application",
+                "tools.bench.baseline_asgi:application",
             ]
         if self.kind == "uvicorn":
             # The documented option: the same command with --server uvicorn.
@@ -790,7 +791,7 @@ def rest_watchers(server: Server, prefill: int) -> dict:
 
 
 def write_path(*, quick: bool, profile_path: Path) -> dict:
-    """bench/write_path.py on the benchmark's PostgreSQL, pinned to the server's core, and its profile."""
+    """write_path.py on the benchmark's PostgreSQL, pinned to the server's core, and its profile."""
     out = write_figures.run(
         database_url=DATABASE_URL,
         writes=WRITES // 10 if quick else WRITES,
@@ -1062,7 +1063,7 @@ def main() -> None:
         results["rest5"] = rest5
         out.write_text(json.dumps(results, indent=1))
     if "write" in parts:
-        log("one scan's write: bench/write_path.py on PostgreSQL")
+        log("one scan's write: tools/bench/write_path.py on PostgreSQL")
         results["write"] = write_path(quick=args.quick, profile_path=out.with_name("write_profile.txt"))
         for size, figures in results["write"]["summary"].items():
             log(f"  inventory of {size} scans: {figures}")

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .tracking import Tally
+from tools.tracking import Tally
 
 # A worker above this share of one core was probably slowing its own clients down.
 SATURATED_PERCENT = 90.0

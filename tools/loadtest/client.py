@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from tools.tracking import DeliveryTracker, Observation
+
 from .plan import RoomPlan, RunSettings
-from .tracking import DeliveryTracker, Observation
 
 CLOSE_ROOM_FULL = 4429
 # Join/leave chatter is most of the traffic while rooms fill up and carries nothing we check;

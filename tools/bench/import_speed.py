@@ -1,6 +1,6 @@
 """How fast the books' stock list imports: N rows of CSV and XLSX, read and saved, several runs.
 
-    .venv/bin/python bench/import_speed.py [--rows 5000] [--runs 3]
+    .venv/bin/python tools/bench/import_speed.py [--rows 5000] [--runs 3]
 
 Method: builds a realistic file (VIN with a valid check digit, stock number, description,
 location, colour, year, 8 columns) of --rows rows in CSV and in XLSX; then, for each format and
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 

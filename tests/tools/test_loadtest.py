@@ -12,13 +12,13 @@ from array import array
 import pytest
 from django.core.management import CommandError, call_command
 
-from realtime.loadtest import plan, serverproc
-from realtime.loadtest.client import RoomClient, RoomState, Sink, chatter_type
-from realtime.loadtest.http_client import HttpClient
-from realtime.loadtest.publisher import publish_room
-from realtime.loadtest.shapes import Room, seed_problems
-from realtime.loadtest.stats import latency_summary, percentile, summarize
-from realtime.loadtest.tracking import DeliveryTracker, Tally
+from tools.loadtest import plan, serverproc
+from tools.loadtest.client import RoomClient, RoomState, Sink, chatter_type
+from tools.loadtest.http_client import HttpClient
+from tools.loadtest.publisher import publish_room
+from tools.loadtest.shapes import Room, seed_problems
+from tools.loadtest.stats import latency_summary, percentile, summarize
+from tools.tracking import DeliveryTracker, Tally
 
 # Percentiles.
 
@@ -506,8 +506,8 @@ def test_tools_pick_their_rooms_among_the_months_that_open(settings):
 
 
 def test_the_smoke_tries_the_months_it_is_given_newest_first():
-    from realtime.loadtest.shapes import Room
-    from realtime.loadtest.smoke import SmokeRun, SmokeSettings
+    from tools.loadtest.shapes import Room
+    from tools.loadtest.smoke import SmokeRun, SmokeSettings
 
     months = ((1, 2027), (12, 2026), (11, 2026))
     run = SmokeRun(SmokeSettings("http://h", "ws://h", "t", "Alfa Romeo", months=months), lambda *a: None)
@@ -613,8 +613,8 @@ def test_a_prefilled_inventory_is_what_the_services_would_have_left_and_is_remov
     from inventory import services
     from inventory.models import Inventory, InventoryEvent, Scan
     from inventory.reconciliation.selectors import PROGRESS_FIELDS, progress_recount
-    from realtime.loadtest.accounts import accounts_create
-    from realtime.loadtest.prefill import inventories_prefill
+    from tools.loadtest.accounts import accounts_create
+    from tools.loadtest.prefill import inventories_prefill
 
     accounts = accounts_create(run_id="pf0001", rooms=2, clients=3)
     inventories_prefill(accounts=accounts, scans_per_room=30)
