@@ -22,6 +22,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from . import clock, protocol
 from .conf import realtime_settings
 from .redis_client import get_redis, key, redis_enabled
+from .stats import percentile
 
 logger = logging.getLogger("realtime.metrics")
 
@@ -160,14 +161,6 @@ class _Samples:
 local = InstanceMetrics()
 
 
-def percentile(values: list[float], fraction: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return round(ordered[index], 3)
-
-
 def latency_summary(snapshots: list[dict[str, Any]], field: str = "latency") -> dict[str, Any]:
     parts = [snap.get(field) or _NO_SAMPLES for snap in snapshots]
     return {
@@ -179,11 +172,14 @@ def latency_summary(snapshots: list[dict[str, Any]], field: str = "latency") -> 
 
 
 def samples_summary(samples: list[float]) -> dict[str, Any]:
-    return {
-        "p50": percentile(samples, 0.50),
-        "p95": percentile(samples, 0.95),
-        "p99": percentile(samples, 0.99),
-    }
+    """p50, p95 and p99 of recent samples (nearest rank, realtime.stats), rounded to 3 places."""
+    ordered = sorted(samples)
+
+    def rank(pct: float) -> float | None:
+        value = percentile(ordered, pct, presorted=True)
+        return None if value is None else round(value, 3)
+
+    return {"p50": rank(50), "p95": rank(95), "p99": rank(99)}
 
 
 _NO_SAMPLES = {"count": 0, "sum": 0.0, "max": 0.0, "samples": []}

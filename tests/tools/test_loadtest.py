@@ -1,4 +1,4 @@
-"""The load test's own logic: percentiles, delivery counting, combining workers, URLs, /proc parsing."""
+"""The load test's own logic: latency summaries, delivery counting, combining workers, URLs, /proc parsing."""
 
 from __future__ import annotations
 
@@ -17,34 +17,8 @@ from tools.loadtest.client import RoomClient, RoomState, Sink, chatter_type
 from tools.loadtest.http_client import HttpClient
 from tools.loadtest.publisher import publish_room
 from tools.loadtest.shapes import Room, seed_problems
-from tools.loadtest.stats import latency_summary, percentile, summarize
+from tools.loadtest.stats import latency_summary, summarize
 from tools.tracking import DeliveryTracker, Tally
-
-# Percentiles.
-
-
-def test_percentile_is_the_nearest_rank_of_the_sorted_values():
-    values = [5, 1, 4, 2, 3, 6, 7, 8, 9, 10]
-    assert percentile(values, 50) == 5
-    assert percentile(values, 95) == 10
-    assert percentile(values, 10) == 1
-    assert percentile(values, 11) == 2
-
-
-def test_percentile_of_a_hundred_values_picks_the_observed_value_at_that_rank():
-    values = list(range(1, 101))
-    assert percentile(values, 50) == 50
-    assert percentile(values, 95) == 95
-    assert percentile(values, 99) == 99
-    assert percentile(values, 100) == 100
-
-
-def test_percentile_edges():
-    assert percentile([], 50) is None
-    assert percentile([7.5], 99) == 7.5
-    assert percentile([3, 1, 2], 0) == 1
-    with pytest.raises(ValueError):
-        percentile([1], 101)
 
 
 def test_latency_summary_reports_milliseconds():

@@ -5,26 +5,15 @@ The report is a plain JSON-safe dict: `--json` prints it as it is, the table ren
 
 from __future__ import annotations
 
-import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from realtime.stats import percentile
 from tools.tracking import Tally
 
 # A worker above this share of one core was probably slowing its own clients down.
 SATURATED_PERCENT = 90.0
-
-
-def percentile(values: Sequence[float], pct: float, *, presorted: bool = False) -> float | None:
-    """Nearest-rank percentile (`pct` in 0-100): a value that was observed, never an interpolation."""
-    if not values:
-        return None
-    if not 0 <= pct <= 100:
-        raise ValueError(f"percentile out of range: {pct}")
-    ordered = values if presorted else sorted(values)
-    rank = max(1, math.ceil(pct / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 def latency_summary(seconds: Iterable[float]) -> dict[str, Any]:
