@@ -1,18 +1,16 @@
-"""The load test's own logic: latency summaries, delivery counting, combining workers, URLs, /proc parsing."""
+"""The load test's own logic: latency summaries, delivery counting, combining workers, URLs."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import hashlib
-import os
-import time
 from array import array
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from tools.loadtest import plan, serverproc
+from tools.loadtest import plan
 from tools.loadtest.client import RoomClient, RoomState, Sink, chatter_type
 from tools.loadtest.http_client import HttpClient
 from tools.loadtest.publisher import publish_room
@@ -339,47 +337,6 @@ def test_rooms_are_dealt_round_robin_to_at_most_one_worker_each():
 def test_scans_per_room():
     assert plan.scans_per_room(5, 3) == 15
     assert plan.scans_per_room(0.5, 3) == 2
-
-
-# The server process, through /proc.
-
-
-def test_sample_reads_cpu_and_memory_of_a_process():
-    taken = serverproc.sample(os.getpid())
-    assert taken is not None
-    assert taken.cpu_seconds > 0
-    assert taken.rss_bytes > 0
-    assert taken.peak_rss_bytes >= taken.rss_bytes
-    assert serverproc.sample(2**22 + 1) is None
-
-
-def test_listening_sockets_are_found_by_port(tmp_path):
-    (tmp_path / "net").mkdir()
-    header = (
-        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
-    )
-    (tmp_path / "net" / "tcp").write_text(
-        header
-        + "   0: 0100007F:13BB 00000000:0000 0A 00000000:00000000 00:00000000 00000000  0  0 4242 1\n"
-        + "   1: 0100007F:13BB 0100007F:9C40 01 00000000:00000000 00:00000000 00000000  0  0 4343 1\n"
-    )
-    assert serverproc.listening_inodes(5051, tmp_path) == {"4242"}
-    assert serverproc.listening_inodes(5052, tmp_path) == set()
-
-
-def test_server_watch_reports_cpu_share_between_marks():
-    watch = serverproc.ServerWatch(os.getpid())
-    watch.mark("start")
-    # Busy for some clock ticks of CPU (/proc counts in 10 ms ticks), however loaded the machine.
-    busy_until = time.process_time() + 0.1
-    while time.process_time() < busy_until:
-        sum(i * i for i in range(10_000))
-    watch.mark("end")
-    report = watch.report({"publish": ("start", "end"), "connect": ("start", "missing")})
-    assert report["available"] is True
-    assert report["cpu_percent"]["publish"] > 0
-    assert report["cpu_percent"]["connect"] is None
-    assert serverproc.ServerWatch(None, "remote").report({})["reason"] == "remote"
 
 
 # The smoke check's shape check.

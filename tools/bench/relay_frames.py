@@ -17,7 +17,7 @@ way separate room events reach every local socket of a room, so each frame is wr
 `burst`: no pass between rounds, so Twisted writes a socket's frames of all rounds in one `send`
 (its best case: a backlog or a gap fill) while WriteNowServer sends each at once. A measurement
 lasts until every socket has received all its frames. CPU per frame = (the server's utime +
-stime, from /proc, during the measurement - its idle rate, measured for 2 s beforehand, x the
+stime, from tools/sampler.py, during the measurement - its idle rate, measured for 2 s beforehand, x the
 measurement's wall time) / (sockets x rounds). The two variants alternate, --repeat times each in
 each mode; the median is printed. --strace then runs one more measurement of each under
 `strace -f -c -e trace=epoll_ctl,sendto` and prints the calls per frame. CPU is read in clock ticks
@@ -41,6 +41,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tools.sampler import cpu_seconds  # noqa: E402
+
 VARIANTS = ("twisted", "write-now")
 
 
@@ -107,12 +111,6 @@ def serve(variant: str, port: int) -> None:
 
 
 # The measuring side.
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:

@@ -23,13 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-
-def status_kb(pid: int, field: str) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise AssertionError(field)
+from tools.sampler import PeakRss, rss_kb  # noqa: E402
 
 
 def main() -> None:
@@ -124,15 +118,15 @@ def main() -> None:
     for name, (path, headers) in reads.items():
         with running_server() as server:
             pid = server.process.pid
-            before = status_kb(pid, "VmRSS")
+            before = rss_kb(pid)
             started = time.perf_counter()
             request = urllib.request.Request(server.http + path, headers=headers)
-            with urllib.request.urlopen(request, timeout=600) as response:
+            with PeakRss(pid) as watched, urllib.request.urlopen(request, timeout=600) as response:
                 assert response.status == 200, response.status
                 first = time.perf_counter() - started
                 body = response.read()
             elapsed = time.perf_counter() - started
-            peak = status_kb(pid, "VmHWM")
+            peak = watched.kb
         print(
             f"{name}: {len(body) / 1e6:.2f} MB in {elapsed:.2f} s (first byte {first:.2f} s); "
             f"server RSS {before / 1024:.0f} MB, peak {peak / 1024:.0f} MB"

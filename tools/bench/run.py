@@ -45,6 +45,7 @@ ROOT = BENCH.parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tools.bench import report_table, write_figures  # noqa: E402
+from tools.sampler import cpu_seconds, rss_kb  # noqa: E402
 
 BIN = Path(sys.executable).parent
 PYTHON = str(BIN / "python")
@@ -224,26 +225,14 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def proc_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def proc_rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 def wait_quiet(pid: int, *, below: float = 5.0, timeout: float = 90.0) -> float:
     """Wait until the server uses under `below` % of a core for two 0.5 s windows; the seconds waited."""
     start = time.monotonic()
     calm = 0
     while time.monotonic() - start < timeout:
-        before = proc_cpu_seconds(pid)
+        before = cpu_seconds(pid)
         time.sleep(0.5)
-        calm = calm + 1 if (proc_cpu_seconds(pid) - before) / 0.5 * 100 < below else 0
+        calm = calm + 1 if (cpu_seconds(pid) - before) / 0.5 * 100 < below else 0
         if calm >= 2:
             break
     return round(time.monotonic() - start, 1)
@@ -423,11 +412,11 @@ def warm_up(server: Server) -> None:
 
 
 class IdleProbe:
-    """VmRSS of the server just before a step's first scan is stored: every socket open and idle."""
+    """Resident memory of the server just before a step's first scan is stored: every socket open and idle."""
 
     def __init__(self, pid: int):
         self.pid = pid
-        self.empty_kb = proc_rss_kb(pid)
+        self.empty_kb = rss_kb(pid)
         self.idle_kb = self.empty_kb
         self.scans_before = scans_in_flight_db()
         self._stop = threading.Event()
@@ -436,7 +425,7 @@ class IdleProbe:
 
     def _watch(self) -> None:
         while not self._stop.is_set():
-            rss = proc_rss_kb(self.pid)
+            rss = rss_kb(self.pid)
             if scans_in_flight_db() > self.scans_before:
                 return
             self.idle_kb = rss
@@ -536,7 +525,7 @@ def profile_step(
     while time.monotonic() < deadline and thread.is_alive() and scans_in_flight_db() == 0:
         time.sleep(0.3)
     time.sleep(0.5)
-    cpu0, t0 = proc_cpu_seconds(server.pid), time.monotonic()
+    cpu0, t0 = cpu_seconds(server.pid), time.monotonic()
     subprocess.run(
         [
             "taskset",
@@ -559,7 +548,7 @@ def profile_step(
         capture_output=True,
         check=True,
     )
-    cpu_share = (proc_cpu_seconds(server.pid) - cpu0) / (time.monotonic() - t0)
+    cpu_share = (cpu_seconds(server.pid) - cpu0) / (time.monotonic() - t0)
     thread.join()
     step = step_summary(rate, result["report"], load_average())
     summary = summarize_profile(path)

@@ -10,7 +10,7 @@ of 0 and of --full scans (half of them in a 1,000-vehicle expected list), it cou
 of one add, one removal and one completion (django's CaptureQueriesContext; on PostgreSQL each
 statement is one round trip, BEGIN and COMMIT included), then times --writes adds in a row and
 the removal of the same codes: Python CPU (process_time) and, on PostgreSQL, the backend's CPU
-(utime + stime of its process, read from /proc) per write; once with the broadcast after commit
+(utime + stime of its process, read by tools/sampler.py) per write; once with the broadcast after commit
 (the in-memory channel layer, REDIS_URL unset: a group with no socket; from sync code outside an
 event loop, as here, async_to_sync starts a loop per call) and once without it (the write path
 alone).
@@ -31,17 +31,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tools.sampler import cpu_seconds  # noqa: E402
+
 
 def backend_cpu(pid: int | None) -> float:
     """Seconds of CPU a local PostgreSQL backend has used (0 when not known)."""
-    if pid is None:
-        return 0.0
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return cpu_seconds(pid) if pid is not None else 0.0
 
 
 def statements(context) -> int:

@@ -16,7 +16,7 @@ from realtime.conf import realtime_settings
 from tools.loadtest import api, plan, report, stats
 from tools.loadtest.progress import LiveProgress, NoProgress
 from tools.loadtest.runner import run_workers
-from tools.loadtest.serverproc import ServerWatch
+from tools.sampler import ServerWatch
 
 
 class Command(BaseCommand):

@@ -8,8 +8,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from tools.sampler import ServerWatch
+
 from .plan import RoomPlan, RunSettings
-from .serverproc import ServerWatch
 from .worker import run_worker
 
 # A worker that exited cleanly has put its result on the queue; allow the pipe this long to deliver it.
