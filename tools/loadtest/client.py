@@ -11,14 +11,15 @@ from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.asyncio.client import ClientConnection
 
+from realtime import protocol
+from tools.liveclient import LiveClient, Refused, connect_socket
 from tools.tracking import DeliveryTracker, Observation
 
 from .plan import RoomPlan, RunSettings
 
-CLOSE_ROOM_FULL = 4429
+CLOSE_ROOM_FULL = protocol.CLOSE_ROOM_FULL  # at merge: realtime.wire
 # Join/leave chatter is most of the traffic while rooms fill up and carries nothing we check;
 # the server encodes `type` first, so it can be counted and skipped without parsing.
 TYPE_PREFIX = '{"type":"'
@@ -111,6 +112,7 @@ class RoomClient:
         self.close_code: int | None = None
         self.closed_at: float | None = None
         self._ws: ClientConnection | None = None
+        self._live: LiveClient | None = None
         self._reader: asyncio.Task | None = None
         self._ready: asyncio.Future | None = None
         self._closing = False
@@ -135,25 +137,19 @@ class RoomClient:
                     self.sink.retries += 1
                     await asyncio.sleep(reconnect_delay(attempt - 1))
                 try:
-                    self._ws = await connect(
+                    self._ws = await connect_socket(
                         self.settings.room_url(self.room.plan),
-                        additional_headers={"Authorization": f"Token {self.token}"},
-                        max_size=2**20,
-                        open_timeout=self.settings.open_timeout,
-                        close_timeout=2,
+                        self.token,
+                        timeout=self.settings.open_timeout,
                         ping_interval=None,
                         compression=None,
-                        proxy=None,
                     )
+                    self._live = LiveClient(self._ws)
                     break
-                except InvalidStatus as exc:
-                    return self._refuse(f"http_{exc.response.status_code}")
-                except InvalidURI as exc:
-                    return self._refuse(f"{type(exc).__name__}: {exc}"[:80])
-                except TimeoutError:
-                    failure = "open_timeout"
-                except (OSError, InvalidHandshake) as exc:
-                    failure = f"{type(exc).__name__}: {exc}"[:80]
+                except Refused as exc:
+                    if not exc.retryable:
+                        return self._refuse(exc.reason)
+                    failure = exc.reason
             else:
                 return self._refuse(failure)
             self._reader = asyncio.create_task(self._read())
@@ -170,7 +166,7 @@ class RoomClient:
                 self._refuse(self._close_reason())
 
     async def send_json(self, message: dict) -> None:
-        await self._ws.send(json.dumps(message))
+        await self._live.send_message(message)
 
     async def close(self) -> None:
         self._closing = True
@@ -185,10 +181,7 @@ class RoomClient:
 
     async def _read(self) -> None:
         try:
-            async for text in self._ws:
-                self._on_message(text)
-        except ConnectionClosed:
-            pass
+            await self._live.run(self._on_message, raw=True)
         finally:
             self._on_closed()
 
@@ -265,8 +258,7 @@ class RoomClient:
     def _follow(self, observation: Observation) -> None:
         if observation.resume_from is None:
             return
-        message = {"type": "resume", "data": {"since": observation.resume_from}}
-        task = asyncio.create_task(self.send_json(message))
+        task = asyncio.create_task(self._live.resume(observation.resume_from))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

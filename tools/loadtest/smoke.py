@@ -13,13 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from realtime import protocol
+from tools.liveclient import CheckFailure, LiveClient, Refused
+
 from . import api
-from .peer import CheckFailure, Peer
 from .plan import room_ws_url
 from .publisher import iso_now
 from .shapes import Room, seed_problems
-
-CLOSE_COMPLETED = 4409
 
 
 @dataclass
@@ -67,7 +67,7 @@ class SmokeRun:
         self.settings = settings
         self._report = report
         self.outcome = SmokeOutcome()
-        self.peers: list[Peer] = []
+        self.peers: list[LiveClient] = []
         self.room: Room | None = None
         self.other_room: Room | None = None
         self.scan_code: str | None = None  # set while our scan is stored
@@ -151,7 +151,7 @@ class SmokeRun:
         months = list(self.settings.months)
         return [m for m in months if exclude is None or (m[0], m[1]) != (exclude.month, exclude.year)]
 
-    async def _open_free_room(self, exclude: Room | None) -> tuple[Peer, Room]:
+    async def _open_free_room(self, exclude: Room | None) -> tuple[LiveClient, Room]:
         """Connect to the first candidate room not opened yet, else the first not completed (4409)."""
         candidates = self._candidates(exclude)
         existing = set(await self._inventories())
@@ -160,14 +160,16 @@ class SmokeRun:
         for month, year in unopened + [m for m in candidates if m in existing]:
             url = room_ws_url(self.settings.ws_base, self.settings.agency, month, year)
             try:
-                peer = await Peer.open(url, self.settings.token, timeout=self.settings.timeout)
-            except CheckFailure as exc:
-                if f"close code {CLOSE_COMPLETED}" in str(exc):
+                peer = await LiveClient.open(
+                    url, self.settings.token, timeout=self.settings.timeout, background=True
+                )
+            except Refused as exc:
+                if exc.close_code == protocol.CLOSE_COMPLETED:
                     completed.append(f"{month}/{year}")
                     continue
                 raise
             self.peers.append(peer)
-            presence = peer.received[-1]["data"]
+            presence = peer.presence["data"]
             room = Room(presence.get("agency", self.settings.agency), month, year)
             self.opened_rooms.append(room)
             if (month, year) not in existing:
@@ -189,8 +191,8 @@ class SmokeRun:
 
     # Checks.
 
-    async def _user_joined_presence(self, a: Peer) -> str:
-        await a.send(
+    async def _user_joined_presence(self, a: LiveClient) -> str:
+        await a.send_message(
             {
                 "type": "user_joined",
                 "data": {**self._room_data(self.room), "userId": "smoke", "userName": "ws_smoke"},
@@ -202,11 +204,12 @@ class SmokeRun:
             raise CheckFailure(f"presence lists no users: {presence.get('data')}")
         return f"presence lists {len(users)} user(s)"
 
-    async def _user_joined_broadcast(self, a: Peer) -> tuple[str, Peer]:
-        b = await Peer.open(
+    async def _user_joined_broadcast(self, a: LiveClient) -> tuple[str, LiveClient]:
+        b = await LiveClient.open(
             room_ws_url(self.settings.ws_base, self.settings.agency, self.room.month, self.room.year),
             self.settings.token,
             timeout=self.settings.timeout,
+            background=True,
         )
         self.peers.append(b)
         # One token is one user, and a user's second connection is no news to the room: the
@@ -219,17 +222,17 @@ class SmokeRun:
         problems = [p for p in seed_problems(data, self.room) if not p.startswith("userName")]
         if problems:
             raise CheckFailure("; ".join(problems))
-        await a.send({"type": "user_joined", "data": self._room_data(self.room)})
+        await a.send_message({"type": "user_joined", "data": self._room_data(self.room)})
         presence = await a.expect("presence", timeout=self.settings.timeout, skip=frozenset({"user_joined"}))
         counts = [user.get("connections") for user in presence.get("data", {}).get("users", [])]
         if sum(count for count in counts if isinstance(count, int)) < 2:
             raise CheckFailure(f"presence does not count the second connection: {presence.get('data')}")
         return f"user_joined broadcast (userId {data.get('userId')}); presence counts both connections", b
 
-    async def _scan_added(self, a: Peer, b: Peer) -> str:
+    async def _scan_added(self, a: LiveClient, b: LiveClient) -> str:
         code = f"SMOKE-{uuid.uuid4().hex[:12].upper()}"
         scan_id = str(uuid.uuid4())
-        await a.send(
+        await a.send_message(
             {
                 "type": "scan_added",
                 "data": {
@@ -250,9 +253,9 @@ class SmokeRun:
         seq = own["data"].get("seq")
         return f"both clients got {code} with the seed's fields (seq {seq})"
 
-    async def _scan_removed(self, a: Peer, b: Peer) -> str:
+    async def _scan_removed(self, a: LiveClient, b: LiveClient) -> str:
         code = self.scan_code
-        await a.send(
+        await a.send_message(
             {
                 "type": "scan_removed",
                 "data": {**self._room_data(self.room), "scanData": {"code": code}},
@@ -267,37 +270,37 @@ class SmokeRun:
                 raise CheckFailure(f"{who}: " + "; ".join(problems))
         return f"both clients got the removal of {code}"
 
-    async def _isolation(self, c: Peer) -> str:
+    async def _isolation(self, c: LiveClient) -> str:
         await asyncio.sleep(min(0.5, self.settings.timeout))
         leaked = [t for t in c.types_received() if t in ("scan_added", "scan_removed")]
         if leaked:
             raise CheckFailure(f"{self.other_room.key} received {', '.join(leaked)} from {self.room.key}")
         return f"{self.other_room.key} received none of {self.room.key}'s scans"
 
-    async def _ping_pong(self, a: Peer) -> str:
+    async def _ping_pong(self, a: LiveClient) -> str:
         stamp = _now()
-        await a.send({"type": "ping", "data": {"timestamp": stamp}})
+        await a.send_message({"type": "ping", "data": {"timestamp": stamp}})
         pong = await a.expect("pong", timeout=self.settings.timeout)
         echoed = pong.get("data", {}).get("timestamp")
         if echoed != stamp:
             raise CheckFailure(f"pong timestamp {echoed!r} does not echo {stamp!r}")
         return "pong echoed the timestamp"
 
-    async def _error_path(self, a: Peer, frame) -> str:
-        await a.send(frame)
+    async def _error_path(self, a: LiveClient, frame) -> str:
+        await (a.send_raw(frame) if isinstance(frame, str) else a.send_message(frame))
         error = await a.expect("error", timeout=self.settings.timeout)
         data = error.get("data", {})
         if not isinstance(data.get("message"), str) or not data["message"]:
             raise CheckFailure(f"error without a message: {data}")
-        await a.send({"type": "ping", "data": {"timestamp": "still-open"}})
+        await a.send_message({"type": "ping", "data": {"timestamp": "still-open"}})
         try:
             await a.expect("pong", timeout=self.settings.timeout)
         except CheckFailure as exc:
             raise CheckFailure(f"the connection did not stay open: {exc}") from None
         return f"error {data.get('code', '')!s} ({data['message'][:60]}); connection stayed open"
 
-    async def _completion(self, a: Peer, b: Peer | None) -> str:
-        await a.send({"type": "inventory_completed", "data": self._room_data(self.room)})
+    async def _completion(self, a: LiveClient, b: LiveClient | None) -> str:
+        await a.send_message({"type": "inventory_completed", "data": self._room_data(self.room)})
         completed = await a.expect("inventory_completed", timeout=self.settings.timeout)
         data = completed.get("data", {})
         missing = [n for n in ("completedBy", "inventoryId", "message", "timestamp") if n not in data]
@@ -305,12 +308,12 @@ class SmokeRun:
             raise CheckFailure(f"inventory_completed lacks {', '.join(missing)}")
         self.completed = True
         await a.expect("session_terminated", timeout=self.settings.timeout)
-        if not await a.closed(timeout=self.settings.timeout):
+        if await a.wait_close(timeout=self.settings.timeout) is None:
             raise CheckFailure("the server did not close the socket after session_terminated")
         if b is not None:
             await b.expect("inventory_completed", timeout=self.settings.timeout)
             await b.expect("session_terminated", timeout=self.settings.timeout)
-            if not await b.closed(timeout=self.settings.timeout):
+            if await b.wait_close(timeout=self.settings.timeout) is None:
                 raise CheckFailure("the server did not close the other client's socket")
         return f"completed by {data['completedBy']}; session_terminated, then closed ({a.close_code})"
 
