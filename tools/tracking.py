@@ -1,6 +1,7 @@
-"""One client's bookkeeping of its room's broadcasts: which scans arrived, in what order, with what gaps.
+"""The one delivery tracker: which of a room's broadcasts a client got, in what order, with what gaps.
 
 Pure logic, no I/O: the client feeds it every broadcast and acts on what it answers (a resume).
+The load test's clients and the end-to-end tests' phones (tests/e2e/test_faults.py) use it.
 """
 
 from __future__ import annotations
@@ -52,11 +53,12 @@ class DeliveryTracker:
     horizon) tells a scan that was skipped (lost) from one that has not arrived yet (late).
     """
 
-    def __init__(self, *, resume: bool = True, resume_timeout: float = 2.0):
+    def __init__(self, *, resume: bool = True, resume_timeout: float = 2.0, start: int | None = None):
         self.resume = resume
         self.resume_timeout = resume_timeout
         self.received: set[str] = set()
-        self.last_seq: int | None = None
+        # The seq the client already holds (a page that joins with ?since=start); None: the first seen.
+        self.last_seq: int | None = start
         self.duplicated = 0
         self.out_of_order = 0
         self.gaps = 0

@@ -28,6 +28,7 @@ from realtime import protocol
 from realtime.conf import realtime_settings
 from tests.conftest import token_for
 from tests.servers import running_server
+from tools.sampler import rss_kb
 
 from .wsclient import CHATTER, LiveClient, health_status, post_scan, room_url
 
@@ -59,11 +60,9 @@ def server(transactional_db):
 
 
 def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmRSS for {pid}")
+    kb = rss_kb(pid)
+    assert kb, f"no resident memory for {pid}"
+    return kb / 1024
 
 
 def headers(token: str) -> dict:
@@ -92,17 +91,17 @@ class NormalClient:
         self.reading = asyncio.create_task(self.read())
 
     async def read(self) -> None:
-        with suppress(websockets.ConnectionClosed):
-            async for text in self.client.ws:
-                message = json.loads(text)
-                data = message["data"]
-                if message["type"] == "pong" and data.get("timestamp") in self.waiting:
-                    sent = self.waiting.pop(data["timestamp"])
-                    self.round_trips.append((sent, time.monotonic() - sent))
-                elif message["type"] == "scan_added":
-                    self.scans[data["scanData"]["code"]] = time.monotonic()
-                elif message["type"] not in CHATTER and data.get("code") != "unavailable":
-                    self.unexpected.append(message)
+        await self.client.run(self.receive)
+
+    def receive(self, message: dict) -> None:
+        data = message["data"]
+        if message["type"] == "pong" and data.get("timestamp") in self.waiting:
+            sent = self.waiting.pop(data["timestamp"])
+            self.round_trips.append((sent, time.monotonic() - sent))
+        elif message["type"] == "scan_added":
+            self.scans[data["scanData"]["code"]] = time.monotonic()
+        elif message["type"] not in CHATTER and data.get("code") != "unavailable":
+            self.unexpected.append(message)
 
     async def beat(self, until: asyncio.Event) -> None:
         while not until.is_set():
@@ -387,17 +386,11 @@ async def test_one_member_cannot_take_a_room(default_server, ana, luis):
     bystander = await LiveClient.open(room_url(default_server), tokens["luis"])
     chatter = []
 
-    async def listen():
-        with suppress(websockets.ConnectionClosed):
-            async for text in bystander.ws:
-                message = json.loads(text)
-                if (
-                    message["type"] in ("user_joined", "user_left")
-                    and message["data"]["userName"] == "Ana García"
-                ):
-                    chatter.append(message["type"])
+    def note(message: dict) -> None:
+        if message["type"] in ("user_joined", "user_left") and message["data"]["userName"] == "Ana García":
+            chatter.append(message["type"])
 
-    listening = asyncio.create_task(listen())
+    listening = asyncio.create_task(bystander.run(note))
     held, outcomes = [], Counter()
     try:
         # 50 sockets at once in one room: five get in.

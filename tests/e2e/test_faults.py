@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import json
 import shutil
 import time
 import uuid
@@ -18,15 +17,16 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import pytest
-import websockets
 from channels.db import database_sync_to_async
-from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from inventory.models import Inventory, InventoryEvent, Scan
 from tests.conftest import need, token_for
 from tests.faults import RedisServer, TcpProxy
 from tests.servers import start_server
 from tests.servers import test_database_url as database_url
+from tools.liveclient import LiveClient, Refused
+from tools.tracking import DeliveryTracker
 
 from .wsclient import ahttp, room_url
 
@@ -67,34 +67,48 @@ async def eventually(check, timeout: float, what: str, interval: float = 0.1):
 
 @dataclass
 class RoomView:
-    """A client's picture of the room, built only from the server's messages."""
+    """A client's picture of the room, built only from the server's messages.
+
+    The seq bookkeeping is the load test's (tools.tracking.DeliveryTracker, without resumes: a
+    phone rejoins with ?since instead), keyed by seq: each event is delivered once, in order.
+    """
 
     codes: dict[str, str] = field(default_factory=dict)  # code -> scan id
-    seq: int = 0
-    delivered: int = 0  # scan events applied (each seq once)
-    doubled: int = 0  # an event seen again, or a code added twice
-    gaps: int = 0  # an event skipped (seq jumped)
+    tracker: DeliveryTracker = field(default_factory=lambda: DeliveryTracker(resume=False, start=0))
+    delivered: int = 0  # scan events applied (each seq once, in order)
+    doubled_codes: int = 0  # a code added twice
     snapshots: int = 0
+
+    @property
+    def seq(self) -> int:
+        return self.tracker.last_seq
+
+    @property
+    def doubled(self) -> int:
+        """An event seen again (or after a later one), or a code added twice."""
+        return self.tracker.duplicated + self.tracker.out_of_order + self.doubled_codes
+
+    @property
+    def gaps(self) -> int:
+        """An event skipped (seq jumped)."""
+        return self.tracker.gaps
 
     def apply(self, message: dict) -> None:
         kind, data = message["type"], message["data"]
         if kind == "snapshot":
             self.codes = {scan["code"]: scan["id"] for scan in data["scans"]}
-            self.seq = data["seq"]
+            self.tracker.observe_snapshot(data["seq"], {})
             self.snapshots += 1
             return
         if kind not in {"scan_added", "scan_removed"} or data.get("replayed"):
             return
-        if data["seq"] <= self.seq:
-            self.doubled += 1
-            return
-        if data["seq"] != self.seq + 1:
-            self.gaps += 1
-        self.seq = data["seq"]
+        before = self.seq
+        if not self.tracker.observe(data["seq"], str(data["seq"])).new or data["seq"] <= before:
+            return  # seen again, or older than what the view already holds: counted as doubled
         self.delivered += 1
         code = data["scanData"]["code"]
         if kind == "scan_added":
-            self.doubled += code in self.codes
+            self.doubled_codes += code in self.codes
             self.codes[code] = data["scanData"]["id"]
         else:
             self.codes.pop(code, None)
@@ -144,36 +158,18 @@ class Phone:
             await self._send_scan(scan_id, code)
 
     async def _try_connect(self, server) -> bool:
-        url = room_url(server, query=f"since={self.view.seq}")
         try:
-            ws = await connect(
-                url, additional_headers={"Authorization": f"Token {self.token}"}, open_timeout=5
-            )
-        except websockets.InvalidStatus as exc:
-            self.refusals.append((None, f"HTTP {exc.response.status_code}"))
+            client = await LiveClient.open(room_url(server), self.token, timeout=5, since=self.view.seq)
+        except Refused as exc:
+            self.refusals.append((exc.close_code, exc.code or exc.reason))
             return False
-        except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
-            self.refusals.append((None, type(exc).__name__))
-            return False
-        try:
-            first = json.loads(await asyncio.wait_for(ws.recv(), 5))
-        except (websockets.ConnectionClosed, TimeoutError) as exc:
-            await ws.close()
-            self.refusals.append((ws.close_code, f"no message ({type(exc).__name__})"))
-            return False
-        if first["type"] != "presence":
-            self.refusals.append((await _close_code(ws), first["data"].get("code")))
-            return False
-        self.ws = ws
+        self.ws = client
         self.connections += 1
-        self._reader = asyncio.create_task(self._read(ws))
+        self._reader = asyncio.create_task(self._read(client))
         return True
 
-    async def _read(self, ws) -> None:
-        with contextlib.suppress(websockets.ConnectionClosed):
-            async for text in ws:
-                self._receive(json.loads(text))
-        self.closes.append(ws.close_code)
+    async def _read(self, client: LiveClient) -> None:
+        self.closes.append(await client.run(self._receive))
         self.closed_at.append(time.monotonic())
 
     def _receive(self, message: dict) -> None:
@@ -200,8 +196,8 @@ class Phone:
         if not self.online:
             return
         message = {"type": "scan_added", "data": {**ROOM, "scanData": {"code": code, "id": scan_id}}}
-        with contextlib.suppress(websockets.ConnectionClosed):
-            await self.ws.send(json.dumps(message))
+        with contextlib.suppress(ConnectionClosed):
+            await self.ws.send_message(message)
 
     async def wait_closed(self, timeout: float) -> int | None:
         """Wait until the server (or the network) closes this phone's socket; its close code."""
@@ -229,13 +225,6 @@ class Phone:
         if self._reader is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._reader, 5)
-
-
-async def _close_code(ws, timeout: float = 5) -> int | None:
-    with contextlib.suppress(websockets.ConnectionClosed, TimeoutError):
-        while True:
-            await asyncio.wait_for(ws.recv(), timeout)
-    return ws.close_code
 
 
 # The database's truth, read by the test's own connection.
@@ -696,7 +685,7 @@ async def test_a_database_lost_while_joining_refuses_with_4503_and_leaves_no_gho
             if not await probe._try_connect(proxied_server):
                 outcomes[budget] = probe.refusals[-1]
                 continue
-            await probe.ws.send(json.dumps({"type": "ping", "data": {}}))
+            await probe.ws.send("ping")
             await eventually(lambda probe=probe: probe.pongs or not probe.online, 10, "pong or close")
             outcomes[budget] = "served" if probe.pongs else (probe.closes[-1], "dropped after joining")
         finally:

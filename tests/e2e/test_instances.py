@@ -76,7 +76,7 @@ async def test_the_room_limit_holds_across_instances(instances, tokens):
         for server in (a, b):
             refused = await LiveClient.open(room_url(server), tokens["ana"], greet=False)
             assert (await refused.receive())["data"]["code"] == "room_full"
-            assert await refused.close_code() == 4429
+            assert await refused.wait_close() == 4429
     finally:
         for client in clients:
             await client.close()
@@ -108,10 +108,10 @@ async def test_completion_closes_the_sockets_on_every_instance(instances, tokens
     for client in (on_a, on_b):
         await client.receive_type("inventory_completed")
         await client.receive_type("session_terminated")
-        assert await client.close_code() == 1000
+        assert await client.wait_close() == 1000
     refused = await LiveClient.open(room_url(b), tokens["ana"], greet=False)
     assert (await refused.receive())["data"]["code"] == "inventory_completed"
-    assert await refused.close_code() == 4409
+    assert await refused.wait_close() == 4409
 
 
 async def test_a_killed_instance_leaves_presence_within_two_heartbeats(instances, tokens):
@@ -147,7 +147,7 @@ async def test_the_per_user_limit_holds_across_instances(instances, tokens):
         for server in (a, b):
             refused = await LiveClient.open(room_url(server), tokens["ana"], greet=False)
             assert (await refused.receive())["data"]["code"] == "user_connection_limit"
-            assert await refused.close_code() == 4429
+            assert await refused.wait_close() == 4429
         # Someone else still gets in.
         clients.append(await LiveClient.open(room_url(b), tokens["luis"]))
     finally:
@@ -163,14 +163,14 @@ async def test_the_connect_rate_is_counted_across_instances(instances, tokens):
     refused = await LiveClient.open(room_url(b), tokens["ana"], greet=False)
     error = (await refused.receive())["data"]
     assert error["code"] == "connect_rate_limited" and error["retryAfter"] >= 1
-    assert await refused.close_code() == 4429
+    assert await refused.wait_close() == 4429
 
 
 async def closed_within(client, seconds: float) -> tuple[str, int, float]:
     """The error code and close code the server ends the socket with, and how long it took."""
     started = time.monotonic()
     error = await client.receive_type("error", timeout=seconds)
-    code = await client.close_code(timeout=seconds)
+    code = await client.wait_close(timeout=seconds)
     return error["data"]["code"], code, time.monotonic() - started
 
 

@@ -71,7 +71,7 @@ async def test_finish_session_delivers_completed_then_terminated_and_closes(serv
         ("inventory_completed", "El inventario ha sido completado por Ana García."),
         ("session_terminated", "Tu sesión ha sido terminada porque Ana García completó el inventario."),
     ]
-    assert await client.close_code() == 1000
+    assert await client.wait_close() == 1000
 
 
 async def test_accented_agency_and_rest_delete_over_a_real_server(server, tokens, peugeot):
@@ -140,4 +140,4 @@ async def test_a_connection_killed_without_a_close_frame_leaves_room_info(transa
 async def test_unauthenticated_socket_gets_4401_over_a_real_server(server, alfa):
     client = await LiveClient.open(room_url(server), greet=False)
     assert (await client.receive())["data"]["code"] == "unauthenticated"
-    assert await client.close_code() == 4401
+    assert await client.wait_close() == 4401

@@ -1,5 +1,5 @@
 """Hostile expected lists against a real daphne: each is refused with a 400 naming the limit, and
-the server's memory (VmRSS of the daphne process) stays within 50 MB of where it started."""
+the server's memory (resident memory of the daphne process) stays within 50 MB of where it started."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from inventory.models import ExpectedVehicle
 from inventory.rooms import Room
 from tests.conftest import token_for
 from tests.inventory.reconciliation_helpers import csv_bytes, xlsx_bomb, zip_with_entries
+from tools.sampler import rss_kb
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -22,11 +23,9 @@ RSS_GROWTH_BOUND_MB = 50
 
 
 def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmRSS for {pid}")
+    kb = rss_kb(pid)
+    assert kb, f"no resident memory for {pid}"
+    return kb / 1024
 
 
 def post_file(server, token: str, inventory_id: int, name: str, data: bytes) -> tuple[int, dict]:

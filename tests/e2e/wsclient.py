@@ -1,7 +1,4 @@
-"""A real WebSocket client (the `websockets` library) for end-to-end tests.
-
-Every frame the server sends is checked against protocol v1's declaration (realtime.wire).
-"""
+"""Room URLs and HTTP calls for end-to-end tests; the WebSocket client is tools/liveclient.py."""
 
 from __future__ import annotations
 
@@ -11,63 +8,14 @@ import urllib.error
 import urllib.request
 from urllib.parse import quote
 
-import websockets
-from websockets.asyncio.client import connect
+from tools.liveclient import CHATTER, LiveClient
 
-from realtime.wire import PRESENCE_CHATTER as CHATTER
-from realtime.wire import check_server_message
+__all__ = ["CHATTER", "LiveClient", "ahttp", "health_status", "http", "post_scan", "room_url"]
 
 
 def room_url(server, agency="Alfa Romeo", month="10", year="2025", query="") -> str:
     url = server.ws(f"/ws/inventory/{quote(agency)}/{month}/{year}")
     return f"{url}?{query}" if query else url
-
-
-class LiveClient:
-    def __init__(self, ws):
-        self.ws = ws
-
-    @classmethod
-    async def open(cls, url: str, token: str | None = None, greet: bool = True) -> LiveClient:
-        headers = {"Authorization": f"Token {token}"} if token else {}
-        client = cls(await connect(url, additional_headers=headers, open_timeout=10))
-        if greet:
-            first = await client.receive()
-            assert first["type"] == "presence", first
-        return client
-
-    async def send(self, kind: str, data=None) -> None:
-        await self.ws.send(json.dumps({"type": kind, "data": data if data is not None else {}}))
-
-    async def receive(self, timeout: float = 5) -> dict:
-        return check_server_message(json.loads(await asyncio.wait_for(self.ws.recv(), timeout)))
-
-    async def receive_type(self, kind: str, timeout: float = 5) -> dict:
-        while True:
-            message = await self.receive(timeout)
-            if message["type"] == kind:
-                return message
-            assert message["type"] in CHATTER, f"expected {kind}, got {message}"
-
-    async def nothing(self, timeout: float = 0.5) -> bool:
-        try:
-            while True:
-                message = await self.receive(timeout)
-                if message["type"] not in CHATTER:
-                    return False
-        except TimeoutError:
-            return True
-
-    async def close_code(self, timeout: float = 5) -> int:
-        """Read until the server closes; the close code it sent."""
-        try:
-            while True:
-                check_server_message(json.loads(await asyncio.wait_for(self.ws.recv(), timeout)))
-        except websockets.ConnectionClosed as closed:
-            return closed.rcvd.code if closed.rcvd else 1006
-
-    async def close(self) -> None:
-        await self.ws.close()
 
 
 # Blocking HTTP calls: from async tests, use `ahttp` (or asyncio.to_thread).

@@ -53,6 +53,13 @@ def test_tracking_starts_at_the_first_seq_seen():
     assert tracker.gaps == 0
 
 
+def test_tracking_from_a_known_seq_counts_a_first_jump_as_a_gap():
+    tracker = DeliveryTracker(resume=False, start=0)  # a client that joined with ?since=0
+    assert see(tracker, 1, "a").new
+    assert see(tracker, 3, "c").new
+    assert (tracker.gaps, tracker.missing_seqs, tracker.last_seq) == (1, 1, 3)
+
+
 def test_a_repeated_scan_is_counted_as_duplicated_not_received_twice():
     tracker = DeliveryTracker()
     see(tracker, 1, "a")

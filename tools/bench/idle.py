@@ -66,50 +66,32 @@ def _run(coroutine):
 
 
 async def _hold(urls, concurrency: int, timeout: float) -> None:
-    from websockets.asyncio.client import connect
+    from tools.liveclient import LiveClient
 
     slots = asyncio.Semaphore(concurrency)
-    sockets = []
+    clients = []
     readers = []
     refused = 0
-
-    async def drain(ws) -> None:
-        try:
-            async for _ in ws:
-                pass
-        except Exception:
-            pass
 
     async def open_one(url: str, token: str) -> None:
         nonlocal refused
         async with slots:
             try:
-                ws = await connect(
-                    url,
-                    additional_headers={"Authorization": f"Token {token}"},
-                    open_timeout=timeout,
-                    ping_interval=None,
-                    compression=None,
-                    proxy=None,
+                client = await LiveClient.open(
+                    url, token, timeout=timeout, ping_interval=None, compression=None
                 )
-                while True:
-                    message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
-                    if message.get("type") == "presence":
-                        break
-                    if message.get("type") == "error":
-                        raise RuntimeError(message["data"].get("code"))
             except Exception:
                 refused += 1
                 return
-            sockets.append(ws)
-            readers.append(asyncio.create_task(drain(ws)))
+            clients.append(client)
+            readers.append(asyncio.create_task(client.run(lambda _frame: None, raw=True)))
 
     started = time.perf_counter()
     await asyncio.gather(*(open_one(url, token) for url, token in urls))
     seconds = time.perf_counter() - started
-    print(json.dumps({"open": len(sockets), "refused": refused, "seconds": round(seconds, 2)}), flush=True)
+    print(json.dumps({"open": len(clients), "refused": refused, "seconds": round(seconds, 2)}), flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
     for reader in readers:
         reader.cancel()
     await asyncio.gather(*readers, return_exceptions=True)
