@@ -21,11 +21,15 @@ from urllib.parse import urlencode
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-# At merge: the message types, close codes and the chatter set come from realtime.wire.
-from realtime import protocol
+# The protocol's names this client needs. Django-free on purpose: the load test's worker processes
+# import this module without Django set up. tests/tools/test_liveclient.py checks them against
+# realtime.protocol; at merge they come from realtime.wire (the Django-free contract) instead.
+USER_JOINED, USER_LEFT, PRESENCE, ERROR, RESUME = "user_joined", "user_left", "presence", "error", "resume"
+CLOSE_COMPLETED = 4409
+CLOSE_ROOM_FULL = 4429
 
 # Presence traffic that may arrive between any two messages a check waits for.
-CHATTER = frozenset({protocol.USER_JOINED, protocol.USER_LEFT, protocol.PRESENCE})
+CHATTER = frozenset({USER_JOINED, USER_LEFT, PRESENCE})
 _CLOSED: dict[str, Any] = {"type": "__closed__"}
 
 
@@ -130,7 +134,7 @@ class LiveClient:
     async def greeted(self, *, timeout: float) -> dict[str, Any]:
         """The room's `presence`, the page's sign that it is in; Refused with the close code otherwise."""
         try:
-            self.presence = await self.expect(protocol.PRESENCE, timeout=timeout)
+            self.presence = await self.expect(PRESENCE, timeout=timeout)
             return self.presence
         except CheckFailure as exc:
             # A refusal is an `error` then a close: report both, the close code first.
@@ -166,7 +170,7 @@ class LiveClient:
 
     async def resume(self, since: int) -> None:
         """Ask for every event after `since` (what the page sends when it sees a seq gap)."""
-        await self.send(protocol.RESUME, {"since": since})
+        await self.send(RESUME, {"since": since})
 
     # Reading on demand (or from the background reader's inbox).
 
@@ -177,7 +181,8 @@ class LiveClient:
         message = await asyncio.wait_for(self._inbox.get(), timeout)
         if message is _CLOSED:
             self._inbox.put_nowait(_CLOSED)
-            raise ConnectionClosed(self.ws.close_rcvd, self.ws.close_sent)
+            closing = self.ws.protocol
+            raise ConnectionClosed(closing.close_rcvd, closing.close_sent, closing.close_rcvd_then_sent)
         return message
 
     async def expect(
@@ -220,9 +225,8 @@ class LiveClient:
             try:
                 while True:
                     await self.receive(timeout)
-            except ConnectionClosed:
-                rcvd = self.ws.close_rcvd
-                return rcvd.code if rcvd else 1006
+            except ConnectionClosed as closed:
+                return closed.rcvd.code if closed.rcvd else 1006
         return None
 
     async def close(self) -> None:
@@ -261,7 +265,7 @@ class LiveClient:
         return [message.get("type", "?") for message in self.received]
 
     def last_error(self) -> dict[str, Any] | None:
-        errors = [m for m in self.received if m.get("type") == protocol.ERROR]
+        errors = [m for m in self.received if m.get("type") == ERROR]
         return (errors[-1].get("data") or {}) if errors else None
 
     def _keep(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -271,6 +275,6 @@ class LiveClient:
 
 def describe(message: dict[str, Any]) -> str:
     data = message.get("data") or {}
-    if message.get("type") == protocol.ERROR:
+    if message.get("type") == ERROR:
         return f"error {data.get('code', '')}: {data.get('message', '')}"
     return str(message.get("type"))

@@ -13,13 +13,11 @@ from dataclasses import dataclass, field
 
 from websockets.asyncio.client import ClientConnection
 
-from realtime import protocol
-from tools.liveclient import LiveClient, Refused, connect_socket
+from tools.liveclient import CLOSE_ROOM_FULL, LiveClient, Refused, connect_socket
 from tools.tracking import DeliveryTracker, Observation
 
 from .plan import RoomPlan, RunSettings
 
-CLOSE_ROOM_FULL = protocol.CLOSE_ROOM_FULL  # at merge: realtime.wire
 # Join/leave chatter is most of the traffic while rooms fill up and carries nothing we check;
 # the server encodes `type` first, so it can be counted and skipped without parsing.
 TYPE_PREFIX = '{"type":"'

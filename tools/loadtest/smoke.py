@@ -13,8 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from realtime import protocol
-from tools.liveclient import CheckFailure, LiveClient, Refused
+from tools.liveclient import CLOSE_COMPLETED, CheckFailure, LiveClient, Refused
 
 from . import api
 from .plan import room_ws_url
@@ -164,7 +163,7 @@ class SmokeRun:
                     url, self.settings.token, timeout=self.settings.timeout, background=True
                 )
             except Refused as exc:
-                if exc.close_code == protocol.CLOSE_COMPLETED:
+                if exc.close_code == CLOSE_COMPLETED:
                     completed.append(f"{month}/{year}")
                     continue
                 raise
