@@ -59,7 +59,7 @@ def inventories_of(base_url: str, token: str, *, agency: str) -> dict[tuple[int,
     query = urlencode({"agency": agency, "limit": 1000})
     body = call(base_url, token, "GET", f"/api/inventories/?{query}")
     results = body.get("results", []) if isinstance(body, dict) else body or []
-    return {(int(item["month"]), item["year"]): item["id"] for item in results}  # month is "10"
+    return {(int(item["month"]), int(item["year"])): item["id"] for item in results}  # month is "10"
 
 
 def inventory_delete(base_url: str, token: str, inventory_id: int) -> None:
