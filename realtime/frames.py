@@ -71,8 +71,7 @@ def check(content: Any) -> Frame:
     kind = content.get("type")
     if not isinstance(kind, str) or kind not in CLIENT_TYPES:
         raise FrameError(
-            _("Tipo de mensaje desconocido. Tipos válidos: %(types)s.")
-            % {"types": ", ".join(CLIENT_TYPES)},
+            _("Tipo de mensaje desconocido. Tipos válidos: %(types)s.") % {"types": ", ".join(CLIENT_TYPES)},
             "unknown_type",
             ref=ref,
         )

@@ -21,15 +21,15 @@ from urllib.parse import urlencode
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-# The protocol's names this client needs. Django-free on purpose: the load test's worker processes
-# import this module without Django set up. tests/tools/test_liveclient.py checks them against
-# realtime.protocol; at merge they come from realtime.wire (the Django-free contract) instead.
-USER_JOINED, USER_LEFT, PRESENCE, ERROR, RESUME = "user_joined", "user_left", "presence", "error", "resume"
-CLOSE_COMPLETED = 4409
-CLOSE_ROOM_FULL = 4429
+# Protocol v1's names, from its Django-free declaration (the load test's workers run without Django).
+from realtime.wire import (
+    ERROR,
+    PRESENCE,
+    RESUME,
+    check_server_message,
+)
+from realtime.wire import PRESENCE_CHATTER as CHATTER
 
-# Presence traffic that may arrive between any two messages a check waits for.
-CHATTER = frozenset({USER_JOINED, USER_LEFT, PRESENCE})
 _CLOSED: dict[str, Any] = {"type": "__closed__"}
 
 
@@ -100,7 +100,10 @@ def decode(text: str | bytes) -> dict[str, Any]:
 
 
 class LiveClient:
-    """One socket in one room."""
+    """One socket in one room. With `checked`, every message read is checked against protocol v1
+    (realtime.wire.check_server_message): the end-to-end tests' client does, the load test's does not."""
+
+    checked = False
 
     def __init__(self, ws: ClientConnection, url: str = ""):
         self.ws = ws
@@ -181,6 +184,8 @@ class LiveClient:
         message = await asyncio.wait_for(self._inbox.get(), timeout)
         if message is _CLOSED:
             self._inbox.put_nowait(_CLOSED)
+            if self._reader.done() and self._reader.exception():
+                raise self._reader.exception()  # a frame the check refused
             closing = self.ws.protocol
             raise ConnectionClosed(closing.close_rcvd, closing.close_sent, closing.close_rcvd_then_sent)
         return message
@@ -270,6 +275,8 @@ class LiveClient:
 
     def _keep(self, message: dict[str, Any]) -> dict[str, Any]:
         self.received.append(message)
+        if self.checked:
+            check_server_message(message)
         return message
 
 

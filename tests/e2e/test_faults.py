@@ -22,10 +22,11 @@ from websockets.exceptions import ConnectionClosed
 
 from inventory.models import Inventory, InventoryEvent, Scan
 from tests.conftest import need, token_for
+from tests.e2e.wsclient import LiveClient
 from tests.faults import RedisServer, TcpProxy
 from tests.servers import start_server
 from tests.servers import test_database_url as database_url
-from tools.liveclient import LiveClient, Refused
+from tools.liveclient import Refused
 from tools.tracking import DeliveryTracker
 
 from .wsclient import ahttp, room_url

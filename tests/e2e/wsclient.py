@@ -8,7 +8,15 @@ import urllib.error
 import urllib.request
 from urllib.parse import quote
 
-from tools.liveclient import CHATTER, LiveClient
+from tools import liveclient
+from tools.liveclient import CHATTER
+
+
+class LiveClient(liveclient.LiveClient):
+    """The reference client, checking every message it reads against protocol v1 (realtime.wire)."""
+
+    checked = True
+
 
 __all__ = ["CHATTER", "LiveClient", "ahttp", "health_status", "http", "post_scan", "room_url"]
 

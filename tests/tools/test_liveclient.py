@@ -1,15 +1,6 @@
-"""The reference client's own names agree with the protocol (until both come from realtime.wire)."""
+"""The reference client's resume URL."""
 
-from realtime import protocol
-from tools import liveclient
 from tools.liveclient import with_since
-
-
-def test_the_clients_protocol_names_are_the_servers():
-    assert {protocol.USER_JOINED, protocol.USER_LEFT, protocol.PRESENCE} == liveclient.CHATTER
-    assert (liveclient.ERROR, liveclient.RESUME) == (protocol.ERROR, protocol.RESUME)
-    assert liveclient.CLOSE_COMPLETED == protocol.CLOSE_COMPLETED
-    assert liveclient.CLOSE_ROOM_FULL == protocol.CLOSE_ROOM_FULL
 
 
 def test_a_resuming_client_adds_since_to_the_room_url():

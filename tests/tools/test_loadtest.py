@@ -14,7 +14,7 @@ from tools.loadtest import plan
 from tools.loadtest.client import RoomClient, RoomState, Sink, chatter_type
 from tools.loadtest.http_client import HttpClient
 from tools.loadtest.publisher import publish_room
-from tools.loadtest.shapes import Room, seed_problems
+from tools.loadtest.shapes import Room, room_problems
 from tools.loadtest.stats import latency_summary, summarize
 from tools.tracking import Tally
 
@@ -215,7 +215,7 @@ def test_scans_per_room():
 # The smoke check's shape check.
 
 
-def seed_scan(**overrides):
+def protocol_scan(**overrides):
     data = {
         "agency": "Alfa Romeo",
         "month": "10",
@@ -231,7 +231,7 @@ def seed_scan(**overrides):
 
 
 def test_a_seed_shaped_broadcast_has_no_problems():
-    assert seed_problems(seed_scan(), Room("Alfa Romeo", 10, 2025), code="VIN1") == []
+    assert room_problems(protocol_scan(), Room("Alfa Romeo", 10, 2025), code="VIN1") == []
 
 
 @pytest.mark.parametrize(
@@ -249,7 +249,7 @@ def test_a_seed_shaped_broadcast_has_no_problems():
     ],
 )
 def test_a_broadcast_that_differs_from_the_seed_is_reported(overrides, problem):
-    problems = seed_problems(seed_scan(**overrides), Room("Alfa Romeo", 10, 2025), code="VIN1")
+    problems = room_problems(protocol_scan(**overrides), Room("Alfa Romeo", 10, 2025), code="VIN1")
     assert any(p.startswith(problem) for p in problems), problems
 
 
@@ -330,11 +330,12 @@ def test_the_smoke_tries_the_months_it_is_given_newest_first():
         ('{"type":"user_joined","data":{"userId":"7"}}', "user_joined"),
         ('{"type":"user_left","data":{}}', "user_left"),
         ('{"type":"presence","data":{"users":[]}}', None),  # parsed, and counted, the slow way
-        ('{"type": "user_joined"}', None),
+        ('{"data":{"userId":"7"},"type":"user_left"}', "user_left"),  # wherever `type` stands
+        ('{"type":"scan_added","data":{"scanData":{"code":"\\"type\\":\\"user_left\\""}}}', None),
         ('{"type":"user_', None),
     ],
 )
-def test_chatter_is_recognised_without_parsing_only_when_type_comes_first(text, kind):
+def test_join_and_leave_chatter_is_recognised_without_parsing(text, kind):
     assert chatter_type(text) == kind
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from realtime.wire import PRESENCE_CHATTER
+
 
 def _n(value, unit: str = "", digits: int = 1) -> str:
     if value is None:
@@ -56,9 +58,7 @@ def _storm(results: dict) -> str:
     rows = []
     for name, s in storm["variants"].items():
         messages = s["messages"]
-        other = s["messages_total"] - sum(
-            messages.get(k, 0) for k in ("user_joined", "user_left", "presence")
-        )
+        other = s["messages_total"] - sum(messages.get(k, 0) for k in PRESENCE_CHATTER)
         rows.append(
             [
                 name,

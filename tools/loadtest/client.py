@@ -13,23 +13,24 @@ from dataclasses import dataclass, field
 
 from websockets.asyncio.client import ClientConnection
 
-from tools.liveclient import CLOSE_ROOM_FULL, LiveClient, Refused, connect_socket
+from realtime.wire import CLOSE_ROOM_FULL, PRESENCE, PRESENCE_CHATTER
+from tools.liveclient import LiveClient, Refused, connect_socket
 from tools.tracking import DeliveryTracker, Observation
 
 from .plan import RoomPlan, RunSettings
 
-# Join/leave chatter is most of the traffic while rooms fill up and carries nothing we check;
-# the server encodes `type` first, so it can be counted and skipped without parsing.
-TYPE_PREFIX = '{"type":"'
-CHATTER_PREFIX = TYPE_PREFIX + "user_"
+# Join/leave chatter is most of the traffic while rooms fill up and carries nothing we check, so it
+# is counted and skipped without parsing. `"type":"user_joined"` with its quotes bare can only be the
+# message's own type (quotes inside JSON strings are escaped), wherever the key stands.
+_CHATTER_MARKS = {kind: f'"type":"{kind}"' for kind in sorted(PRESENCE_CHATTER - {PRESENCE})}
 
 
 def chatter_type(text: str) -> str | None:
-    """The type of a `user_*` message encoded `type` first, read without parsing; None for any other."""
-    if not text.startswith(CHATTER_PREFIX):
-        return None
-    end = text.find('"', len(TYPE_PREFIX))
-    return text[len(TYPE_PREFIX) : end] if end > 0 else None
+    """The type of a join/leave message, read without parsing; None for any other message."""
+    for kind, mark in _CHATTER_MARKS.items():
+        if mark in text:
+            return kind
+    return None
 
 
 @dataclass

@@ -7,6 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from realtime.wire import CLOSE_ROOM_FULL
+
 
 def _value(value: Any, unit: str = "") -> str:
     if value is None:
@@ -68,7 +70,7 @@ def render(console: Console, report: dict[str, Any]) -> None:
         [
             ("attempted", _value(conn["attempted"]), None),
             ("accepted", _value(conn["accepted"]), None),
-            ("refused by room limit 4429", _value(conn["refused_room_full"]), None),
+            (f"refused by room limit {CLOSE_ROOM_FULL}", _value(conn["refused_room_full"]), None),
             ("refused otherwise", _counts(conn["refused_other"]), bad(sum(conn["refused_other"].values()))),
             ("dropped during the run", _counts(conn["dropped"]), bad(sum(conn["dropped"].values()))),
             ("handshakes tried again", _value(join.get("retries")), None),

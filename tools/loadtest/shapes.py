@@ -1,4 +1,4 @@
-"""The seed's message shapes, checked field by field, for the smoke check's broadcasts."""
+"""Protocol v1's broadcasts checked for one room, field by field, for the smoke check's report."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ class Room:
         return f"{self.agency}/{self.month}/{self.year}"
 
 
-def seed_problems(data: dict[str, Any], room: Room, *, code: str | None = None) -> list[str]:
-    """What in a broadcast's `data` differs from the seed's shape for this room."""
+def room_problems(data: dict[str, Any], room: Room, *, code: str | None = None) -> list[str]:
+    """What in a broadcast's `data` differs from protocol v1's shape for this room."""
     problems = []
     if data.get("agency") != room.agency:
         problems.append(f"agency {data.get('agency')!r} != {room.agency!r}")

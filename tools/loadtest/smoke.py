@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools.liveclient import CLOSE_COMPLETED, CheckFailure, LiveClient, Refused
+from realtime.wire import CLOSE_COMPLETED
+from tools.liveclient import CheckFailure, LiveClient, Refused
 
 from . import api
 from .plan import room_ws_url
 from .publisher import iso_now
-from .shapes import Room, seed_problems
+from .shapes import Room, room_problems
 
 
 @dataclass
@@ -218,7 +219,7 @@ class SmokeRun:
         if joined is None:
             joined = await a.expect("user_joined", timeout=self.settings.timeout)
         data = joined.get("data", {})
-        problems = [p for p in seed_problems(data, self.room) if not p.startswith("userName")]
+        problems = [p for p in room_problems(data, self.room) if not p.startswith("userName")]
         if problems:
             raise CheckFailure("; ".join(problems))
         await a.send_message({"type": "user_joined", "data": self._room_data(self.room)})
@@ -246,7 +247,7 @@ class SmokeRun:
         self.scan_code = code
         other = await b.expect("scan_added", timeout=self.settings.timeout)
         for who, message in (("sender", own), ("other client", other)):
-            problems = seed_problems(message.get("data", {}), self.room, code=code)
+            problems = room_problems(message.get("data", {}), self.room, code=code)
             if problems:
                 raise CheckFailure(f"{who}: " + "; ".join(problems))
         seq = own["data"].get("seq")
@@ -264,7 +265,7 @@ class SmokeRun:
         self.scan_code = None
         other = await b.expect("scan_removed", timeout=self.settings.timeout)
         for who, message in (("sender", own), ("other client", other)):
-            problems = seed_problems(message.get("data", {}), self.room, code=code)
+            problems = room_problems(message.get("data", {}), self.room, code=code)
             if problems:
                 raise CheckFailure(f"{who}: " + "; ".join(problems))
         return f"both clients got the removal of {code}"
