@@ -1,6 +1,6 @@
 """Domain errors: each carries a message the user can act on, a code and an HTTP status.
 
-REST answers them with DRF's error shape; the socket answers them with the seed's `error`. Both
+REST answers them with DRF's error shape; the socket answers them with protocol v1's `error`. Both
 render an error through `error_report`, the one place that says what an exception tells the user.
 """
 

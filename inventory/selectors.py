@@ -7,17 +7,17 @@ from typing import Any
 from django.db.models import F, Q, QuerySet
 from django.utils.translation import gettext as _
 
-from . import events, rooms
+from . import access, events
+from .access import Room
 from .exceptions import InvalidInput, InventoryNotFound, ScanNotFound
 from .models import Agency, Inventory, InventoryEvent, Scan
 from .reconciliation.matching import code_key
-from .rooms import Room
 
 
 def agencies_visible_to(user) -> QuerySet[Agency]:
     """The agencies whose rooms the user may enter: theirs, or every one with `access_every_agency`."""
     agencies = Agency.objects.all()
-    if rooms.sees_every_agency(user):
+    if access.sees_every_agency(user):
         return agencies
     return agencies.filter(members=user, is_active=True)
 
@@ -31,7 +31,7 @@ def agencies_listed_for(user) -> QuerySet[Agency]:
 
 def inventories_visible_to(user) -> QuerySet[Inventory]:
     inventories = inventories_visible_to_all()
-    if rooms.sees_every_agency(user):
+    if access.sees_every_agency(user):
         return inventories
     return inventories.filter(agency__members=user, agency__is_active=True)
 
@@ -96,7 +96,7 @@ def inventories_visible_to_all() -> QuerySet[Inventory]:
 def open_inventory_holding(agency: Agency, code: str | None, *, scan_id=None) -> Inventory:
     """The agency's open inventory that counted `code` (or the scan `scan_id`, removed or not).
 
-    For the seed's DELETE without month and year.
+    For protocol v1's DELETE without month and year.
     """
     open_inventories = Inventory.objects.select_related("agency").filter(
         agency=agency, status=Inventory.Status.OPEN

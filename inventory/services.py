@@ -15,7 +15,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from . import events, formats, rooms, writes
+from . import events, formats, periods, writes
+from .access import Room
 from .exceptions import (
     DuplicateScan,
     InvalidInput,
@@ -29,7 +30,6 @@ from .models import CODE_MAX_LENGTH, ExpectedVehicle, Inventory, RemovedScan, Sc
 from .reconciliation import matching
 from .reconciliation import selectors as reconciliation_selectors
 from .reconciliation import services as reconciliation_services
-from .rooms import Room
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def inventory_get_or_open(*, room: Room) -> Inventory:
     )
     if (inventory := existing.first()) is not None:
         return inventory
-    rooms.require_openable(room)
+    periods.require_openable(room)
     try:
         inventory, _created = Inventory.objects.select_related("agency").get_or_create(
             agency=room.agency, month=room.month, year=room.year

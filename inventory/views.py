@@ -15,7 +15,7 @@ from django.utils.dates import MONTHS
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from . import formats, live, rooms, selectors, services
+from . import access, formats, live, periods, selectors, services
 from .exceptions import AgencyNotFound, InvalidInput
 from .models import Agency, Inventory
 from .reconciliation import access as reconciliation_access
@@ -76,14 +76,14 @@ def home(request):
 def inventory_live(request, agency, month, year):
     """The live room; a GET changes nothing, a POST opens the room's inventory (as the socket does)."""
     try:
-        room = rooms.room_resolve(request.user, agency=agency, month=month, year=year)
+        room = access.room_resolve(request.user, agency=agency, month=month, year=year)
     except (AgencyNotFound, InvalidInput) as exc:  # an outsider gets what an unknown agency gets
         raise Http404(exc.message) from exc
     if request.method == "POST":
         return _open_room(request, room)
     inventory = selectors.inventory_find(room)
     if inventory is None:
-        if not rooms.room_openable(room):
+        if not periods.room_openable(room):
             raise Http404(
                 _("No hay inventario de %(room)s, y ese mes no puede abrirse.") % {"room": room.key}
             )

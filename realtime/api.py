@@ -10,7 +10,7 @@ from rest_framework import permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from inventory import rooms, selectors
+from inventory import access, selectors
 
 from . import metrics, presence
 from .permissions import CanViewRealtimeMetrics
@@ -95,7 +95,7 @@ class RoomInfoView(APIView):
 
     @extend_schema(responses={200: RoomInfoOutput})
     def get(self, request, agency, month, year):
-        room = rooms.room_resolve(request.user, agency=agency, month=month, year=year)
+        room = access.room_resolve(request.user, agency=agency, month=month, year=year)
         inventory = selectors.inventory_find(room)
         return Response(presence.room_info(room, inventory))
 

@@ -1,7 +1,7 @@
 """WebSocket authentication and origin checks.
 
 Browsers authenticate with their session cookie from an allowed origin. Clients that send no
-`Origin` (scripts, mobile apps, the seed's Node.js clients) must use a token: a cookie alone
+`Origin` (scripts, mobile apps, protocol v1's Node.js clients) must use a token: a cookie alone
 does not authenticate them, so a stolen cookie cannot be replayed from a script.
 """
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from inventory import rooms, services
+from inventory import access, periods, services
 from inventory.exceptions import InvalidInput
 
 from . import protocol, ratelimit, revocation
@@ -76,7 +76,7 @@ async def scan_removed(socket, data: dict, ref: str | None) -> None:
 
 
 async def inventory_completed(socket, data: dict, ref: str | None) -> None:
-    # The connection names the inventory; a client's `inventoryId` (the seed's example says
+    # The connection names the inventory; a client's `inventoryId` (protocol v1's example says
     # "inv_123", an id of the old system) is ignored like `completedBy`.
     with socket.expecting_own(protocol.INVENTORY_COMPLETED, {}, ref) as own:
         await _guarded(services.inventory_complete, socket.access)(
@@ -146,15 +146,15 @@ async def over_limit(socket, bucket: str, ref: str | None = None, **echo) -> boo
 async def check_own_room(room, data: dict) -> None:
     """A message may name its room; if it does, it must be this connection's room."""
     agency = data.get("agency")
-    # Resolved as the socket's URL was (rooms.agency_find); the database only for other spellings.
+    # Resolved as the socket's URL was (access.agency_find); the database only for other spellings.
     wrong = (
         agency is not None
-        and not rooms.spells_agency(room.agency, agency)
-        and not await hop(rooms.names_agency)(room.agency, agency)
+        and not access.spells_agency(room.agency, agency)
+        and not await hop(access.names_agency)(room.agency, agency)
     )
     try:
-        wrong = wrong or ("month" in data and rooms.parse_month(data["month"]) != room.month)
-        wrong = wrong or ("year" in data and rooms.parse_year(data["year"]) != room.year)
+        wrong = wrong or ("month" in data and periods.parse_month(data["month"]) != room.month)
+        wrong = wrong or ("year" in data and periods.parse_year(data["year"]) != room.year)
     except InvalidInput:
         wrong = True
     if wrong:

@@ -17,7 +17,7 @@ from django.db import DatabaseError
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from inventory import rooms, services
+from inventory import access, services
 from inventory.exceptions import InventoryCompleted, InventoryError, database_down_message, error_report
 
 from . import broadcast, clock, commands, frames, metrics, protocol, ratelimit, replay, revocation
@@ -44,7 +44,7 @@ def _LIVE_DOWN() -> str:  # noqa: N802 - a message, translated when used
 
 @hop
 def _open_room(user, agency, month, year):
-    room = rooms.room_resolve(user, agency=agency, month=month, year=year)
+    room = access.room_resolve(user, agency=agency, month=month, year=year)
     return room, services.inventory_get_or_open(room=room)
 
 
@@ -89,7 +89,7 @@ class InventoryConsumer(RelayedEvents, AsyncJsonWebsocketConsumer):
             later(self.disconnect(1006))
 
     async def websocket_receive(self, message):
-        # Answers to this client speak its language; room broadcasts keep the default (the seed's).
+        # Answers to this client speak its language; room broadcasts keep the default (protocol v1's).
         with translation.override(self.language):
             await super().websocket_receive(message)
 

@@ -333,8 +333,9 @@ def _room_keys(inventory_ids: list[int]) -> dict[int, str]:
 @sync_to_async
 def _canonical_rooms(paths: list[str]) -> dict[str, str]:
     """Each socket path's room (`alfa-romeo/10/2025`) under its room key (`Alfa Romeo/10/2025`)."""
+    from inventory.access import agency_find
     from inventory.exceptions import InventoryError
-    from inventory.rooms import agency_find, ascii_int
+    from inventory.periods import ascii_int
 
     canonical = {}
     for path in paths:

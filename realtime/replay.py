@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from inventory import rooms, selectors
+from inventory import periods, selectors
 
 from . import protocol
 from .conf import realtime_settings
@@ -29,7 +29,7 @@ def since_in_query(scope) -> int | None:
     """The seq a reconnecting client stands at (`?since=`), None when it does not say."""
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     value = (query.get("since") or [None])[0]
-    return rooms.ascii_int(value) if value is not None else None
+    return periods.ascii_int(value) if value is not None else None
 
 
 @hop

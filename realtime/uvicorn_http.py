@@ -2,7 +2,7 @@
 
 uvicorn times out only an idle keep-alive connection after a response, so a client that sends one
 header line now and then holds a connection forever (slowloris). Here, as on daphne
-(realtime/transport.py), the request line and headers must be complete within
+(realtime/daphne_server.py), the request line and headers must be complete within
 HTTP_HEADER_TIMEOUT of the connection opening or of the previous response: a partial request is
 answered 408 and closed, an idle connection is closed.
 """
@@ -16,7 +16,7 @@ import h11
 from django.conf import settings
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-logger = logging.getLogger("realtime.transport")
+logger = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT_RESPONSE = (
     b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain\r\n"

@@ -22,7 +22,7 @@ def signs_in(username, password) -> bool:
     )
 
 
-def seed(settings, path) -> str:
+def seed_demo(settings, path) -> str:
     settings.DEBUG = True
     settings.DEMO_PASSWORD_FILE = str(path)
     out = io.StringIO()
@@ -35,7 +35,7 @@ def printed_password(output: str) -> str:
 
 
 def test_demo_password_is_generated_printed_once_and_kept_for_the_readme(settings, tmp_path):
-    output = seed(settings, tmp_path / ".demo-password")
+    output = seed_demo(settings, tmp_path / ".demo-password")
     password = printed_password(output)
 
     assert password != "inventario-demo" and len(password) >= 12
@@ -44,15 +44,15 @@ def test_demo_password_is_generated_printed_once_and_kept_for_the_readme(setting
     for username in ("admin", "ana", "luis"):
         assert signs_in(username, password)
         assert not signs_in(username, "inventario-demo")
-    again = seed(settings, tmp_path / ".demo-password")
+    again = seed_demo(settings, tmp_path / ".demo-password")
     assert password not in again and "kept in" in again
     assert signs_in("ana", password)
 
 
 def test_each_installation_gets_its_own_demo_password(settings, tmp_path, django_user_model):
-    first = printed_password(seed(settings, tmp_path / "one"))
+    first = printed_password(seed_demo(settings, tmp_path / "one"))
     django_user_model.objects.all().delete()
-    second = printed_password(seed(settings, tmp_path / "two"))
+    second = printed_password(seed_demo(settings, tmp_path / "two"))
 
     assert first != second
 
@@ -60,7 +60,7 @@ def test_each_installation_gets_its_own_demo_password(settings, tmp_path, django
 def test_a_demo_user_left_on_the_old_shared_password_gets_a_new_one(settings, tmp_path, django_user_model):
     django_user_model.objects.create_user(username="ana", password="inventario-demo")
 
-    password = printed_password(seed(settings, tmp_path / ".demo-password"))
+    password = printed_password(seed_demo(settings, tmp_path / ".demo-password"))
 
     assert not signs_in("ana", "inventario-demo")
     assert signs_in("ana", password)

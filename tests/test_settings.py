@@ -28,7 +28,7 @@ def run_django(code: str, settings: str, **env) -> subprocess.CompletedProcess:
     )
 
 
-def test_seed_defaults_apply_when_the_environment_is_silent():
+def test_protocol_defaults_apply_when_the_environment_is_silent():
     result = run_django("print(settings.REALTIME, settings.PORT)", "inventory_site.settings.local")
     assert result.returncode == 0, result.stderr
     for expected in (
@@ -41,7 +41,7 @@ def test_seed_defaults_apply_when_the_environment_is_silent():
         assert expected in result.stdout
 
 
-def test_seed_variables_are_read_from_the_environment():
+def test_protocol_variables_are_read_from_the_environment():
     result = run_django(
         "print(settings.REALTIME)",
         "inventory_site.settings.local",

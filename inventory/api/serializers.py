@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from inventory import rooms, selectors
+from inventory import periods, selectors
 from inventory.exceptions import InvalidInput
 from inventory.formats import timestamp
 from inventory.models import CODE_MAX_LENGTH, Agency, Inventory, ScanMatch
@@ -23,7 +23,7 @@ class MonthField(serializers.Field):
 
     def to_internal_value(self, data):
         try:
-            return rooms.parse_month(data)
+            return periods.parse_month(data)
         except InvalidInput as exc:
             raise serializers.ValidationError(exc.message) from None
 
@@ -35,7 +35,7 @@ class MonthField(serializers.Field):
 class YearField(serializers.Field):
     def to_internal_value(self, data):
         try:
-            return rooms.parse_year(data)
+            return periods.parse_year(data)
         except InvalidInput as exc:
             raise serializers.ValidationError(exc.message) from None
 
@@ -86,9 +86,9 @@ class ScanDataInput(serializers.Serializer):
 
 
 class SaveScanInput(RoomInput):
-    """The seed's `scan_added` data; `code` may also be given at the top level."""
+    """Protocol v1's `scan_added` data; `code` may also be given at the top level."""
 
-    scanData = ScanDataInput(required=False)  # noqa: N815 - the seed's name
+    scanData = ScanDataInput(required=False)  # noqa: N815 - protocol v1's name
     code = CodeField(required=False)
     id = serializers.UUIDField(required=False, allow_null=True)
     userId = serializers.CharField(
@@ -134,9 +134,9 @@ class DeleteScanQuery(serializers.Serializer):
 
 
 class DeleteScanInput(DeleteScanQuery):
-    """The seed's `scan_removed` data (or the whole message); `code` and `id` may also be top-level."""
+    """Protocol v1's `scan_removed` data (or the whole message); `code` and `id` may also be top-level."""
 
-    scanData = ScanDataInput(required=False)  # noqa: N815 - the seed's name
+    scanData = ScanDataInput(required=False)  # noqa: N815 - protocol v1's name
     userId = serializers.CharField(
         required=False, help_text=_("Se ignora: la identidad viene de la autenticación.")
     )  # noqa: N815

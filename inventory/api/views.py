@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from inventory import rooms, selectors, services
+from inventory import access, selectors, services
 from inventory.accounts import lockout, tokens
 from inventory.exceptions import InventoryError, InventoryNotFound
 from inventory.models import Agency, Inventory
@@ -55,7 +55,7 @@ class ObtainTokenView(APIView):
 
 
 class SaveScanView(APIView):
-    """Count a scan in a room (seed: POST /api/inventory/save-scan); broadcasts `scan_added`."""
+    """Count a scan in a room (protocol v1: POST /api/inventory/save-scan); broadcasts `scan_added`."""
 
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "scan_write"
@@ -77,7 +77,7 @@ class SaveScanView(APIView):
         serializer = s.SaveScanInput(data=data)
         serializer.is_valid(raise_exception=True)
         values = serializer.validated_data
-        room = rooms.room_resolve(
+        room = access.room_resolve(
             request.user, agency=values["agency"], month=values["month"], year=values["year"]
         )
         inventory = services.inventory_get_or_open(room=room)
@@ -95,7 +95,7 @@ class SaveScanView(APIView):
 
 
 class FinishSessionView(APIView):
-    """Complete a room's inventory (seed: POST /api/inventory/finish-session)."""
+    """Complete a room's inventory (protocol v1: POST /api/inventory/finish-session)."""
 
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "scan_write"
@@ -104,7 +104,7 @@ class FinishSessionView(APIView):
     def post(self, request):
         serializer = s.RoomInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        room = rooms.room_resolve(request.user, **serializer.validated_data)
+        room = access.room_resolve(request.user, **serializer.validated_data)
         inventory = selectors.inventory_find(room)
         if inventory is None:
             raise InventoryNotFound(_("No hay inventario para %(room)s.") % {"room": room.key})
@@ -113,7 +113,7 @@ class FinishSessionView(APIView):
 
 
 class BodyOnDeleteSchema(AutoSchema):
-    """Document a DELETE's JSON body, which the seed's delete-scanned-entry takes.
+    """Document a DELETE's JSON body, which protocol v1's delete-scanned-entry takes.
 
     drf-spectacular documents bodies only for POST, PUT and PATCH.
     """
@@ -129,9 +129,9 @@ class BodyOnDeleteSchema(AutoSchema):
 
 
 class DeleteScannedEntryView(APIView):
-    """Remove a scan (seed: DELETE /api/inventory/delete-scanned-entry); broadcasts `scan_removed`.
+    """Remove a scan (protocol v1: DELETE /api/inventory/delete-scanned-entry); broadcasts `scan_removed`.
 
-    The body is the seed's `scan_removed` data (`scanData.code`, `scanData.id`), as save-scan takes
+    The body is protocol v1's `scan_removed` data (`scanData.code`, `scanData.id`), as save-scan takes
     it, or flat fields in the body or the query string. With an id only that scan is removed; a
     retry of a removal already done answers the same 200 and changes nothing. Without month and
     year it acts on the agency's open inventory that counted the code (or the scan).
@@ -153,9 +153,9 @@ class DeleteScannedEntryView(APIView):
         serializer = s.DeleteScanInput(data=data)
         serializer.is_valid(raise_exception=True)
         values = serializer.validated_data
-        agency = rooms.agency_for_user(request.user, values["agency"])
+        agency = access.agency_for_user(request.user, values["agency"])
         if "month" in values:
-            room = rooms.Room(agency=agency, month=values["month"], year=values["year"])
+            room = access.Room(agency=agency, month=values["month"], year=values["year"])
             inventory = selectors.inventory_find(room)
             if inventory is None:
                 raise InventoryNotFound(_("No hay inventario para %(room)s.") % {"room": room.key})
@@ -176,9 +176,9 @@ class InventoryFilter(filters.FilterSet):
         fields = ["agency", "month", "year", "status"]
 
     def filter_agency(self, queryset, name, value):
-        """The agency as a room names it (rooms.agency_find): name in any case, slug, or without accents."""
+        """The agency as a room names it (access.agency_find): name in any case, slug, or without accents."""
         try:
-            return queryset.filter(agency=rooms.agency_find(value))
+            return queryset.filter(agency=access.agency_find(value))
         except InventoryError:
             return queryset.none()
 
@@ -246,7 +246,7 @@ class InventoryViewSet(
     def create(self, request):
         serializer = s.RoomInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        room = rooms.room_resolve(request.user, **serializer.validated_data)
+        room = access.room_resolve(request.user, **serializer.validated_data)
         existed = selectors.inventory_find(room) is not None
         inventory = services.inventory_get_or_open(room=room)
         return Response(

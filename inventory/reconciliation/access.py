@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from inventory.access import manages_every_agency, sees_every_agency
 from inventory.models import Agency
-from inventory.rooms import manages_every_agency, sees_every_agency
 
 
 def is_manager(user, agency: Agency) -> bool:

@@ -14,9 +14,10 @@ from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.dates import MONTHS
 
-from inventory import rooms
 from inventory import selectors as inventory_selectors
+from inventory.access import Room, agency_find
 from inventory.exceptions import AgencyNotFound, InvalidInput
+from inventory.periods import parse_month, parse_year
 
 from . import access, selectors
 from .chart import progress_chart
@@ -30,8 +31,8 @@ PAGE_SIZE = 100
 @login_required
 def inventory_report(request, agency, month, year):
     try:
-        found = rooms.agency_find(agency)
-        room = rooms.Room(agency=found, month=rooms.parse_month(month), year=rooms.parse_year(year))
+        found = agency_find(agency)
+        room = Room(agency=found, month=parse_month(month), year=parse_year(year))
     except (AgencyNotFound, InvalidInput) as exc:
         raise Http404(exc.message) from exc
     if not access.can_view(request.user, found):  # an outsider learns nothing: not even that it exists

@@ -4,5 +4,5 @@ import os
 
 from .base import *  # noqa: F403
 
-# Also on for the seed's `DEBUG=websocket:*` (which only adds the realtime debug output).
+# Also on for protocol v1's `DEBUG=websocket:*` (which only adds the realtime debug output).
 DEBUG = os.environ.get("DEBUG", "true").lower() not in {"0", "false", "no", "off"}

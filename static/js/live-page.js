@@ -197,7 +197,7 @@ function listen() {
     scans.retrying(item.id, gettext("Demasiados escaneos por minuto: se reintentará en unos segundos."));
     showFeedback(gettext("Demasiados escaneos seguidos; reintentando…"), "warning");
   });
-  // The server's texts are the seed's, in Spanish for every client: the page says it in its own language.
+  // The server's texts are protocol v1's, in Spanish for every client: the page says it in its own language.
   on("completed", ({ completedBy, summary }) => {
     reconciliation.completed(summary);
     notices.show(completedText(completedBy), "warning");

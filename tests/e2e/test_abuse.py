@@ -22,8 +22,8 @@ from django.conf import settings
 from websockets.asyncio.client import connect
 
 from inventory import services
+from inventory.access import Room
 from inventory.models import InventoryEvent
-from inventory.rooms import Room
 from realtime import protocol
 from realtime.conf import realtime_settings
 from tests.conftest import token_for

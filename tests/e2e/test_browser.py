@@ -11,9 +11,9 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from inventory import services
+from inventory.access import Room
 from inventory.models import Inventory, InventoryEvent, Scan
 from inventory.reconciliation import services as reconciliation
-from inventory.rooms import Room
 from tests.e2e.conftest import in_thread
 from tests.inventory.reconciliation_helpers import csv_bytes
 from tests.servers import ROOT, start_server
@@ -168,7 +168,7 @@ def test_english_page_says_in_english_who_completed_the_inventory(open_page, ana
     expect(page.locator("#terminated")).to_contain_text(
         "Your session has been terminated because Luis Pérez completed the inventory."
     )
-    # The Spanish page keeps the seed's words.
+    # The Spanish page keeps protocol v1's words.
     expect(luis_page.locator("#notices")).to_contain_text("El inventario ha sido completado por Luis Pérez.")
     expect(luis_page.locator("#terminated")).to_contain_text(
         "Tu sesión ha sido terminada porque Luis Pérez completó el inventario."

@@ -6,10 +6,10 @@ import pytest
 from playwright.sync_api import expect
 
 from inventory import services
+from inventory.access import Room
 from inventory.models import Agency, Inventory
 from inventory.reconciliation import selectors as reconciliation_selectors
 from inventory.reconciliation import services as reconciliation
-from inventory.rooms import Room
 from tests.conftest import token_for
 from tests.e2e.conftest import in_thread
 from tests.e2e.test_browser import ROOM, row, scan, wait_online

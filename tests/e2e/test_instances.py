@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 from tests.conftest import token_for
 from tests.servers import start_server
 
-from .test_live_rooms import SEED_SCAN
+from .test_live_rooms import PROTOCOL_SCAN
 from .wsclient import LiveClient, ahttp, room_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -40,7 +40,7 @@ async def test_scans_on_one_instance_reach_clients_on_the_other(instances, token
     on_a = await LiveClient.open(room_url(a), tokens["ana"])
     on_b = await LiveClient.open(room_url(b), tokens["luis"])
     try:
-        assert (await ahttp(a, "POST", "/api/inventory/save-scan", SEED_SCAN, tokens["ana"]))[0] == 201
+        assert (await ahttp(a, "POST", "/api/inventory/save-scan", PROTOCOL_SCAN, tokens["ana"]))[0] == 201
         assert (await on_b.receive_type("scan_added"))["data"]["scanData"]["code"] == "BARCODE123"
         await on_b.send("scan_added", {"scanData": {"code": "FROM-B"}})
         for client in (on_a, on_b):

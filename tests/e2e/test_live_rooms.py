@@ -20,7 +20,7 @@ def tokens(ana, luis, staff):
     return {"ana": token_for(ana), "luis": token_for(luis), "staff": token_for(staff)}
 
 
-SEED_SCAN = {
+PROTOCOL_SCAN = {
     "agency": "Alfa Romeo",
     "month": "10",
     "year": 2025,
@@ -35,7 +35,7 @@ async def test_rest_scan_reaches_the_room_and_no_other_room(server, tokens, peug
     other_month = await LiveClient.open(room_url(server, month="11"), tokens["luis"])
     other_agency = await LiveClient.open(room_url(server, agency="Peugeot Querétaro"), tokens["ana"])
     try:
-        status, body = await ahttp(server, "POST", "/api/inventory/save-scan", SEED_SCAN, tokens["ana"])
+        status, body = await ahttp(server, "POST", "/api/inventory/save-scan", PROTOCOL_SCAN, tokens["ana"])
         assert status == 201, body
         message = await in_room.receive_type("scan_added")
         data = message["data"]
@@ -57,7 +57,7 @@ async def test_rest_scan_reaches_the_room_and_no_other_room(server, tokens, peug
 
 async def test_finish_session_delivers_completed_then_terminated_and_closes(server, tokens):
     client = await LiveClient.open(room_url(server), tokens["luis"])
-    await ahttp(server, "POST", "/api/inventory/save-scan", SEED_SCAN, tokens["ana"])
+    await ahttp(server, "POST", "/api/inventory/save-scan", PROTOCOL_SCAN, tokens["ana"])
     room = {"agency": "Alfa Romeo", "month": "10", "year": 2025}
     status, _ = await ahttp(server, "POST", "/api/inventory/finish-session", room, tokens["ana"])
     assert status == 200
@@ -90,8 +90,8 @@ async def test_accented_agency_and_rest_delete_over_a_real_server(server, tokens
         await client.close()
 
 
-async def test_the_seeds_manual_testing_client_works_with_a_token(server, tokens):
-    """The seed's example: connect, send its user_joined message verbatim, then scan."""
+async def test_the_manual_testing_client_of_protocol_v1_works_with_a_token(server, tokens):
+    """Protocol v1's example: connect, send its user_joined message verbatim, then scan."""
     client = await LiveClient.open(room_url(server, query=f"token={tokens['ana']}"), greet=False)
     try:
         assert (await client.receive())["type"] == "presence"
@@ -109,7 +109,7 @@ async def test_the_seeds_manual_testing_client_works_with_a_token(server, tokens
         assert joined["data"]["userName"] == "Ana García"
         presence = await client.receive_type("presence")
         assert [u["userName"] for u in presence["data"]["users"]] == ["Ana García"]
-        await client.send("scan_added", {**SEED_SCAN})
+        await client.send("scan_added", {**PROTOCOL_SCAN})
         assert (await client.receive_type("scan_added"))["data"]["scanData"]["code"] == "BARCODE123"
         await client.send("ping", {"timestamp": "2025-01-15T10:30:00.000Z"})
         assert (await client.receive_type("pong"))["data"]["timestamp"] == "2025-01-15T10:30:00.000Z"

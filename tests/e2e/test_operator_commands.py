@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
-from inventory import rooms
+from inventory import periods
 from inventory.models import Agency, Inventory, Scan
 from tests import servers
 from tests.conftest import token_for
@@ -152,7 +152,7 @@ def test_loadtest_with_an_existing_token_uses_the_latest_months_a_room_opens_in(
     assert report["run"]["mode"] == "token"
     assert report["deliveries"]["expected"] == 12
     assert report["deliveries"]["lost"] == 0
-    next_month, this_month = rooms.openable_months_newest_first()[:2]
+    next_month, this_month = periods.openable_months_newest_first()[:2]
     opened = set(Inventory.objects.values_list("month", "year"))
     assert opened == {next_month, this_month}
     assert Scan.objects.count() == 4
@@ -190,7 +190,7 @@ def test_smoke_passes_against_the_server_and_leaves_nothing(daphne, ana, alfa):
     assert not [line for line in lines if line.startswith("FAIL ")]
     assert any(line.startswith("SKIP inventory_completed") for line in lines)
     # It counted in next month's room (a month the server opens) and deleted what it opened.
-    next_month = "Alfa Romeo/{}/{}".format(*rooms.openable_months_newest_first()[0])
+    next_month = "Alfa Romeo/{}/{}".format(*periods.openable_months_newest_first()[0])
     assert f"PASS connection: accepted in {next_month}" in done.stdout
     assert "Data left" not in done.stdout
     assert not Scan.objects.exists() and not Inventory.objects.exists()

@@ -11,8 +11,8 @@ import uuid
 import pytest
 
 from inventory import services
+from inventory.access import Room
 from inventory.models import ExpectedVehicle
-from inventory.rooms import Room
 from tests.conftest import token_for
 from tests.inventory.reconciliation_helpers import csv_bytes, xlsx_bomb, zip_with_entries
 from tools.sampler import rss_kb

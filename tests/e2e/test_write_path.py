@@ -1,7 +1,7 @@
-"""daphne's write path (realtime.transport.WriteNowServer) on a real server: frames arrive whole and in
+"""daphne's write path (realtime.daphne_server.WriteNowServer) on a real server: frames arrive whole and in
 order, whether the kernel takes them at once or they wait in Twisted's buffer for a slow reader.
 
-The server is `manage.py serve`'s daphne (realtime.transport.Daphne) serving tests/e2e/frames_app.py,
+The server is `manage.py serve`'s daphne (realtime.daphne_server.Daphne) serving tests/e2e/frames_app.py,
 which sends numbered frames on request. The client is a raw socket, so that it reads only when the
 test says so and with a receive buffer as small as the test likes.
 """
@@ -34,7 +34,8 @@ BIG = realtime_settings.TRANSPORT_MAX_BYTES
 BIGS = 8
 SMALL = 200
 SERVE = (
-    "import sys, django; django.setup(); from realtime.transport import Daphne; Daphne().run(sys.argv[1:])"
+    "import sys, django; django.setup(); "
+    "from realtime.daphne_server import Daphne; Daphne().run(sys.argv[1:])"
 )
 
 

@@ -2,8 +2,8 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from inventory import services
+from inventory.access import Room
 from inventory.models import Agency, Inventory
-from inventory.rooms import Room
 
 pytestmark = pytest.mark.django_db
 

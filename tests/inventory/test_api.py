@@ -5,8 +5,8 @@ import pytest
 from django.urls import reverse
 
 from inventory import services
+from inventory.access import Room
 from inventory.models import Agency, Inventory, Scan
-from inventory.rooms import Room
 
 pytestmark = pytest.mark.django_db
 
@@ -15,8 +15,8 @@ FINISH = "/api/inventory/finish-session"
 DELETE = "/api/inventory/delete-scanned-entry"
 
 
-def seed_body(code="BARCODE123", agency="Alfa Romeo", month="10", year=2025, **scan):
-    """The seed's scan_added `data` object."""
+def scan_body(code="BARCODE123", agency="Alfa Romeo", month="10", year=2025, **scan):
+    """Protocol v1's scan_added `data` object."""
     return {
         "agency": agency,
         "month": month,
@@ -46,7 +46,7 @@ def test_a_revoked_token_no_longer_works(api_for, ana):
 
 
 def test_save_scan_stores_the_scan_as_the_authenticated_user(api_for, ana):
-    response = api_for(ana).post(SAVE, seed_body(), format="json")
+    response = api_for(ana).post(SAVE, scan_body(), format="json")
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["code"] == "BARCODE123"
@@ -61,29 +61,29 @@ def test_save_scan_stores_the_scan_as_the_authenticated_user(api_for, ana):
 
 @pytest.mark.parametrize("typed", ["Peugeot Queretaro", "peugeot queretaro", "PEUGEOT QUERETARO"])
 def test_an_agency_name_typed_without_its_accents_is_found(api_for, ana, peugeot, typed):
-    response = api_for(ana).post(SAVE, seed_body(agency=typed), format="json")
+    response = api_for(ana).post(SAVE, scan_body(agency=typed), format="json")
     assert response.status_code == 201, response.json()
     assert Scan.objects.get().inventory.agency == peugeot
 
 
 @pytest.mark.parametrize("agency", ["Alfa Romeo", "alfa romeo", "alfa-romeo"])
 def test_agency_is_matched_by_name_in_any_case_or_by_slug(api_for, ana, agency):
-    assert api_for(ana).post(SAVE, seed_body(agency=agency), format="json").status_code == 201
+    assert api_for(ana).post(SAVE, scan_body(agency=agency), format="json").status_code == 201
 
 
 def test_save_scan_accepts_code_at_top_level_and_the_whole_message(api_for, ana):
     client = api_for(ana)
     top = {"agency": "Peugeot Querétaro", "month": 3, "year": "2026", "code": "VIN-1"}
     assert client.post(SAVE, top, format="json").status_code == 201
-    message = {"type": "scan_added", "data": seed_body(code="VIN-2")}
+    message = {"type": "scan_added", "data": scan_body(code="VIN-2")}
     assert client.post(SAVE, message, format="json").status_code == 201
     assert set(Scan.objects.values_list("code", flat=True)) == {"VIN-1", "VIN-2"}
     assert Inventory.objects.filter(agency__name="Peugeot Querétaro", month=3, year=2026).exists()
 
 
 def test_duplicate_scan_is_409_naming_the_first_scanner(api_for, ana, luis):
-    api_for(ana).post(SAVE, seed_body(), format="json")
-    response = api_for(luis).post(SAVE, seed_body(), format="json")
+    api_for(ana).post(SAVE, scan_body(), format="json")
+    response = api_for(luis).post(SAVE, scan_body(), format="json")
     assert response.status_code == 409
     body = response.json()
     assert body["code"] == "duplicate_scan"
@@ -95,8 +95,8 @@ def test_duplicate_scan_is_409_naming_the_first_scanner(api_for, ana, luis):
 def test_idempotency_key_header_stores_a_retried_scan_once(api_for, ana):
     client = api_for(ana)
     key = str(uuid.uuid4())
-    first = client.post(SAVE, seed_body(), format="json", HTTP_IDEMPOTENCY_KEY=key)
-    again = client.post(SAVE, seed_body(), format="json", HTTP_IDEMPOTENCY_KEY=key)
+    first = client.post(SAVE, scan_body(), format="json", HTTP_IDEMPOTENCY_KEY=key)
+    again = client.post(SAVE, scan_body(), format="json", HTTP_IDEMPOTENCY_KEY=key)
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json() == again.json()
     assert first.json()["id"] == key
@@ -106,15 +106,15 @@ def test_idempotency_key_header_stores_a_retried_scan_once(api_for, ana):
 @pytest.mark.parametrize(
     "body,field",
     [
-        (seed_body(code=""), "code"),
-        (seed_body(code="x" * 65), "code"),
-        (seed_body(month="13"), "month"),
-        (seed_body(month="octubre"), "month"),
-        (seed_body(year=1900), "year"),
+        (scan_body(code=""), "code"),
+        (scan_body(code="x" * 65), "code"),
+        (scan_body(month="13"), "month"),
+        (scan_body(month="octubre"), "month"),
+        (scan_body(year=1900), "year"),
         ({"agency": "Alfa Romeo", "month": "10", "year": 2025}, "code"),
         ({"month": "10", "year": 2025, "code": "A"}, "agency"),
-        (seed_body(id="not-a-uuid"), "scanData"),
-        (seed_body(timestamp="yesterday"), "timestamp"),
+        (scan_body(id="not-a-uuid"), "scanData"),
+        (scan_body(timestamp="yesterday"), "timestamp"),
     ],
 )
 def test_bad_input_is_400_with_the_field_and_writes_nothing(api_for, ana, body, field):
@@ -125,29 +125,29 @@ def test_bad_input_is_400_with_the_field_and_writes_nothing(api_for, ana, body, 
 
 
 def test_unknown_agency_is_404(api_for, ana):
-    response = api_for(ana).post(SAVE, seed_body(agency="Ferrari"), format="json")
+    response = api_for(ana).post(SAVE, scan_body(agency="Ferrari"), format="json")
     assert response.status_code == 404
     assert response.json()["code"] == "agency_not_found"
 
 
 def test_another_agency_is_404_as_if_unknown_and_writes_nothing(api_for, outsider, ana):
-    response = api_for(outsider).post(SAVE, seed_body(), format="json")
-    unknown = api_for(outsider).post(SAVE, seed_body(agency="Ferrari"), format="json")
+    response = api_for(outsider).post(SAVE, scan_body(), format="json")
+    unknown = api_for(outsider).post(SAVE, scan_body(agency="Ferrari"), format="json")
     assert response.status_code == unknown.status_code == 404
     assert response.json() == {**unknown.json(), "detail": "No existe la agencia «Alfa Romeo»."}
     assert not Scan.objects.exists()
 
 
 def test_staff_may_scan_in_any_agency(api_for, staff, alfa):
-    assert api_for(staff).post(SAVE, seed_body(), format="json").status_code == 201
+    assert api_for(staff).post(SAVE, scan_body(), format="json").status_code == 201
 
 
 def test_anonymous_is_401(api_for, alfa):
-    assert api_for().post(SAVE, seed_body(), format="json").status_code == 401
+    assert api_for().post(SAVE, scan_body(), format="json").status_code == 401
 
 
 def test_finish_session_completes_once_then_409(api_for, ana, luis):
-    api_for(ana).post(SAVE, seed_body(), format="json")
+    api_for(ana).post(SAVE, scan_body(), format="json")
     response = api_for(luis).post(
         FINISH, {"agency": "Alfa Romeo", "month": "10", "year": 2025}, format="json"
     )
@@ -158,7 +158,7 @@ def test_finish_session_completes_once_then_409(api_for, ana, luis):
     again = api_for(ana).post(FINISH, {"agency": "Alfa Romeo", "month": "10", "year": 2025}, format="json")
     assert again.status_code == 409
     assert again.json()["completedBy"] == "Luis Pérez"
-    late = api_for(ana).post(SAVE, seed_body(code="LATE"), format="json")
+    late = api_for(ana).post(SAVE, scan_body(code="LATE"), format="json")
     assert late.status_code == 409
     assert late.json()["code"] == "inventory_completed"
 
@@ -170,8 +170,8 @@ def test_finish_session_of_a_room_never_opened_is_404(api_for, ana):
 
 def test_delete_scanned_entry_by_body_or_query(api_for, ana):
     client = api_for(ana)
-    client.post(SAVE, seed_body(code="A1"), format="json")
-    client.post(SAVE, seed_body(code="A2"), format="json")
+    client.post(SAVE, scan_body(code="A1"), format="json")
+    client.post(SAVE, scan_body(code="A2"), format="json")
     by_body = client.delete(
         DELETE, {"agency": "Alfa Romeo", "code": "A1", "month": "10", "year": 2025}, format="json"
     )
@@ -185,7 +185,7 @@ def test_delete_without_month_and_year_uses_the_open_inventory(api_for, ana, alf
     done = services.inventory_get_or_open(room=Room(alfa, 9, 2025))
     services.scan_record(inventory=done, user=ana, code="OLD")
     services.inventory_complete(inventory=done, user=ana)
-    api_for(ana).post(SAVE, seed_body(code="OLD"), format="json")
+    api_for(ana).post(SAVE, scan_body(code="OLD"), format="json")
     response = api_for(ana).delete(DELETE, {"agency": "Alfa Romeo", "code": "OLD"}, format="json")
     assert response.status_code == 200
     assert Scan.objects.filter(inventory=done).count() == 1
@@ -217,7 +217,7 @@ def test_delete_without_month_and_year_of_a_code_in_two_open_inventories_asks_wh
 
 def test_delete_unknown_code_is_404_and_bad_input_400(api_for, ana):
     client = api_for(ana)
-    client.post(SAVE, seed_body(code="A1"), format="json")
+    client.post(SAVE, scan_body(code="A1"), format="json")
     assert client.delete(DELETE, {"agency": "Alfa Romeo", "code": "ZZ"}, format="json").status_code == 404
     assert client.delete(DELETE, {"agency": "Alfa Romeo"}, format="json").status_code == 400
     only_month = {"agency": "Alfa Romeo", "code": "A1", "month": "10"}
@@ -227,7 +227,7 @@ def test_delete_unknown_code_is_404_and_bad_input_400(api_for, ana):
 
 def test_delete_on_a_completed_inventory_is_409(api_for, ana):
     client = api_for(ana)
-    client.post(SAVE, seed_body(code="A1"), format="json")
+    client.post(SAVE, scan_body(code="A1"), format="json")
     client.post(FINISH, {"agency": "Alfa Romeo", "month": "10", "year": 2025}, format="json")
     response = client.delete(
         DELETE, {"agency": "Alfa Romeo", "code": "A1", "month": 10, "year": 2025}, format="json"
@@ -237,7 +237,7 @@ def test_delete_on_a_completed_inventory_is_409(api_for, ana):
 
 
 def test_room_info_for_members_only(api_for, ana, outsider):
-    api_for(ana).post(SAVE, seed_body(), format="json")
+    api_for(ana).post(SAVE, scan_body(), format="json")
     url = "/api/inventory/websocket/room-info/Alfa%20Romeo/10/2025"
     response = api_for(ana).get(url)
     assert response.status_code == 200
@@ -312,7 +312,7 @@ def test_the_agency_named_in_a_room_is_always_the_same_one(api_for, ana, alfa):
     peugeot = Agency.objects.get(slug="peugeot-queretaro")
     spellings = ("Peugeot Querétaro", "PEUGEOT QUERÉTARO", "peugeot-queretaro", "Peugeot Queretaro")
     for number, typed in enumerate(spellings):
-        body = seed_body(code=f"C-{number}", agency=typed)
+        body = scan_body(code=f"C-{number}", agency=typed)
         assert api_for(ana).post(SAVE, body, format="json").status_code == 201
     assert set(Scan.objects.values_list("inventory__agency", flat=True)) == {peugeot.pk}
 
@@ -370,7 +370,7 @@ def test_session_authenticated_writes_require_csrf(client, ana, alfa):
 
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(ana)
-    response = browser.post(SAVE, seed_body(), content_type="application/json")
+    response = browser.post(SAVE, scan_body(), content_type="application/json")
     assert response.status_code == 403
     assert not Scan.objects.exists()
 
@@ -387,10 +387,10 @@ def test_rest_writes_are_throttled_per_user(api_for, ana, luis, monkeypatch):
 
     monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"scan_write": "2/min", "login": "5/min"})
     client = api_for(ana)
-    statuses = [client.post(SAVE, seed_body(code=f"T{n}"), format="json").status_code for n in range(3)]
+    statuses = [client.post(SAVE, scan_body(code=f"T{n}"), format="json").status_code for n in range(3)]
     assert statuses == [201, 201, 429]
-    assert "detail" in client.post(SAVE, seed_body(code="T9"), format="json").json()
-    assert api_for(luis).post(SAVE, seed_body(code="L1"), format="json").status_code == 201
+    assert "detail" in client.post(SAVE, scan_body(code="T9"), format="json").json()
+    assert api_for(luis).post(SAVE, scan_body(code="L1"), format="json").status_code == 201
     assert Scan.objects.count() == 3
 
 
@@ -401,49 +401,49 @@ def test_database_errors_answer_503_and_write_nothing(api_for, ana, monkeypatch)
         raise OperationalError("connection refused")
 
     monkeypatch.setattr("inventory.services.scan_record", unreachable)
-    response = api_for(ana).post(SAVE, seed_body(), format="json")
+    response = api_for(ana).post(SAVE, scan_body(), format="json")
     assert response.status_code == 503
     assert response.json()["code"] == "database_unavailable"
     assert response["Retry-After"] == "5"
 
 
-# A removed scan stays removed (issue 11, item 14) and DELETE takes the seed's shape (item 20).
+# A removed scan stays removed (issue 11, item 14) and DELETE takes protocol v1's shape (item 20).
 
 
-def seed_removal(code="BARCODE123", **scan):
-    """The seed's scan_removed `data` object, with month and year."""
-    return {**seed_body(code=code, **scan)}
+def removal_body(code="BARCODE123", **scan):
+    """Protocol v1's scan_removed `data` object, with month and year."""
+    return {**scan_body(code=code, **scan)}
 
 
 def test_a_late_retry_of_a_removed_scan_is_409_scan_removed(api_for, ana, luis):
     scan_id = str(uuid.uuid4())
-    first = api_for(ana).post(SAVE, seed_body(code="LATE-1", id=scan_id), format="json")
+    first = api_for(ana).post(SAVE, scan_body(code="LATE-1", id=scan_id), format="json")
     assert first.status_code == 201
-    assert api_for(luis).delete(DELETE, seed_removal(code="LATE-1"), format="json").status_code == 200
+    assert api_for(luis).delete(DELETE, removal_body(code="LATE-1"), format="json").status_code == 200
     # The first answer was lost on the way: the client sends the same scan again.
-    late = api_for(ana).post(SAVE, seed_body(code="LATE-1", id=scan_id), format="json")
+    late = api_for(ana).post(SAVE, scan_body(code="LATE-1", id=scan_id), format="json")
     assert late.status_code == 409, late.json()
     body = late.json()
     assert body["code"] == "scan_removed" and body["removedBy"] == "Luis Pérez"
     assert "LATE-1" in body["detail"]
     assert not Scan.objects.exists()
-    by_header = api_for(ana).post(SAVE, seed_body(code="LATE-1"), format="json", HTTP_IDEMPOTENCY_KEY=scan_id)
+    by_header = api_for(ana).post(SAVE, scan_body(code="LATE-1"), format="json", HTTP_IDEMPOTENCY_KEY=scan_id)
     assert by_header.status_code == 409 and not Scan.objects.exists()
 
 
-def test_delete_takes_the_seeds_scan_removed_data_and_whole_message(api_for, ana):
+def test_delete_takes_protocol_v1s_scan_removed_data_and_whole_message(api_for, ana):
     client = api_for(ana)
-    for code in ("SEED-1", "SEED-2", "SEED-3"):
-        client.post(SAVE, seed_body(code=code), format="json")
-    data = client.delete(DELETE, seed_removal(code="SEED-1"), format="json")
+    for code in ("DEL-1", "DEL-2", "DEL-3"):
+        client.post(SAVE, scan_body(code=code), format="json")
+    data = client.delete(DELETE, removal_body(code="DEL-1"), format="json")
     assert data.status_code == 200, data.json()
-    assert data.json()["code"] == "SEED-1"
+    assert data.json()["code"] == "DEL-1"
     message = client.delete(
-        DELETE, {"type": "scan_removed", "data": seed_removal(code="SEED-2")}, format="json"
+        DELETE, {"type": "scan_removed", "data": removal_body(code="DEL-2")}, format="json"
     )
     assert message.status_code == 200, message.json()
     wrapped = client.delete(
-        DELETE, {"data": {"agency": "Alfa Romeo", "scanData": {"code": "SEED-3"}}}, format="json"
+        DELETE, {"data": {"agency": "Alfa Romeo", "scanData": {"code": "DEL-3"}}}, format="json"
     )
     assert wrapped.status_code == 200, wrapped.json()
     assert not Scan.objects.exists()
@@ -451,10 +451,10 @@ def test_delete_takes_the_seeds_scan_removed_data_and_whole_message(api_for, ana
 
 def test_delete_by_scan_id_never_removes_a_later_rescan_of_the_code(api_for, ana, luis):
     client = api_for(ana)
-    first = client.post(SAVE, seed_body(code="RE-1"), format="json").json()
-    removal = seed_removal(code="RE-1", id=first["id"])
+    first = client.post(SAVE, scan_body(code="RE-1"), format="json").json()
+    removal = removal_body(code="RE-1", id=first["id"])
     assert client.delete(DELETE, removal, format="json").json()["id"] == first["id"]
-    rescan = api_for(luis).post(SAVE, seed_body(code="RE-1"), format="json").json()
+    rescan = api_for(luis).post(SAVE, scan_body(code="RE-1"), format="json").json()
     # The removal's answer was lost; the client retries it, with and without month and year.
     again = client.delete(DELETE, removal, format="json")
     assert again.status_code == 200 and again.json()["id"] == first["id"]
@@ -470,18 +470,18 @@ def test_delete_by_scan_id_never_removes_a_later_rescan_of_the_code(api_for, ana
 
 def test_delete_with_a_bad_scan_id_or_neither_code_nor_id_is_400(api_for, ana):
     client = api_for(ana)
-    client.post(SAVE, seed_body(code="KEEP"), format="json")
-    bad_id = client.delete(DELETE, seed_removal(code="KEEP", id="nope"), format="json")
+    client.post(SAVE, scan_body(code="KEEP"), format="json")
+    bad_id = client.delete(DELETE, removal_body(code="KEEP", id="nope"), format="json")
     assert bad_id.status_code == 400 and "id" in bad_id.json()["scanData"]
     neither = client.delete(DELETE, {"agency": "Alfa Romeo", "scanData": {}}, format="json")
     assert neither.status_code == 400 and "code" in neither.json()
-    other = client.post(SAVE, seed_body(code="OTHER"), format="json").json()
-    mismatch = client.delete(DELETE, seed_removal(code="KEEP", id=other["id"]), format="json")
+    other = client.post(SAVE, scan_body(code="OTHER"), format="json").json()
+    mismatch = client.delete(DELETE, removal_body(code="KEEP", id=other["id"]), format="json")
     assert mismatch.status_code == 409 and mismatch.json()["code"] == "scan_id_conflict"
     assert Scan.objects.count() == 2
 
 
-def test_the_schema_documents_the_seeds_removal_body(api_for, db):
+def test_the_schema_documents_protocol_v1s_removal_body(api_for, db):
     schema = api_for().get("/api/schema/?format=json").json()
     operation = schema["paths"]["/api/inventory/delete-scanned-entry"]["delete"]
     body = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
@@ -523,13 +523,13 @@ def test_staff_without_permissions_is_just_a_member(api_for, clerk, alfa, peugeo
     assert client.get("/api/agencies/peugeot-queretaro/").status_code == 404
     # Peugeot's rooms are somebody else's: unknown to the clerk, like to any outsider.
     other = {"agency": "Peugeot Querétaro", "month": "10", "year": 2025}
-    assert client.post(SAVE, seed_body(agency="Peugeot Querétaro"), format="json").status_code == 404
+    assert client.post(SAVE, scan_body(agency="Peugeot Querétaro"), format="json").status_code == 404
     assert client.post(FINISH, other, format="json").status_code == 404
     assert client.post("/api/inventories/", other, format="json").status_code == 404
     assert Agency.objects.get(pk=alfa.pk).name == "Alfa Romeo" and Agency.objects.count() == 2
     assert not Inventory.objects.filter(agency=peugeot).exists()
     # Their own agency works as for any member.
-    assert client.post(SAVE, seed_body(), format="json").status_code == 201
+    assert client.post(SAVE, scan_body(), format="json").status_code == 201
 
 
 def test_each_agency_power_is_its_django_permission(api_for, clerk, alfa, peugeot):
@@ -548,7 +548,7 @@ def test_each_agency_power_is_its_django_permission(api_for, clerk, alfa, peugeo
 
 def test_the_access_every_agency_permission_opens_every_room(api_for, make_user, alfa, peugeot):
     roamer = grant(make_user("roamer"), "access_every_agency")
-    assert api_for(roamer).post(SAVE, seed_body(agency="Peugeot Querétaro"), format="json").status_code == 201
+    assert api_for(roamer).post(SAVE, scan_body(agency="Peugeot Querétaro"), format="json").status_code == 201
     finish = {"agency": "Peugeot Querétaro", "month": "10", "year": 2025}
     assert api_for(roamer).post(FINISH, finish, format="json").status_code == 200
     assert {a["name"] for a in api_for(roamer).get("/api/agencies/").json()["results"]} == {
@@ -601,7 +601,7 @@ def test_a_month_outside_the_open_window_is_refused_on_every_rest_door(api_for, 
     room = {"agency": "Alfa Romeo", "month": month, "year": year}
     for response in (
         api_for(ana).post("/api/inventories/", room, format="json"),
-        api_for(ana).post(SAVE, seed_body(month=month, year=year), format="json"),
+        api_for(ana).post(SAVE, scan_body(month=month, year=year), format="json"),
     ):
         assert response.status_code == 400
         assert "solo se abren los meses de" in response.json()["month"][0]
@@ -629,7 +629,7 @@ def test_the_window_is_configurable(api_for, ana, settings):
 def test_an_old_inventory_stays_readable_and_writable(api_for, ana, alfa):
     old = Inventory.objects.create(agency=alfa, month=1, year=2020)
     assert api_for(ana).get(f"/api/inventories/{old.pk}/").status_code == 200
-    body = seed_body(code="LATE", month="1", year=2020)
+    body = scan_body(code="LATE", month="1", year=2020)
     assert api_for(ana).post(SAVE, body, format="json").status_code == 201
     room = {"agency": "Alfa Romeo", "month": "1", "year": 2020}
     assert api_for(ana).post("/api/inventories/", room, format="json").status_code == 200

@@ -16,8 +16,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from inventory import selectors, services
+from inventory.access import Room
 from inventory.models import CODE_MAX_LENGTH
-from inventory.rooms import Room
 from realtime import protocol
 
 from .reconciliation_helpers import BOOKS, csv_bytes

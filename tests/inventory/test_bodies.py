@@ -5,7 +5,7 @@ import logging
 import pytest
 
 from inventory import services
-from inventory.rooms import Room
+from inventory.access import Room
 
 pytestmark = pytest.mark.django_db
 

@@ -6,9 +6,9 @@ import pytest
 from django.db import connection
 
 from inventory import services
+from inventory.access import Room
 from inventory.exceptions import DuplicateScan, InventoryCompleted
 from inventory.models import Inventory, InventoryEvent, Scan
-from inventory.rooms import Room
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

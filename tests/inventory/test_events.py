@@ -6,10 +6,10 @@ import pytest
 from django.db import transaction
 
 from inventory import events, services
+from inventory.access import Room
 from inventory.exceptions import DuplicateScan
 from inventory.models import InventoryEvent
 from inventory.reconciliation import services as reconciliation
-from inventory.rooms import Room
 
 from .reconciliation_helpers import csv_bytes
 

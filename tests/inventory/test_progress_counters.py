@@ -11,11 +11,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from inventory import services
+from inventory.access import Room
 from inventory.exceptions import InventoryError
 from inventory.models import Inventory, InventoryEvent, Scan, ScanMatch
 from inventory.reconciliation import selectors
 from inventory.reconciliation import services as reconciliation
-from inventory.rooms import Room
 
 from .reconciliation_helpers import csv_bytes
 

@@ -6,10 +6,10 @@ import io
 import pytest
 
 from inventory import services
+from inventory.access import Room
 from inventory.exceptions import DuplicateScan
 from inventory.models import ExpectedVehicle, VarianceExplanation
 from inventory.reconciliation import services as reconciliation
-from inventory.rooms import Room
 
 from .reconciliation_helpers import BOOKS, csv_bytes, read_xlsx
 

@@ -8,8 +8,8 @@ from datetime import datetime
 import pytest
 
 from inventory import services
+from inventory.access import Room
 from inventory.reconciliation import services as reconciliation
-from inventory.rooms import Room
 
 from .reconciliation_helpers import BOOKS, csv_bytes
 

@@ -8,11 +8,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
 from inventory import services
+from inventory.access import Room
 from inventory.models import ExpectedVehicle, Inventory, Scan, ScanMatch, VarianceExplanation
 from inventory.reconciliation import services as reconciliation
 from inventory.reconciliation.errors import ImportRejected, NotAManager
 from inventory.reconciliation.expected_file import field_for, header_key, read_expected_file
-from inventory.rooms import Room
 
 from .reconciliation_helpers import BOOKS, csv_bytes, make_vin, xlsx_bomb, xlsx_bytes, zip_with_entries
 

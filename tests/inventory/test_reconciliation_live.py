@@ -5,10 +5,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from inventory import services
+from inventory.access import Room
 from inventory.exceptions import DuplicateScan
 from inventory.models import DuplicateScanAttempt, InventoryEvent, Scan
 from inventory.reconciliation import services as reconciliation
-from inventory.rooms import Room
 from realtime import protocol
 
 from .reconciliation_helpers import BOOKS, csv_bytes
@@ -42,7 +42,7 @@ def test_a_scan_in_the_books_is_expected_whatever_its_case(inventory, ana):
         "flagged": 0,
         "counted": 1,
     }
-    # The seed's fields are all still there.
+    # Protocol v1's fields are all still there.
     assert {"agency", "month", "year", "userId", "userName", "scanData", "timestamp", "seq"} <= set(data)
     assert data["scanData"]["code"] == "1hgcm82633a004352"
 

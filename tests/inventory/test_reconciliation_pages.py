@@ -8,9 +8,9 @@ from django.test import Client
 from django.urls import reverse
 
 from inventory import services
+from inventory.access import Room
 from inventory.models import ExpectedVehicle, Inventory, VarianceExplanation
 from inventory.reconciliation import services as reconciliation
-from inventory.rooms import Room
 
 from .reconciliation_helpers import BOOKS, csv_bytes
 

@@ -27,8 +27,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from inventory import services
+from inventory.access import Room
 from inventory.models import Agency
-from inventory.rooms import Room
 from inventory_site.wsgi import application
 from tests.conftest import token_for
 

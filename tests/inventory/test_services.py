@@ -4,6 +4,7 @@ import pytest
 from django.db import transaction
 
 from inventory import services
+from inventory.access import Room
 from inventory.exceptions import (
     DuplicateScan,
     InvalidInput,
@@ -12,7 +13,7 @@ from inventory.exceptions import (
     ScanNotFound,
 )
 from inventory.models import Agency, Inventory, InventoryEvent, Scan
-from inventory.rooms import Room, parse_month, parse_year
+from inventory.periods import parse_month, parse_year
 
 pytestmark = pytest.mark.django_db
 

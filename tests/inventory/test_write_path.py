@@ -11,11 +11,11 @@ import uuid
 import pytest
 
 from inventory import services, writes
+from inventory.access import Room
 from inventory.exceptions import DuplicateScan, InventoryCompleted, ScanRemoved
 from inventory.models import DuplicateScanAttempt, Inventory, InventoryEvent, RemovedScan, Scan
 from inventory.reconciliation import selectors
 from inventory.reconciliation import services as reconciliation
-from inventory.rooms import Room
 from realtime import broadcast, protocol
 
 from .reconciliation_helpers import csv_bytes

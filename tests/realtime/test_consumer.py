@@ -9,15 +9,15 @@ import pytest
 from channels.db import database_sync_to_async
 
 from inventory import services
+from inventory.access import Room
 from inventory.models import Inventory, Scan
-from inventory.rooms import Room
 from realtime import protocol
 
 from .helpers import connect_raw, joined, room_path, token_of
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
-SEED_SCAN_FIELDS = {"agency", "month", "year", "userId", "userName", "scanData", "timestamp"}
+SCAN_FIELDS = {"agency", "month", "year", "userId", "userName", "scanData", "timestamp"}
 
 
 def scan_message(code, **scan):
@@ -51,13 +51,13 @@ async def test_joining_greets_with_presence_and_user_joined(ana):
         assert [u["userName"] for u in by_type["presence"]["users"]] == ["Ana García"]
 
 
-async def test_scan_over_socket_is_saved_and_broadcast_with_the_seed_fields(ana, luis):
+async def test_scan_over_socket_is_saved_and_broadcast_with_protocol_v1s_fields(ana, luis):
     async with joined(ana) as ana_ws, joined(luis) as luis_ws:
         await ana_ws.send("scan_added", scan_message("BARCODE123"))
         for client in (ana_ws, luis_ws):
             message = await client.receive_type("scan_added")
             data = message["data"]
-            assert set(data) >= SEED_SCAN_FIELDS
+            assert set(data) >= SCAN_FIELDS
             assert data["userName"] == "Ana García"  # the spoofed name is ignored
             assert data["userId"] == str(ana.pk)
             assert data["scanData"]["code"] == "BARCODE123"
@@ -209,7 +209,7 @@ async def test_client_user_joined_is_answered_with_presence(ana, luis):
 async def test_completion_tells_everyone_closes_every_socket_and_refuses_new_ones(ana, luis):
     async with joined(ana) as ana_ws, joined(luis) as luis_ws:
         await ana_ws.send("scan_added", scan_message("A1"))
-        # The seed's own example message, with its `inventoryId` and `completedBy` of another system.
+        # Protocol v1's own example message, with its `inventoryId` and `completedBy` of another system.
         await ana_ws.send(
             "inventory_completed",
             {

@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from inventory import services
-from inventory.rooms import Room
+from inventory.access import Room
 from realtime import broadcast, replay
 from realtime.fanout import room_stream
 from realtime.redis_client import get_redis, key

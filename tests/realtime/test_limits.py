@@ -7,7 +7,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from inventory import services
-from inventory.rooms import Room
+from inventory.access import Room
 from realtime import protocol
 from realtime.wire import PRESENCE_CHATTER, check_server_message
 
@@ -195,7 +195,7 @@ async def test_a_client_that_sends_ten_times_its_budget_is_closed(ana, settings)
             message = protocol_message(output)
             if message["type"] not in PRESENCE_CHATTER:
                 answers.append((message["type"], message["data"].get("code")))
-        # Three pongs, a refusal for each of the next 27 (the seed's answer, each naming what it
+        # Three pongs, a refusal for each of the next 27 (protocol v1's answer, each naming what it
         # refused), one last refusal at the 31st, then the close: 31 answers for 40 frames.
         assert answers == [("pong", None)] * 3 + [("error", "rate_limited")] * 28, answers
         assert output["code"] == 4429

@@ -4,7 +4,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from inventory import services
-from inventory.rooms import Room
+from inventory.access import Room
 from realtime import clock
 from realtime.conf import realtime_settings
 from realtime.membership import NullMembership, RoomMembership

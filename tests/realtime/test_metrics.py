@@ -99,7 +99,7 @@ def test_room_metrics_reads_redis_directly(require_redis, ana):
     import asyncio
 
     from inventory import services
-    from inventory.rooms import Room
+    from inventory.access import Room
     from realtime.presence import Connection, get_presence
 
     inventory = services.inventory_get_or_open(room=Room(ana.agencies.get(name="Alfa Romeo"), 10, 2025))

@@ -6,9 +6,9 @@ import pytest
 from channels.db import database_sync_to_async
 
 from inventory import events, services
+from inventory.access import Room
 from inventory.models import Inventory, InventoryEvent
 from inventory.reconciliation import services as reconciliation
-from inventory.rooms import Room
 from realtime import broadcast, protocol, publisher
 from realtime.wire import PRESENCE_CHATTER, check_server_message
 from tests.inventory.reconciliation_helpers import csv_bytes

@@ -7,7 +7,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from inventory import services
-from inventory.rooms import Room
+from inventory.access import Room
 from realtime.frames import REF_MAX_CHARS
 
 from .helpers import joined

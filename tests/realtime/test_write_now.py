@@ -16,7 +16,7 @@ import pytest
 from twisted.internet import main, protocol
 from twisted.python import failure
 
-from realtime.transport import WriteNowServer
+from realtime.daphne_server import WriteNowServer
 
 BIG = 8 * 1024 * 1024
 

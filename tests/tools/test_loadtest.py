@@ -230,7 +230,7 @@ def protocol_scan(**overrides):
     return data
 
 
-def test_a_seed_shaped_broadcast_has_no_problems():
+def test_a_broadcast_in_protocol_v1s_shape_has_no_problems():
     assert room_problems(protocol_scan(), Room("Alfa Romeo", 10, 2025), code="VIN1") == []
 
 
@@ -248,7 +248,7 @@ def test_a_seed_shaped_broadcast_has_no_problems():
         ),
     ],
 )
-def test_a_broadcast_that_differs_from_the_seed_is_reported(overrides, problem):
+def test_a_broadcast_that_differs_from_protocol_v1_is_reported(overrides, problem):
     problems = room_problems(protocol_scan(**overrides), Room("Alfa Romeo", 10, 2025), code="VIN1")
     assert any(p.startswith(problem) for p in problems), problems
 
@@ -299,12 +299,12 @@ def test_tools_pick_their_rooms_among_the_months_that_open(settings):
     """From next month back two years: the smoke and token load test never open year 2099 again."""
     from datetime import date
 
-    from inventory.rooms import openable_months_newest_first
+    from inventory.periods import openable_months_newest_first
 
     months = openable_months_newest_first(date(2026, 12, 2))
     assert months[:3] == [(1, 2027), (12, 2026), (11, 2026)]
     assert months[-1] == (12, 2024) and len(months) == 26
-    assert (10, 2025) in months  # the seed's example room
+    assert (10, 2025) in months  # protocol v1's example room
     settings.INVENTORY_OPEN_MONTHS_BACK, settings.INVENTORY_OPEN_MONTHS_AHEAD = 0, 0
     assert openable_months_newest_first(date(2026, 12, 2)) == [(12, 2026)]
 

@@ -43,10 +43,10 @@ def main() -> None:
     from django.core.management import call_command
 
     from inventory import services
+    from inventory.access import Room
     from inventory.models import Agency
     from inventory.reconciliation import services as reconciliation
     from inventory.reconciliation.expected_file import read_expected_file
-    from inventory.rooms import Room
     from tests.inventory.reconciliation_helpers import csv_bytes, make_vin, xlsx_bytes
 
     call_command("migrate", verbosity=0)

@@ -3,7 +3,7 @@
     .venv/bin/python tools/bench/relay_frames.py [--sockets 1000] [--rounds 20] [--size 500] [--repeat 5]
         [--strace]
 
-Method: two server processes, both `realtime.transport`'s daphne (the class `serve` runs, with
+Method: two server processes, both `realtime.daphne_server`'s daphne (the class `serve` runs, with
 serve's frame limits) pinned with `taskset -c 0`, serving the tiny ASGI application below instead
 of the product, so that nothing but daphne's relay is measured (no database, no channel layer):
 - `twisted`: connections are Twisted's own tcp.Server (`listen_success` as daphne has it), so every
@@ -94,7 +94,7 @@ def serve(variant: str, port: int) -> None:
     from daphne.server import Server as DaphneServer
 
     from realtime.conf import realtime_settings
-    from realtime.transport import Daphne, Server
+    from realtime.daphne_server import Daphne, Server
 
     class TwistedWriteServer(Server):
         def listen_success(self, port):

@@ -46,9 +46,9 @@ def main() -> None:
     from django.utils import timezone
 
     from inventory import services
+    from inventory.access import Room
     from inventory.models import Agency, ExpectedVehicle, Scan, ScanMatch
     from inventory.reconciliation import services as reconciliation_services
-    from inventory.rooms import Room
     from tests.conftest import token_for
     from tests.servers import running_server
 

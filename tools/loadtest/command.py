@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 
-from inventory.rooms import openable_months_newest_first
+from inventory.periods import openable_months_newest_first
 from realtime.conf import realtime_settings
 from tools.loadtest import api, plan, report, stats
 from tools.loadtest.progress import LiveProgress, NoProgress

@@ -15,8 +15,8 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
+from inventory import access, formats
 from inventory import events as domain_events
-from inventory import formats, rooms
 from inventory.models import Agency, Inventory, InventoryEvent, Scan
 from inventory.reconciliation import matching
 from inventory.reconciliation import selectors as reconciliation_selectors
@@ -42,7 +42,7 @@ def inventories_prefill(*, accounts: LoadtestAccounts, scans_per_room: int) -> f
     for plan, agency_id in zip(accounts.rooms, accounts.agency_ids, strict=True):
         # The room's last client scanned them: the publisher (client 0) is one of the watchers.
         user = User.objects.get(auth_token__key=plan.tokens[-1])
-        room = rooms.Room(agency=agencies[agency_id], month=plan.month, year=plan.year)
+        room = access.Room(agency=agencies[agency_id], month=plan.month, year=plan.year)
         _fill(inventory_get_or_open(room=room), user, accounts.run_id, plan.index, scans_per_room)
     if connection.vendor == "postgresql":
         # Counted for hours, the tables' statistics would know these rows: no plan from stale ones.

@@ -29,7 +29,7 @@ def iso_now() -> str:
 
 
 def scan_payload(room: RoomState, scan_id: str, code: str) -> dict:
-    """The seed's `scan_added` data, with the scan id the server broadcasts back."""
+    """Protocol v1's `scan_added` data, with the scan id the server broadcasts back."""
     plan = room.plan
     return {
         "agency": plan.agency,

@@ -1,4 +1,4 @@
-"""The seed's `npm run test:websocket` against a running deployment: one PASS or FAIL line per check.
+"""Protocol v1's `npm run test:websocket` against a running deployment: one PASS or FAIL line per check.
 
 It works in a room nobody has opened yet (next month's by default, or the latest earlier one the
 server lets it open), removes the scan it adds, deletes the inventories it opened when its token
@@ -30,7 +30,7 @@ class SmokeSettings:
     agency: str
     month: int | None = None
     year: int | None = None
-    # The months the server lets a client open, newest first (inventory.rooms.openable_months).
+    # The months the server lets a client open, newest first (inventory.periods.openable_months).
     months: tuple[tuple[int, int], ...] = ()
     check_completion: bool = False
     timeout: float = 5.0
@@ -251,7 +251,7 @@ class SmokeRun:
             if problems:
                 raise CheckFailure(f"{who}: " + "; ".join(problems))
         seq = own["data"].get("seq")
-        return f"both clients got {code} with the seed's fields (seq {seq})"
+        return f"both clients got {code} with protocol v1's fields (seq {seq})"
 
     async def _scan_removed(self, a: LiveClient, b: LiveClient) -> str:
         code = self.scan_code

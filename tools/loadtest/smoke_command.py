@@ -1,4 +1,4 @@
-"""Smoke-check a running deployment's WebSocket protocol (the seed's `npm run test:websocket`)."""
+"""Smoke-check a running deployment's WebSocket protocol (protocol v1's `npm run test:websocket`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from inventory import rooms
+from inventory import periods
 from realtime.conf import realtime_settings
 from tools.loadtest import api, plan
 from tools.loadtest.smoke import SmokeRun, SmokeSettings
@@ -57,7 +57,7 @@ class Command(BaseCommand):
                 agency=agency,
                 month=month,
                 year=year,
-                months=tuple(rooms.openable_months_newest_first()),
+                months=tuple(periods.openable_months_newest_first()),
                 check_completion=check_completion,
                 timeout=timeout,
             ),

@@ -50,7 +50,7 @@ for f in files:
         s = re.sub(r"^([ \t]*)from (inventory|\.) import ([^\n]*\brooms\b[^\n]*)$", repl_imp, s, flags=re.M)
     # patch targets and docs
     s = re.sub(r"inventory\.rooms\.(\w+)", lambda m: f"inventory.{module_of(m.group(1))}.{m.group(1)}", s)
-    s = s.replace("inventory/rooms.py", "inventory/access.py")
+    s = s.replace("inventory/access.py", "inventory/access.py")
     if s != orig:
         p.write_text(s)
         print("rewrote", f)

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from inventory import rooms, services
+from inventory import access, periods, services
 from inventory.exceptions import InventoryError
 from inventory.reconciliation import services as reconciliation_services
 from inventory.reconciliation.errors import ImportRejected
@@ -35,8 +35,10 @@ class Command(BaseCommand):
         if not file.is_file():
             raise CommandError(_("No existe el archivo %(file)s.") % {"file": file})
         try:
-            room = rooms.Room(
-                agency=rooms.agency_find(agency), month=rooms.parse_month(month), year=rooms.parse_year(year)
+            room = access.Room(
+                agency=access.agency_find(agency),
+                month=periods.parse_month(month),
+                year=periods.parse_year(year),
             )
         except InventoryError as exc:
             raise CommandError(exc.message) from exc

@@ -77,7 +77,7 @@ class Command(BaseCommand):
             )
             return
 
-        from realtime.transport import Daphne
+        from realtime.daphne_server import Daphne
 
         argv = ["-b", host, "-p", str(port)]
         argv += ["--ping-interval", str(heartbeat), "--ping-timeout", str(heartbeat)]

@@ -32,7 +32,7 @@ from . import metrics
 from .conf import realtime_settings
 from .protocol import CLOSE_MESSAGE_TOO_BIG
 
-logger = logging.getLogger("realtime.transport")
+logger = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT_RESPONSE = (
     b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain\r\n"
