@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import Any
 
 from asgiref.sync import async_to_sync
 
+from . import clock
 from .fanout import get_fanout, room_stream
 
 logger = logging.getLogger("realtime.broadcast")
@@ -34,7 +34,7 @@ def room_event(message: dict[str, Any]) -> dict[str, Any]:
         "text": encode(message),
         "kind": message["type"],
         "seq": message["data"].get("seq"),
-        "sent": time.time(),
+        "sent": clock.now(),
     }
 
 

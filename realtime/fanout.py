@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
+from . import clock
 from .conf import realtime_settings
 from .redis_client import get_redis, key, redis_enabled
 
@@ -154,7 +155,7 @@ class Fanout:
 
     async def _beat_forever(self) -> None:
         while self._members:
-            await asyncio.sleep(realtime_settings.heartbeat_seconds)
+            await clock.sleep(realtime_settings.heartbeat_seconds)
             everyone = {member: None for members in list(self._members.values()) for member in members}
             for member in everyone:
                 try:

@@ -12,13 +12,12 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections import deque
 from typing import Any
 
 from django.db import DatabaseError
 
-from . import broadcast, metrics, protocol
+from . import broadcast, clock, metrics, protocol
 from .revocation import USER_REVOKED
 
 logger = logging.getLogger("realtime.consumer")
@@ -164,7 +163,7 @@ class RelayedEvents:
             self.last_seq = seq
         await self.send(text_data=self.own.text_of(event))
         metrics.local.messages_sent += 1
-        metrics.local.delivered(time.time() - event["sent"])
+        metrics.local.delivered(clock.now() - event["sent"])
 
     @contextlib.asynccontextmanager
     async def _holding(self):

@@ -24,6 +24,8 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_init, post_save
 from django.utils.translation import gettext as _
 
+from inventory.access import user_can_access
+
 from . import protocol
 from .auth import token_from_scope, user_for_token
 from .fanout import get_fanout, user_stream
@@ -97,7 +99,7 @@ def access_lost(access: SocketAccess) -> str | None:
     from inventory.models import Agency
 
     agency = Agency.objects.filter(pk=access.agency_id).first()
-    if agency is None or not access.user_can_access(user, agency):
+    if agency is None or not user_can_access(user, agency):
         return MEMBERSHIP_REMOVED
     return None
 

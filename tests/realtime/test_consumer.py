@@ -12,6 +12,7 @@ from inventory import services
 from inventory.access import Room
 from inventory.models import Inventory, Scan
 from realtime import protocol
+from realtime.conf import realtime_settings
 
 from .helpers import connect_raw, joined, room_path, token_of
 
@@ -420,13 +421,16 @@ async def test_the_room_is_told_once_when_a_vanished_instance_takes_a_user_away(
         assert [c.user_name for c in await get_presence().connections(inventory.pk)] == ["Ana García"]
 
 
-async def test_live_connections_stay_in_presence_past_the_ttl(ana, settings):
+async def test_live_connections_stay_in_presence_past_the_ttl(ana, settings, fake_clock):
     from realtime.presence import get_presence
 
     settings.REALTIME = {**settings.REALTIME, "HEARTBEAT_INTERVAL_MS": 200}
     async with joined(ana):
-        await asyncio.sleep(0.8)
         inventory = await inventory_of()
+        ttl = realtime_settings.presence_ttl_seconds
+        for _ in range(round(2 * ttl / 0.2)):  # two TTLs, a heartbeat at a time
+            await fake_clock.run_for(0.2)
+            await asyncio.sleep(0.05)  # the heartbeat's refresh, a round trip to the store
         assert len(await get_presence().connections(inventory.pk)) == 1
     assert await get_presence().connections(inventory.pk) == []
 
