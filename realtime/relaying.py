@@ -42,12 +42,14 @@ def with_ref(text: str, ref: str) -> str:
     return f'{text[:-1]},"ref":{json.dumps(ref, ensure_ascii=False)}}}'
 
 
-def _own_key(kind: str, scan: dict[str, Any]) -> tuple:
+def _own_key(kind: str, scan: dict[str, Any]) -> tuple | None:
+    """How the event a request asked for will be known; None when the request names no scan (refused)."""
     if kind == protocol.INVENTORY_COMPLETED:
         return (kind,)
     if isinstance(scan.get("id"), str) and scan["id"]:
         return (kind, "id", scan["id"].lower())
-    return (kind, "code", scan.get("code"))
+    code = scan.get("code")
+    return (kind, "code", code) if isinstance(code, str) else None
 
 
 class _Expected:

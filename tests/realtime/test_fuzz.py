@@ -158,13 +158,21 @@ class Frame:
         return frame
 
     @property
+    def ref_valid(self) -> bool:
+        """No `ref`, or one as protocol v1 allows: text of 1 to REF_MAX_CHARS printable characters."""
+        ref = self.message.get("ref") if isinstance(self.message, dict) else None
+        if ref is None:
+            return True
+        return isinstance(ref, str) and 1 <= len(ref) <= wire.REF_MAX_CHARS and ref.isprintable()
+
+    @property
     def kind(self) -> str | None:
         """The client type the server will dispatch this frame to, or None if it is refused."""
         message = self.message
         if self.size > MAX_FRAME or not isinstance(message, dict):
             return None
         kind = message.get("type")
-        if not isinstance(kind, str) or kind not in protocol.CLIENT_TYPES:
+        if not isinstance(kind, str) or kind not in protocol.CLIENT_TYPES or not self.ref_valid:
             return None
         data = message.get("data")
         if isinstance(data, dict) or (data is None and kind == protocol.PING):
@@ -513,7 +521,7 @@ async def exchange(ws, frame: Frame, session: Session, marker: int) -> bool:
                 continue
             if frame.message is NOT_JSON:
                 assert data["code"] == "invalid_json", f"{data} after {frame}"
-            elif not isinstance(frame.message, dict):
+            elif not isinstance(frame.message, dict) or not frame.ref_valid:
                 assert data["code"] == "invalid_message", f"{data} after {frame}"
             elif kind is None:
                 assert data["code"] in {"unknown_type", "invalid_data"}, f"{data} after {frame}"

@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 
 from inventory import services
 from inventory.access import Room
-from realtime.frames import REF_MAX_CHARS
+from realtime.wire import REF_MAX_CHARS
 
 from .helpers import joined
 
@@ -106,3 +106,18 @@ async def test_an_invalid_ref_is_an_invalid_message(ana, ref):
         assert "ref" not in error
         await client.send("ping", {}, ref="x" * REF_MAX_CHARS)
         assert (await client.receive_type("pong"))["ref"] == "x" * REF_MAX_CHARS
+
+
+@pytest.mark.parametrize("code", [["A1"], {"code": "A1"}, 7, None])
+async def test_a_scan_whose_code_is_not_text_is_refused_with_its_ref_not_an_internal_error(ana, code):
+    # Found by the fuzz test: a list or object as the code reached the ref bookkeeping unchecked.
+    async with joined(ana) as client:
+        await client.send("scan_added", {"scanData": {"code": code}}, ref="bad-code")
+        error = await client.receive_type("error")
+        assert error["ref"] == "bad-code"
+        assert error["data"]["code"] not in {"internal_error"}, error
+        await client.send("scan_removed", {"scanData": {"code": code}}, ref="bad-removal")
+        error = await client.receive_type("error")
+        assert error["ref"] == "bad-removal" and error["data"]["code"] != "internal_error", error
+        await client.send("scan_added", scan("OK-1"), ref="after")
+        assert (await client.receive_type("scan_added"))["ref"] == "after"
