@@ -93,6 +93,14 @@ def peugeot(db):
 
 
 @pytest.fixture
+def manager(make_user, alfa):
+    """Gema, a manager of Alfa Romeo: imports its expected list and explains its variances."""
+    user = make_user("gerente", first_name="Gema", last_name="Ruiz", agencies=[alfa])
+    alfa.managers.add(user)
+    return user
+
+
+@pytest.fixture
 def ana(make_user, alfa, peugeot):
     return make_user("ana", first_name="Ana", last_name="García", agencies=[alfa, peugeot])
 

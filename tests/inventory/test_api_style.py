@@ -56,13 +56,6 @@ def months(body: Any) -> list[Any]:
 
 
 @pytest.fixture
-def manager(make_user, alfa):
-    user = make_user("gerente", first_name="Gema", last_name="Ruiz", agencies=[alfa])
-    alfa.managers.add(user)
-    return user
-
-
-@pytest.fixture
 def bodies(api_for, alfa, ana, staff, manager) -> dict[str, Any]:
     """Every JSON body a tour of the API answers, by what was asked."""
     member, admin, boss = api_for(ana), api_for(staff), api_for(manager)

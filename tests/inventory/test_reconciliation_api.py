@@ -17,13 +17,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def manager(make_user, alfa):
-    user = make_user("gerente", first_name="Gema", last_name="Ruiz", agencies=[alfa])
-    alfa.managers.add(user)
-    return user
-
-
-@pytest.fixture
 def counted(alfa, ana, luis):
     """Alfa Romeo 10/2025: four vehicles in the books; two found, one unexpected, one misread VIN."""
     inventory = services.inventory_get_or_open(room=Room(alfa, 10, 2025))
