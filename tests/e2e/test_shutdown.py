@@ -149,6 +149,28 @@ def hold_inventory_lock(held: threading.Event, release: threading.Event) -> None
         connections.close_all()
 
 
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
+async def test_a_health_check_in_flight_is_answered_before_the_instance_exits(
+    own_redis, transactional_db, kind
+):
+    """Redis paused: /health's channel-layer check waits out its 2 s (a worker thread's async_to_sync
+    on the server's loop); the signal comes meanwhile, the check is answered, then the process exits."""
+    server = start_server(env={"ASGI_SERVER": kind, "REDIS_URL": own_redis.url})
+    try:
+        own_redis.process.send_signal(signal.SIGSTOP)  # connections are accepted, nothing answers
+        health = asyncio.create_task(ahttp(server, "GET", "/health", timeout=20))
+        await asyncio.sleep(0.5)
+        signalled = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        status, body = await health
+        assert (status, body["database"], body["channelLayer"]) == (200, "ok", "down"), (status, body)
+        assert await exit_status(server, SHUTDOWN_TIMEOUT + 5) == 0, server.output()
+        assert time.monotonic() - signalled < SHUTDOWN_TIMEOUT
+    finally:
+        own_redis.process.send_signal(signal.SIGCONT)
+        server.stop()
+
+
 @pytest.mark.postgres
 async def test_sigterm_waits_for_the_writes_in_flight_then_exits_0(require_postgres, server, tokens):
     """Writes held by a lock when the signal comes: the instance stops listening, tells its sockets,

@@ -7,15 +7,14 @@ machine's PostgreSQL behind a TCP proxy that the test cuts. The body is DRF's er
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from urllib.parse import urlsplit
 
 import pytest
 from channels.db import database_sync_to_async
 
-from tests.conftest import need, token_for
-from tests.faults import RedisServer, TcpProxy
+from tests.conftest import token_for
+from tests.faults import TcpProxy
 from tests.servers import start_server
 from tests.servers import test_database_url as database_url
 
@@ -51,13 +50,6 @@ def people(ana, staff):
 @pytest.fixture
 def tokens(people):
     return {name: token_for(user) for name, user in people.items()}
-
-
-@pytest.fixture
-def own_redis():
-    need(shutil.which("redis-server") is not None, "needs redis-server on PATH")
-    with RedisServer() as redis:
-        yield redis
 
 
 @pytest.fixture
