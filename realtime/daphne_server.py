@@ -91,12 +91,17 @@ class HTTPChannel(http.HTTPChannel):
     def close_if_idle(self) -> None:
         """Close a keep-alive connection waiting for its next request; one being answered closes after."""
         transport = self.transport
-        if transport is None or self._handlingRequest or self.requests:
+        if transport is None or self.request_begun or self._handlingRequest or self.requests:
             return
         # Once upgraded to a WebSocket the TCP transport feeds the socket's protocol, not this channel.
         if isinstance(getattr(transport, "protocol", None), DaphneWebSocketProtocol):
             return
         transport.loseConnection()
+
+    @property
+    def request_begun(self) -> bool:
+        """Some of a request's line or headers arrived, not all yet (counted while a deadline is armed)."""
+        return bool(self._header_bytes) and not self._handlingRequest
 
     def _arm_header_deadline(self) -> None:
         self._disarm_header_deadline()
@@ -331,12 +336,14 @@ class Server(DaphneServer):
         )
 
     def _busy(self) -> list:
-        """Connections whose application still runs (a request being answered, a socket's handler)."""
-        return [
+        """Connections whose application still runs (a request being answered, a socket's handler),
+        and requests still arriving (their headers are bounded by HTTP_HEADER_TIMEOUT)."""
+        running = [
             protocol
             for protocol, details in list(self.connections.items())
             if (application := details.get("application_instance")) is not None and not application.done()
         ]
+        return running + [channel for channel in list(HTTPChannel.open_channels) if channel.request_begun]
 
     def kill_all_applications(self):
         # daphne's, without its KeyError for a connection whose application was already reaped.

@@ -149,6 +149,51 @@ def hold_inventory_lock(held: threading.Event, release: threading.Event) -> None
         connections.close_all()
 
 
+def partial_then_whole_request(server, held: threading.Event, go_on: threading.Event) -> bytes:
+    """Send a request's line and part of its headers, wait, then the rest; the answer."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        held.set()
+        go_on.wait(10)
+        sock.sendall(b"Accept: application/json\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        return answer
+
+
+def idle_keep_alive(server, served: threading.Event) -> bytes:
+    """Make one request on a keep-alive connection, then wait; what comes next (b"": closed)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        first = sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200"), first
+        served.set()
+        return sock.recv(65536)
+
+
+async def test_daphne_answers_a_request_still_arriving_and_closes_idle_connections(transactional_db):
+    """On daphne: a request whose headers are still arriving when the signal comes is answered, and
+    a keep-alive connection waiting for its next request is closed, not left to the reactor's stop.
+    (uvicorn closes a connection whose request has not fully arrived: its client sends it again.)"""
+    server = start_server(env={"REALTIME_SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT)})
+    held, go_on, served = threading.Event(), threading.Event(), threading.Event()
+    try:
+        arriving = asyncio.create_task(asyncio.to_thread(partial_then_whole_request, server, held, go_on))
+        idle = asyncio.create_task(asyncio.to_thread(idle_keep_alive, server, served))
+        assert await asyncio.to_thread(held.wait, 10) and await asyncio.to_thread(served.wait, 10)
+        server.process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(idle, 5) == b"", "the idle connection was not closed"
+        assert server.process.poll() is None, "exited with a request still arriving"
+        go_on.set()
+        answer = await arriving
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+        assert await exit_status(server, SHUTDOWN_TIMEOUT) == 0, server.output()
+    finally:
+        go_on.set()
+        server.stop()
+
+
 @pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
 async def test_a_health_check_in_flight_is_answered_before_the_instance_exits(
     own_redis, transactional_db, kind
