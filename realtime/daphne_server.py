@@ -304,6 +304,15 @@ class Server(DaphneServer):
     async def stop_gracefully(self, reason: str = "stop") -> None:
         """Stop listening, close every socket with 1012, drain what is in flight, then stop the reactor."""
         self.stopping = True
+        try:
+            await self._drain(reason)
+        except Exception:
+            self.drained = False
+            logger.exception("The graceful stop failed: stopping now")
+        finally:
+            self.stop()  # whatever happened above, the process must not be left running
+
+    async def _drain(self, reason: str) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + shutdown.timeout()
         for port in getattr(self, "_ports", []):
@@ -315,7 +324,7 @@ class Server(DaphneServer):
         logger.info("%s: stopped listening; told %d socket(s) to reconnect (1012)", reason, told)
         # A socket still joining when the stop began is told as soon as it opens.
         while (busy := self._busy()) and loop.time() < deadline:
-            told += self._close_sockets()
+            self._close_sockets()
             await asyncio.sleep(0.05)
         if busy:
             self.drained = False
@@ -326,7 +335,6 @@ class Server(DaphneServer):
             )
         else:
             logger.info("Drained: every request and socket write in flight finished; stopping")
-        self.stop()
 
     def _close_sockets(self) -> int:
         return sum(
