@@ -30,6 +30,7 @@ from urllib.parse import unquote
 
 from daphne.cli import CommandLineInterface
 from daphne.http_protocol import HTTPFactory as DaphneHTTPFactory
+from daphne.http_protocol import WebRequest
 from daphne.server import Server as DaphneServer
 from daphne.ws_protocol import WebSocketProtocol as DaphneWebSocketProtocol
 from django.conf import settings
@@ -41,6 +42,9 @@ from .conf import realtime_settings
 from .wire import CLOSE_MESSAGE_TOO_BIG, CLOSE_SERVICE_RESTART
 
 logger = logging.getLogger(__name__)
+
+# How long the reactor's stop waits for the applications it cancels (those the drain gave up on).
+KILL_GRACE_SECONDS = 1.0
 
 REQUEST_TIMEOUT_RESPONSE = (
     b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain\r\n"
@@ -273,9 +277,6 @@ class Server(DaphneServer):
         reactor.callWhenRunning(self._adjust_factories)
         reactor.callWhenRunning(self._handle_stop_signals)
         super().run()
-        # Past this point nothing may keep the process: a thread abandoned by a drain that timed out
-        # would hold the interpreter's exit.
-        shutdown.exit_if_stuck()
 
     def _adjust_factories(self):
         self.http_factory.__class__ = HTTPFactory
@@ -296,6 +297,7 @@ class Server(DaphneServer):
             reactor.callFromThread(self.stop)
             return
         self.stopping = True
+        shutdown.exit_if_stuck()
         reactor.callFromThread(self._begin_stop, signal.Signals(number).name)
 
     def _begin_stop(self, reason: str) -> None:
@@ -328,6 +330,7 @@ class Server(DaphneServer):
             await asyncio.sleep(0.05)
         if busy:
             self.drained = False
+            self._answer_abandoned(busy)
             logger.error(
                 "Stopping with %d request(s) or socket(s) still busy after %ss (SHUTDOWN_TIMEOUT)",
                 len(busy),
@@ -335,6 +338,14 @@ class Server(DaphneServer):
             )
         else:
             logger.info("Drained: every request and socket write in flight finished; stopping")
+
+    def _answer_abandoned(self, busy: list) -> None:
+        """Answer 503 each request the drain gives up on before its application answered it."""
+        headers, body = shutdown.abandoned_response()
+        for protocol in busy:
+            if isinstance(protocol, WebRequest) and not protocol._response_started:
+                protocol.handle_reply({"type": "http.response.start", "status": 503, "headers": headers})
+                protocol.handle_reply({"type": "http.response.body", "body": body})
 
     def _close_sockets(self) -> int:
         return sum(
@@ -354,10 +365,23 @@ class Server(DaphneServer):
         return running + [channel for channel in list(HTTPChannel.open_channels) if channel.request_begun]
 
     def kill_all_applications(self):
-        # daphne's, without its KeyError for a connection whose application was already reaped.
+        """daphne's, without its KeyError for a connection whose application was already reaped, and
+        waiting at most KILL_GRACE_SECONDS for what it cancels.
+
+        A request cancelled while its worker thread still runs (a write held past the timeout) waits
+        for that thread (asgiref's ThreadSensitiveContext joins it), and daphne waited for it before
+        the reactor could stop: the process never exited.
+        """
         for details in self.connections.values():
             details.setdefault("application_instance", _done_future())
-        return super().kill_all_applications()
+        waiting = super().kill_all_applications()
+
+        def gave_up(result, timeout):
+            logger.error("Applications still running %ss after they were cancelled: stopping anyway", timeout)
+            return result
+
+        waiting.addTimeout(KILL_GRACE_SECONDS, reactor, onTimeoutCancel=gave_up)
+        return waiting
 
 
 def _done_future() -> asyncio.Future:

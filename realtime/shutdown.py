@@ -13,18 +13,21 @@ which joins every worker thread. daphne used to cancel the applications and stop
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
 import sys
 import threading
 
+from django.utils.translation import gettext as _
+
 from .conf import realtime_settings
 
 logger = logging.getLogger("realtime.shutdown")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-# After the server has returned, how long the interpreter may take to exit (join its threads).
+# After the drain's timeout, how long the server may take to stop and the interpreter to exit.
 EXIT_GRACE_SECONDS = 5.0
 
 
@@ -33,18 +36,42 @@ def timeout() -> float:
     return max(0.0, float(realtime_settings.SHUTDOWN_TIMEOUT))
 
 
-def exit_if_stuck(grace: float = EXIT_GRACE_SECONDS) -> None:
-    """End the process (status 1) if it has not exited `grace` seconds from now.
+def abandoned_response() -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """Headers and body of the 503 a request still unanswered at the timeout gets (DRF's shape).
 
-    The last resort once the server has returned: a worker thread still busy past the timeout
-    (abandoned by the drain) would otherwise hold the interpreter's exit forever. Its transaction,
-    never committed, is rolled back by the database; its client got no answer, so nothing it was
-    told is lost.
+    In the site's language: the request's own is not at hand here. Nothing was confirmed; a write
+    sent again with its id (a scan's `scanData.id`) is stored once whatever became of this one.
     """
+    body = json.dumps(
+        {
+            "detail": _("El servidor se reinició antes de terminar; no se confirmó nada. Envíalo de nuevo."),
+            "code": "unavailable",
+        },
+        ensure_ascii=False,
+    ).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", b"5"),
+        (b"connection", b"close"),
+    ]
+    return headers, body
+
+
+def exit_if_stuck() -> None:
+    """Called as the stop begins: end the process (status 1) if it has not exited by the drain's
+    timeout plus EXIT_GRACE_SECONDS.
+
+    The last resort, for a worker thread still busy past the timeout (a write held by a lock): a
+    request cancelled by the server waits for its thread (asgiref's ThreadSensitiveContext joins
+    it), and so does the interpreter's exit. Its transaction, never committed, is rolled back by the
+    database; its client got no answer, so nothing it was told is lost.
+    """
+    grace = timeout() + EXIT_GRACE_SECONDS
 
     def give_up() -> None:
         busy = [t.name for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
-        logger.error("Still not exited %.0f s after stopping (threads: %s): exiting now", grace, busy)
+        logger.error("Still not exited %.0f s after the stop began (threads: %s): exiting now", grace, busy)
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         os._exit(1)

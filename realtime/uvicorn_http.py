@@ -86,11 +86,31 @@ class GracefulServer(uvicorn.Server):
     # Everything in flight finished within `timeout_graceful_shutdown`.
     drained = True
 
+    def handle_exit(self, sig, frame) -> None:
+        if not self.should_exit:  # the first signal: the stop begins
+            shutdown.exit_if_stuck()
+        super().handle_exit(sig, frame)
+
     async def _wait_tasks_to_complete(self) -> None:
-        # uvicorn's shutdown cancels this wait at its timeout (and then the tasks still running).
+        # uvicorn's shutdown cancels this wait at its timeout, then the tasks still running: a
+        # request not answered yet would get uvicorn's 500; it gets the 503 that says why instead.
         self.drained = False
-        await super()._wait_tasks_to_complete()
+        try:
+            await super()._wait_tasks_to_complete()
+        except asyncio.CancelledError:
+            await self._answer_abandoned()
+            raise
         self.drained = True
+
+    async def _answer_abandoned(self) -> None:
+        headers, body = shutdown.abandoned_response()
+        for connection in list(self.server_state.connections):
+            cycle = getattr(connection, "cycle", None)
+            if cycle is None or cycle.response_started or cycle.disconnected:
+                continue
+            with contextlib.suppress(Exception):
+                await cycle.send({"type": "http.response.start", "status": 503, "headers": headers})
+                await cycle.send({"type": "http.response.body", "body": body})
 
     @contextlib.contextmanager
     def capture_signals(self):

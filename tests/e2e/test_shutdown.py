@@ -259,3 +259,45 @@ async def test_sigterm_waits_for_the_writes_in_flight_then_exits_0(require_postg
             await holder
         for client in clients:
             await client.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
+async def test_a_write_still_held_at_the_timeout_is_abandoned_unanswered_and_the_process_exits_1(
+    require_postgres, transactional_db, tokens, kind
+):
+    """The worst case: a write held past REALTIME_SHUTDOWN_TIMEOUT. The process does not hang on it:
+    the write is answered 503 (nothing confirmed), the process exits 1 shortly after, and the write,
+    never committed, is rolled back."""
+    server = start_server(env={"ASGI_SERVER": kind, "REALTIME_SHUTDOWN_TIMEOUT": "1"})
+    held, release = threading.Event(), threading.Event()
+    holder = None
+    try:
+        status, body = await rest_scan(server, tokens["ana"], "VIN-OPENS-THE-INVENTORY", str(uuid.uuid4()))
+        assert status == 201, (status, body)
+        holder = asyncio.create_task(asyncio.to_thread(hold_inventory_lock, held, release))
+        assert await asyncio.to_thread(held.wait, 10)
+        rest_id = str(uuid.uuid4())
+        rest = asyncio.create_task(rest_scan(server, tokens["luis"], "VIN-ABANDONED", rest_id))
+        await asyncio.sleep(0.5)
+        signalled = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        status = await exit_status(server, 15)
+        took = time.monotonic() - signalled
+        assert status == 1, server.output()
+        assert took < 1 + 5 + 3, f"exited after {took:.1f} s"  # the timeout, then at most 5 s more
+        said = server.output()  # the log says what was given up on
+        assert "SHUTDOWN_TIMEOUT" in said or "timeout graceful shutdown exceeded" in said, said
+        answer, body = await rest
+        assert (answer, body["code"]) == (503, "unavailable"), (answer, body)
+        assert body["detail"].startswith("El servidor se reinició"), body
+        release.set()
+        await holder
+        holder = None
+        assert await stored(rest_id) == {rest_id: 0}
+        print(f"SHUTDOWN abandoned-write exit={status} took_s={took:.2f}")
+    finally:
+        release.set()
+        if holder is not None:
+            await holder
+        server.stop()

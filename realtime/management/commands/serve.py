@@ -84,7 +84,6 @@ class Command(BaseCommand):
             )
             server = GracefulServer(config)
             server.run()
-            shutdown.exit_if_stuck()
             if not server.drained:
                 raise CommandError(self._not_drained())
             return
