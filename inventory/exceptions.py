@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import redis.exceptions
 from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.utils.translation import gettext as _
 
@@ -41,6 +42,15 @@ def database_down_message() -> str:
     return _("La base de datos no está disponible; no se guardó nada. Inténtalo de nuevo.")
 
 
+def live_service_down_message() -> str:
+    """For Redis that cannot be reached: what reads it (who is in a room, the live figures) waits."""
+    return _("El servicio en vivo (Redis) no está disponible; inténtalo de nuevo en unos segundos.")
+
+
+# Redis refused, reset, or did not answer in time (the pool's wait for a connection included).
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
 class ErrorReport(NamedTuple):
     """What an error tells the client: a message, a machine-readable code, an HTTP status, details."""
 
@@ -54,7 +64,7 @@ def error_report(exc: BaseException) -> ErrorReport | None:
     """The report of an error the client can act on; None for any other (a bug: an internal error).
 
     A domain error reports itself; a value the database refused is bad input (400); a database
-    that cannot be reached is a 503.
+    or a Redis that cannot be reached is a 503.
     """
     if isinstance(exc, InventoryError):
         return ErrorReport(exc.message, exc.code, exc.status, dict(exc.details))
@@ -62,6 +72,8 @@ def error_report(exc: BaseException) -> ErrorReport | None:
         return ErrorReport(refused_value_message(), "invalid", 400, {})
     if isinstance(exc, (OperationalError, InterfaceError)) or type(exc) is DatabaseError:
         return ErrorReport(database_down_message(), "database_unavailable", 503, {})
+    if isinstance(exc, REDIS_DOWN):
+        return ErrorReport(live_service_down_message(), "unavailable", 503, {})
     return None
 
 

@@ -23,3 +23,4 @@ urlpatterns = [
 ]
 
 handler404 = "inventory.api.exceptions.not_found"
+handler500 = "inventory.api.exceptions.server_error"

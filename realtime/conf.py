@@ -35,6 +35,9 @@ DEFAULTS = {
     # the transport, refuses a big client frame (with its error and 1009), and large enough for
     # the server's own big messages (a snapshot of ~6,000 scans fits in 1 MiB).
     "TRANSPORT_MAX_BYTES": 1024 * 1024,
+    # Seconds a stopping instance (SIGTERM) waits for its requests and socket writes in flight to
+    # finish, after it stopped listening and told every socket to reconnect (1012).
+    "SHUTDOWN_TIMEOUT": 10,
     # The level of the `realtime` loggers (DEBUG, INFO, WARNING, ERROR).
     "LOG_LEVEL": "INFO",
 }

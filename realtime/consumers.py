@@ -233,8 +233,8 @@ class InventoryConsumer(RelayedEvents, AsyncJsonWebsocketConsumer):
             return await self.error(
                 _("Error interno: el mensaje no se procesó."), "internal_error", ref=frame.ref
             )
-        if report.code == "database_unavailable":
-            logger.error("Database unavailable handling %s: %s", frame.type, exc)
+        if report.status == 503:  # the database or Redis is down: kept and sent again by the client
+            logger.error("%s handling %s: %r", report.code, frame.type, exc)
         else:
             logger.debug("Refused %s from %s: %s (%s)", frame.type, self.user.pk, report.code, report.message)
         echo = commands.scan_echo(frame.type, frame.data) if isinstance(exc, InventoryError) else {}

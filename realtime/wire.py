@@ -47,9 +47,13 @@ SERVER_TYPES = (
 # count (load tests, test clients) skip these.
 PRESENCE_CHATTER = frozenset({USER_JOINED, USER_LEFT, PRESENCE})
 
-# Close codes: 1000 and 1009 are the standard "normal" and "message too big"; 44xx mirror HTTP statuses.
+# Close codes: 1000, 1009 and 1012 are the standard "normal", "message too big" and "service
+# restart"; 44xx mirror HTTP statuses.
 CLOSE_NORMAL = 1000
 CLOSE_MESSAGE_TOO_BIG = 1009
+# The instance is shutting down (deploy, scale-in): reconnect now, without backoff, and resume with
+# ?since; another instance (or this one, restarted) takes the socket.
+CLOSE_SERVICE_RESTART = 1012
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
@@ -62,6 +66,7 @@ CLOSE_UNAVAILABLE = 4503
 CLOSE_CODES = (
     CLOSE_NORMAL,
     CLOSE_MESSAGE_TOO_BIG,
+    CLOSE_SERVICE_RESTART,
     CLOSE_UNAUTHENTICATED,
     CLOSE_FORBIDDEN,
     CLOSE_NOT_FOUND,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -23,6 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 # Protocol v1's names, from its Django-free declaration (the load test's workers run without Django).
 from realtime.wire import (
+    CLOSE_SERVICE_RESTART,
     ERROR,
     PRESENCE,
     RESUME,
@@ -57,6 +59,19 @@ class Refused(CheckFailure):
         self.retryable = retryable  # the network or the server dropped the handshake unanswered
         self.close_code = close_code  # the WebSocket close code, when the handshake succeeded
         self.code = code  # the `error` message's code that came before the close, if any
+
+
+def reconnect_delay(
+    attempt: int, *, close_code: int | None = None, base: float = 0.5, ceiling: float = 15.0
+) -> float:
+    """Seconds before reconnect `attempt` (0-based), as the live page waits: half fixed, half random.
+
+    0 after 1012 (the instance is stopping: another takes the socket at once).
+    """
+    if close_code == CLOSE_SERVICE_RESTART:
+        return 0.0
+    top = min(ceiling, base * 2 ** min(attempt, 20))
+    return top / 2 + random.random() * top / 2
 
 
 def with_since(url: str, since: int | None) -> str:
@@ -154,6 +169,8 @@ class LiveClient:
                 reason=f"{closed} {code}" if code else str(closed),
                 close_code=closed,
                 code=code,
+                # The instance began stopping while this client joined: join again, elsewhere, now.
+                retryable=closed == CLOSE_SERVICE_RESTART,
             ) from None
 
     @property

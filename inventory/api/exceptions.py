@@ -1,6 +1,7 @@
 """Answer errors with DRF's error shape: `{"detail": ..., "code": ...}` and the right status."""
 
 import logging
+import sys
 
 from django.conf import settings
 from django.core.exceptions import (
@@ -10,7 +11,8 @@ from django.core.exceptions import (
     TooManyFilesSent,
 )
 from django.db import DataError
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
+from django.template import loader
 from django.utils.translation import gettext as _
 from django.views import defaults
 from rest_framework.response import Response
@@ -22,6 +24,10 @@ from inventory.exceptions import InvalidInput, error_report
 logger = logging.getLogger("inventory.api")
 
 
+# Seconds a client is asked to wait before trying again when a store is down (503).
+RETRY_AFTER = "5"
+
+
 def exception_handler(exc, context):
     if isinstance(exc, SuspiciousOperation):
         return _client_error_response(exc)
@@ -30,12 +36,12 @@ def exception_handler(exc, context):
     report = error_report(exc)
     if report is None:
         return drf_exception_handler(exc, context)
-    if report.code == "database_unavailable":
-        logger.error("Database unavailable: %s", exc)
+    if report.status == 503:
+        _log_unavailable(exc)
         return Response(
             {"detail": report.message, "code": report.code},
             status=report.status,
-            headers={"Retry-After": "5"},
+            headers={"Retry-After": RETRY_AFTER},
         )
     if isinstance(exc, DataError):
         logger.info("Database refused a value: %s", exc)
@@ -74,6 +80,30 @@ class ResilientScopedRateThrottle(ScopedRateThrottle):
         except Exception as exc:
             logger.warning("Throttle cache unavailable, not throttling: %r", exc)
             return True
+
+
+def _log_unavailable(exc: BaseException) -> None:
+    what = "Database" if error_report(exc).code == "database_unavailable" else "Redis"
+    logger.error("%s unavailable: %r", what, exc)
+
+
+def server_error(request):
+    """handler500: a store that cannot be reached is a 503 that says so; anything else is Django's 500.
+
+    For errors outside DRF's views (pages, middleware). Under /api/, or when JSON is asked for (the
+    live page opening its room), DRF's error shape; otherwise a page that needs neither store.
+    """
+    exc = sys.exc_info()[1]
+    report = error_report(exc) if exc is not None else None
+    if report is None or report.status != 503:
+        return defaults.server_error(request)
+    _log_unavailable(exc)
+    headers = {"Retry-After": RETRY_AFTER}
+    if request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", ""):
+        return JsonResponse({"detail": report.message, "code": report.code}, status=503, headers=headers)
+    # Rendered without the request: its context (the user, the session) would ask the database.
+    page = loader.render_to_string("503.html", {"message": report.message})
+    return HttpResponse(page, status=503, headers=headers)
 
 
 def not_found(request, exception=None):

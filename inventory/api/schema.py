@@ -30,7 +30,11 @@ RESPONSES = {
     "404": ("No such object, or not visible to you.", "Error"),
     "409": ("Conflicts with the current state: a duplicate scan, a completed one.", "Error"),
     "429": ("Too many requests: retry after the Retry-After header.", "Error"),
-    "503": ("The database is unavailable: nothing was saved, retry.", "Error"),
+    "503": (
+        "A store is unavailable (code database_unavailable: the database, nothing was saved; code "
+        "unavailable: the live service, Redis): retry after the Retry-After header.",
+        "Error",
+    ),
 }
 
 

@@ -1,7 +1,8 @@
 /**
  * The live room's protocol client, with no DOM: the page listens to the events it dispatches.
  *
- * - One WebSocket, reconnected with exponential backoff and jitter.
+ * - One WebSocket, reconnected with exponential backoff and jitter (at once after 1012, a
+ *   server restarting: the socket moves to another instance).
  * - Resync by sequence number: every change broadcast carries `data.seq` (gap-free per
  *   inventory); a reconnect asks for `?since=<last seq>` and the server replays what was
  *   missed, or sends a `snapshot`. When the socket cannot resume, the list is refetched by REST.
@@ -41,6 +42,8 @@ export const State = Object.freeze({
 
 // Close codes of protocol v1 (realtime/wire.py; tests/realtime/test_wire.py checks these copies).
 const CLOSE_SERVER_ERROR = 1011;
+// The instance is stopping (a deploy): another one takes the socket at once, so no backoff.
+const CLOSE_SERVICE_RESTART = 1012;
 const CLOSE_COMPLETED = 4409;
 const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404]);
 
@@ -314,6 +317,12 @@ export class LiveClient extends EventTarget {
     if (FINAL_CLOSE_CODES.has(code)) {
       this.setState(State.CLOSED);
       this.emit("fatal", { closeCode: code, message: this.lastError?.message ?? "" });
+      return;
+    }
+    if (code === CLOSE_SERVICE_RESTART) {
+      // Rejoin now with ?since; if no instance answers yet, the usual backoff takes over.
+      this.setState(this.everJoined ? State.RECONNECTING : State.CONNECTING);
+      this.reconnectNow();
       return;
     }
     // Refused for now (room full, server degraded): say why, then retry like any other loss.

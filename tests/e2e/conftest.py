@@ -10,6 +10,7 @@ through `in_thread`.
 from __future__ import annotations
 
 import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -19,6 +20,7 @@ from django.db import connections
 from django.test import Client
 
 from tests.conftest import need
+from tests.faults import RedisServer
 from tests.servers import running_server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -45,6 +47,14 @@ def in_thread(function, /, *args, **kwargs):
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(run).result()
+
+
+@pytest.fixture
+def own_redis():
+    """A redis-server of the test's own, on a free port: the test may stop or pause it."""
+    need(shutil.which("redis-server") is not None, "needs redis-server on PATH")
+    with RedisServer() as redis:
+        yield redis
 
 
 @pytest.fixture(scope="session")

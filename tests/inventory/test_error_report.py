@@ -1,6 +1,7 @@
 """One error renderer for the socket and REST: inventory.exceptions.error_report."""
 
 import pytest
+import redis.exceptions
 from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError
 from rest_framework.exceptions import ValidationError
 
@@ -22,6 +23,18 @@ def test_a_refused_value_is_bad_input_and_an_unreachable_database_a_503():
         report = error_report(exc)
         assert (report.code, report.status) == ("database_unavailable", 503)
         assert report.message
+
+
+@pytest.mark.parametrize(
+    "exc", [redis.exceptions.ConnectionError("refused"), redis.exceptions.TimeoutError("no answer")]
+)
+def test_an_unreachable_redis_is_a_503_that_says_the_live_service_is_down(exc):
+    report = error_report(exc)
+    assert (report.code, report.status) == ("unavailable", 503)
+    assert "Redis" in report.message
+    response = exception_handler(exc, {})
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    assert response.data == {"detail": report.message, "code": "unavailable"}
 
 
 @pytest.mark.parametrize("exc", [ValueError("bug"), IntegrityError("dup"), ValidationError("x")])

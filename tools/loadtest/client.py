@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import random
 import time
 from array import array
 from collections import Counter
@@ -14,7 +13,7 @@ from dataclasses import dataclass, field
 from websockets.asyncio.client import ClientConnection
 
 from realtime.wire import CLOSE_ROOM_FULL, PRESENCE, PRESENCE_CHATTER
-from tools.liveclient import LiveClient, Refused, connect_socket
+from tools.liveclient import LiveClient, Refused, connect_socket, reconnect_delay
 from tools.tracking import DeliveryTracker, Observation
 
 from .plan import RoomPlan, RunSettings
@@ -63,12 +62,6 @@ class Sink:
         self.received += 1
         self.latencies.append(latency)
         self.last_receipt = now
-
-
-def reconnect_delay(attempt: int, *, base: float = 0.5, ceiling: float = 15.0) -> float:
-    """Seconds before reconnect `attempt` (0-based), as the live client waits: half fixed, half random."""
-    top = min(ceiling, base * 2 ** min(attempt, 20))
-    return top / 2 + random.random() * top / 2
 
 
 class RoomState:
@@ -131,10 +124,12 @@ class RoomClient:
         async with slots:
             self.sink.attempted += 1
             self._ready = asyncio.get_running_loop().create_future()
+            refused_with: int | None = None
             for attempt in range(self.settings.connect_retries + 1):
                 if attempt:
                     self.sink.retries += 1
-                    await asyncio.sleep(reconnect_delay(attempt - 1))
+                    # At once after 1012 (an instance stopping), else the live client's backoff.
+                    await asyncio.sleep(reconnect_delay(attempt - 1, close_code=refused_with))
                 try:
                     self._ws = await connect_socket(
                         self.settings.room_url(self.room.plan),
@@ -148,7 +143,7 @@ class RoomClient:
                 except Refused as exc:
                     if not exc.retryable:
                         return self._refuse(exc.reason)
-                    failure = exc.reason
+                    failure, refused_with = exc.reason, exc.close_code
             else:
                 return self._refuse(failure)
             self._reader = asyncio.create_task(self._read())

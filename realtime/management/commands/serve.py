@@ -8,6 +8,11 @@ connection whose request headers are not complete within HTTP_HEADER_TIMEOUT (sl
 production it expects a reverse proxy in front (the Procfile: a platform router or nginx) that
 terminates TLS, sets X-Forwarded-For/-Proto (--proxy-headers), buffers request bodies and limits
 their size: daphne reads a whole body before the application sees it and does not bound it.
+
+On SIGTERM (or Ctrl-C) either stops gracefully (realtime/shutdown.py): no new connections, every
+socket closed with 1012 so its client reconnects elsewhere at once, the requests and socket writes
+in flight finished (at most SHUTDOWN_TIMEOUT seconds), then exit 0; 1 if something was still
+running at the timeout. A second signal stops at once.
 """
 
 import math
@@ -15,6 +20,7 @@ import math
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from realtime import shutdown
 from realtime.conf import realtime_settings
 
 APPLICATION = "inventory_site.asgi:application"
@@ -55,9 +61,9 @@ class Command(BaseCommand):
         if server == "uvicorn":
             import uvicorn
 
-            from realtime.uvicorn_http import HeaderDeadlineH11Protocol
+            from realtime.uvicorn_http import GracefulServer, HeaderDeadlineH11Protocol
 
-            uvicorn.run(
+            config = uvicorn.Config(
                 APPLICATION,
                 host=host,
                 port=port,
@@ -74,7 +80,12 @@ class Command(BaseCommand):
                 lifespan="off",
                 access_log=False,
                 log_level="warning",
+                timeout_graceful_shutdown=max(1, math.ceil(shutdown.timeout())),
             )
+            server = GracefulServer(config)
+            server.run()
+            if not server.drained:
+                raise CommandError(self._not_drained())
             return
 
         from realtime.daphne_server import Daphne
@@ -86,4 +97,14 @@ class Command(BaseCommand):
         argv += ["--websocket-max-message-size", str(transport), "--websocket-max-frame-size", str(transport)]
         if proxy_headers:
             argv.append("--proxy-headers")
-        Daphne().run([*argv, APPLICATION])
+        daphne = Daphne()
+        daphne.run([*argv, APPLICATION])
+        if not daphne.server.drained:
+            raise CommandError(self._not_drained())
+
+    @staticmethod
+    def _not_drained() -> str:
+        return (
+            f"Stopped with requests or socket writes still running after {shutdown.timeout():g} s "
+            "(REALTIME_SHUTDOWN_TIMEOUT): whatever they had not committed was rolled back."
+        )
