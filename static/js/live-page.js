@@ -3,6 +3,7 @@
  * the reconciliation (progress against the expected list, and what is still missing).
  */
 
+import { CameraScanner } from "./camera.js";
 import { h, readJson } from "./dom.js";
 import { format, gettext, ngettext } from "./i18n.js";
 import { LiveClient, State } from "./live-client.js";
@@ -91,9 +92,27 @@ const reconciliation = new Reconciliation({
       : null,
 });
 
-// Scans typed in this tab. The outbox is shared by the user's tabs (so a reload keeps what was
-// queued), and any tab may be the one the server answers: only this tab says "registered".
+// Scans typed or read by the camera in this tab. The outbox is shared by the user's tabs (so a
+// reload keeps what was queued), and any tab may be the one the server answers: only this tab
+// says "registered".
 const sentHere = new Set();
+// Camera reads that sounded "new": the server may still refuse one as a duplicate.
+const readAsNew = new Map();
+const camera = new CameraScanner({
+  root: $("camera"),
+  openButton: $("camera-open"),
+  view: $("camera-view"),
+  video: $("camera-video"),
+  torchButton: $("camera-torch"),
+  closeButton: $("camera-close"),
+  status: $("camera-status"),
+  onCode: (code) => {
+    const duplicate = Boolean(scans.storedEntry(code));
+    const item = submitCode(code);
+    if (item && !duplicate) readAsNew.set(item.id, code);
+    return item && { duplicate };
+  },
+});
 
 const client = new LiveClient({
   room: { agency: config.agency, month: config.month, year: config.year },
@@ -117,6 +136,7 @@ if (config.status === "open") {
   const focusField = keepFocused(ui.field);
   listen();
   bindControls(focusField);
+  camera.init();
   client.start();
 } else {
   // Completed meanwhile: what was kept can no longer be stored; say so once and forget it.
@@ -185,6 +205,8 @@ function listen() {
       else scans.restore(item.code, message, item.scanId);
       return;
     }
+    if (code === "duplicate_scan" && readAsNew.has(item.id)) camera.refusedAsDuplicate(item.code);
+    readAsNew.delete(item.id);
     const reason = refusalReason(item, code, message, details);
     scans.fail(item.id, reason);
     if (sentHere.delete(item.id)) showFeedback(`${item.code}: ${reason}`, "error");
@@ -223,20 +245,7 @@ function bindControls(focusField) {
     event.preventDefault();
     const code = ui.field.value.trim();
     ui.field.value = "";
-    if (!code) return;
-    if (code.length > CODE_MAX_LENGTH) {
-      const tooLong = gettext("El código no puede tener más de %(max)s caracteres.");
-      showFeedback(format(tooLong, { max: CODE_MAX_LENGTH }), "error");
-      return;
-    }
-    const item = client.scan(code);
-    sentHere.add(item.id);
-    scans.addPending(item, { sending: client.isSending(item.id) });
-    if (client.state === State.ONLINE) {
-      showFeedback(format(gettext("Enviando %(code)s…"), { code }), "info");
-    } else {
-      showFeedback(format(gettext("%(code)s guardado: se enviará al reconectar."), { code }), "warning");
-    }
+    if (code) submitCode(code);
   });
 
   $("scan-list").addEventListener("click", (event) => {
@@ -275,6 +284,24 @@ function bindControls(focusField) {
     }
     focusField();
   });
+}
+
+/** Queue a scan (typed or read by the camera) and show it as pending; null if refused here. */
+function submitCode(code) {
+  if (code.length > CODE_MAX_LENGTH) {
+    const tooLong = gettext("El código no puede tener más de %(max)s caracteres.");
+    showFeedback(format(tooLong, { max: CODE_MAX_LENGTH }), "error");
+    return null;
+  }
+  const item = client.scan(code);
+  sentHere.add(item.id);
+  scans.addPending(item, { sending: client.isSending(item.id) });
+  if (client.state === State.ONLINE) {
+    showFeedback(format(gettext("Enviando %(code)s…"), { code }), "info");
+  } else {
+    showFeedback(format(gettext("%(code)s guardado: se enviará al reconectar."), { code }), "warning");
+  }
+  return item;
 }
 
 function showConnection(state) {
@@ -353,6 +380,7 @@ function endSession(text, loginUrl = null, { completed = false } = {}) {
   ui.terminated.hidden = false;
   showFeedback("", "info");
   for (const control of [ui.field, ui.submit, ui.completeButton]) control.disabled = true;
+  camera.disable();
   if (ui.dialog.open) ui.dialog.close("cancel");
   scans.close(gettext("No se envió: el inventario ya está cerrado."));
   showConnection(State.CLOSED);
