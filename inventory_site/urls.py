@@ -23,6 +23,7 @@ urlpatterns = [
     path("health/detailed", health.health_detailed, name="health-detailed"),
     path("metrics", PrometheusMetricsView.as_view(), name="prometheus-metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("inventory.pwa")),  # /service-worker.js and /manifest.webmanifest
     path("", include("inventory.reconciliation.urls")),
     path("", include("inventory.urls")),
 ]

@@ -12,6 +12,7 @@ import { Notices } from "./notices.js";
 import { PeopleList } from "./people-list.js";
 import { ProgressPanel, summaryFigures } from "./progress-panel.js";
 import { Reconciliation } from "./reconciliation.js";
+import { RoomStore } from "./room-store.js";
 import { ScanList } from "./scan-list.js";
 import { keepFocused } from "./scan-focus.js";
 
@@ -26,11 +27,21 @@ const STATE_LABELS = {
 
 const $ = (id) => document.getElementById(id);
 const config = readJson("live-config");
+// The room as this browser last knew it: newer than this HTML when it is the offline copy.
+const store = new RoomStore(config.user.id, config);
+const kept = store.load();
 if (config.inventoryId === null) {
   // Nobody opened this room yet, and the page's GET opens nothing: open it now with a POST. Read
   // everything from the start (seq 0): someone may have scanned since this page was rendered.
-  Object.assign(config, await openRoom(config), { lastSeq: 0 });
+  try {
+    Object.assign(config, await openRoom(config), { lastSeq: 0 });
+  } catch (error) {
+    if (!kept?.config) throw error;
+    Object.assign(config, kept.config); // offline, in a room opened on an earlier visit
+  }
 }
+const resumeFromKept = kept !== null && kept.seq > config.lastSeq;
+if (resumeFromKept) config.lastSeq = kept.seq;
 const me = config.user;
 const ui = {
   form: $("scan-form"),
@@ -57,8 +68,13 @@ const scans = new ScanList({
 });
 const people = new PeopleList({ list: $("people"), count: $("people-count"), staleNote: $("people-stale"), me });
 const notices = new Notices($("notices"));
-const initialScans = readJson("initial-scans");
+const initialScans = resumeFromKept ? kept.scans : readJson("initial-scans");
 scans.reset(initialScans);
+if (kept?.people.length) {
+  // Last known, until the `presence` that greets the connection.
+  people.set(kept.people);
+  people.markStale();
+}
 const focusScanField = () => {
   if (!ui.field.disabled) ui.field.focus({ preventScroll: true });
 };
@@ -135,6 +151,7 @@ for (const item of client.pending()) {
 if (config.status === "open") {
   const focusField = keepFocused(ui.field);
   listen();
+  keepRoomState();
   bindControls(focusField);
   camera.init();
   client.start();
@@ -238,6 +255,33 @@ function listen() {
     endSession(text || gettext("No se pudo entrar a la sala."), closeCode === 4401 ? config.loginUrl : null);
   });
   on("server-error", ({ message }) => message && notices.show(message, "error"));
+}
+
+/** Keep the room's last known state in this browser, for a page opened with no signal. */
+function keepRoomState() {
+  const { inventoryId, inventoryUrl, scansUrl, status, reconciliation: state } = config;
+  const read = () => ({
+    seq: client.lastSeq,
+    scans: [...scans.entries.values()]
+      .filter((entry) => entry.state === "confirmed" || entry.state === "removing")
+      .map(({ state: _state, reason: _reason, sending: _sending, ...scan }) => scan),
+    people: [...people.people].map(([userId, userName]) => ({ userId, userName })),
+    config: { inventoryId, inventoryUrl, scansUrl, status, reconciliation: state },
+  });
+  for (const type of ["presence", "user-joined", "user-left", "scan-added", "scan-removed", "snapshot"]) {
+    client.addEventListener(type, () => store.saveSoon(read));
+  }
+  client.addEventListener("terminated", () => store.clear());
+  store.saveSoon(read);
+  if (resumeFromKept) {
+    // The HTML's figures are older than the kept scans: read them again once connected.
+    const refresh = ({ detail }) => {
+      if (detail.state !== State.ONLINE) return;
+      client.removeEventListener("state", refresh);
+      reconciliation.resync();
+    };
+    client.addEventListener("state", refresh);
+  }
 }
 
 function bindControls(focusField) {
