@@ -46,7 +46,8 @@ messages: $(VENV)/.dev
 ## Retake the README's screenshots (docs/screenshots/) with the browser test; a plain test run
 ## writes them only under test-results/screenshots/, so it leaves the tree as it was.
 screenshots: $(VENV)/.dev
-	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/e2e/test_browser.py -k screenshots
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/e2e/test_browser.py tests/e2e/test_browser_camera.py \
+		-k "screenshots or camera_reads"
 
 ## Refresh the vendored barcode engine (static/vendor/barcode-detector/, committed: nothing
 ## runs npm at test or run time) from the npm registry: make vendor [BARCODE_DETECTOR_VERSION=x.y.z]

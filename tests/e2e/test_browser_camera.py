@@ -4,6 +4,9 @@ Headless Chromium on Linux has no native BarcodeDetector, so these read through 
 polyfill (ZXing-C++ as WebAssembly, served from our static files under the page's CSP).
 """
 
+import os
+import shutil
+
 import pytest
 from playwright.sync_api import expect
 
@@ -13,7 +16,7 @@ from inventory.reconciliation import services as reconciliation
 from inventory.rooms import Room
 from tests.e2e.conftest import in_thread
 from tests.e2e.fake_camera import labels_frame, write_y4m
-from tests.e2e.test_browser import ROOM, row, wait_online
+from tests.e2e.test_browser import DOCS_SCREENSHOTS, ROOM, SCREENSHOTS, row, wait_online
 from tests.inventory.reconciliation_helpers import csv_bytes
 
 pytestmark = [
@@ -93,6 +96,14 @@ def test_camera_reads_a_vin_label_and_a_data_matrix_once_and_a_second_camera_is_
     wasm = [response for response in engine if response.url.endswith(".wasm")]
     assert [response.url for response in wasm] == [luis_page.url.split("/inventory/")[0] + WASM]
     assert wasm[0].headers["content-type"] == "application/wasm"
+    # The camera view on a phone, for the README (`make screenshots` copies it to docs/).
+    expect(ana_page.locator("#camera-status")).to_contain_text("Leído:")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOTS / "live-camera-phone.png"
+    ana_page.screenshot(path=str(shot), animations="disabled")
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("UPDATE_SCREENSHOTS"):
+        shutil.copyfile(shot, DOCS_SCREENSHOTS / shot.name)
     feedback = ana_page.evaluate("window.feedback")
     assert feedback.count(["tone", 1760]) == 2  # one beep per new code
     assert feedback.count(["vibrate", 80]) == 2
