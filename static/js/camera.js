@@ -119,6 +119,9 @@ export class CameraScanner {
     this.openButton.addEventListener("click", () => (this.stream ? this.close() : this.open()));
     this.closeButton.addEventListener("click", () => this.close());
     this.torchButton.addEventListener("click", () => this.toggleTorch());
+    // The page puts focus back on the code field after a click (for USB scanners); here that
+    // would open the phone's keyboard over the camera.
+    this.root.addEventListener("click", (event) => event.stopPropagation());
     // A page in the background keeps nobody's camera busy.
     document.addEventListener("visibilitychange", () => document.hidden && this.close());
     window.addEventListener("pagehide", () => this.close());

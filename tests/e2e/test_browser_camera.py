@@ -71,7 +71,9 @@ def test_camera_reads_a_vin_label_and_a_data_matrix_once_and_a_second_camera_is_
     reconciliation.expected_import_file(inventory=inventory, upload=csv_bytes(books), filename="libros.csv")
     ana_page = open_page(ana, ROOM, camera=labels_video, **PHONE)
     luis_page = open_page(luis, ROOM, camera=labels_video, permissions=["camera"])
-    ana_page.add_init_script(RECORD_FEEDBACK)
+    for page in (ana_page, luis_page):
+        page.add_init_script(RECORD_FEEDBACK)
+    luis_page.reload()
     engine = []
     ana_page.on("response", lambda response: engine.append(response) if "barcode" in response.url else None)
     ana_page.reload()
@@ -81,6 +83,8 @@ def test_camera_reads_a_vin_label_and_a_data_matrix_once_and_a_second_camera_is_
 
     ana_page.get_by_role("button", name="Escanear con cámara").click()
     expect(ana_page.locator("#camera-video")).to_be_visible()
+    expect(ana_page.locator("#camera-torch")).to_be_hidden()  # the fake camera has no torch
+    expect(ana_page.locator("#scan-input")).not_to_be_focused()  # no keyboard over the camera
     # Both labels reach Luis's page, counted once, the VIN without its "I".
     expect(row(luis_page, DOOR_JAMB_VIN)).to_contain_text("Ana García", timeout=20000)
     expect(row(luis_page, STICKER_VIN)).to_contain_text("Ana García", timeout=10000)
@@ -122,6 +126,11 @@ def test_camera_reads_a_vin_label_and_a_data_matrix_once_and_a_second_camera_is_
     expect(row(luis_page, DOOR_JAMB_VIN, "failed")).to_contain_text(refused, timeout=20000)
     expect(row(luis_page, STICKER_VIN, "failed")).to_contain_text(refused)
     expect(luis_page.locator("#camera-status")).to_contain_text("ya estaba contado")
+    # Told apart by ear and by hand: two low beeps and a triple buzz, never the new-code beep.
+    feedback = luis_page.evaluate("window.feedback")
+    assert feedback.count(["tone", 330]) == 4
+    assert feedback.count(["vibrate", [70, 60, 70, 60, 70]]) == 2
+    assert ["tone", 1760] not in feedback
     assert stored_scans() == [(DOOR_JAMB_VIN, "ana"), (STICKER_VIN, "ana")]
 
 

@@ -1,8 +1,11 @@
 """The installable app's manifest and service worker, as the browser fetches them."""
 
 import json
+import shutil
 
 from django.test import Client
+
+from inventory import pwa
 
 
 def test_the_service_worker_is_served_at_the_root_uncached_with_the_shell_it_keeps(db):
@@ -39,3 +42,14 @@ def test_the_manifest_makes_the_app_installable_in_the_page_language(db):
 
 def test_a_post_to_the_service_worker_is_refused(db):
     assert Client().post("/service-worker.js").status_code == 405
+
+
+def test_changing_a_shell_file_changes_the_cache_version(tmp_path, settings):
+    """A new version is a new service worker: it installs a fresh cache and deletes the old ones."""
+    static = tmp_path / "static"
+    shutil.copytree(settings.BASE_DIR / "static", static)
+    settings.STATICFILES_DIRS = [static]
+    before = pwa.shell()
+    assert pwa.shell()["version"] == before["version"]  # the same files, the same cache
+    (static / "js" / "camera.js").write_text("// changed\n", encoding="utf-8")
+    assert pwa.shell()["version"] != before["version"]
