@@ -70,8 +70,8 @@ const people = new PeopleList({ list: $("people"), count: $("people-count"), sta
 const notices = new Notices($("notices"));
 const initialScans = resumeFromKept ? kept.scans : readJson("initial-scans");
 scans.reset(initialScans);
-if (kept?.people.length) {
-  // Last known, until the `presence` that greets the connection.
+if (kept?.people.length && (resumeFromKept || navigator.onLine === false)) {
+  // Opened with no signal: who was here last, shown as such until a `presence` greets us.
   people.set(kept.people);
   people.markStale();
 }
