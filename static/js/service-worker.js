@@ -53,18 +53,22 @@ self.addEventListener("fetch", (event) => {
   // Anything else goes to the network as if there were no service worker.
 });
 
-// Each page says it is open: the shell is filled again if sign-out emptied it, and a page that
-// loaded before this worker controlled it (so was not kept) is fetched now, while online.
+// Each page says it is open: the shell is filled again if sign-out emptied it, and a page not
+// kept yet (loaded before this worker controlled it, or kept by the worker this one replaced)
+// is fetched now, while online.
 self.addEventListener("message", (event) => {
   const { type, url } = event.data ?? {};
   if (type !== "keep") return;
-  const jobs = [fillShell()];
   const target = typeof url === "string" ? new URL(url, self.location.origin) : null;
-  if (target && target.origin === self.location.origin && isPage(target)) {
-    jobs.push(networkFirst(new Request(target.pathname, { credentials: "same-origin" })));
-  }
-  event.waitUntil(Promise.all(jobs).catch(() => {}));
+  const page = target?.origin === self.location.origin && isPage(target) ? target.pathname : null;
+  event.waitUntil(Promise.all([fillShell(), page && keepPage(page)]).catch(() => {}));
 });
+
+async function keepPage(path) {
+  const cache = await caches.open(PAGES_CACHE);
+  if (await cache.match(path, { ignoreVary: true })) return;
+  await networkFirst(new Request(path, { credentials: "same-origin" }));
+}
 
 async function fillShell() {
   const cache = await caches.open(STATIC_CACHE);

@@ -40,9 +40,11 @@ async function register(url) {
   try {
     await navigator.serviceWorker.register(url, { scope: "/" });
     const registration = await navigator.serviceWorker.ready;
-    // Loaded before the worker controlled it, this page is not kept yet: ask for it to be.
-    const page = navigator.serviceWorker.controller ? null : location.pathname;
-    registration.active?.postMessage({ type: "keep", url: page });
+    // Keep this page if it is not yet (loaded before the worker, or kept by an older one).
+    const keep = (worker) => worker?.postMessage({ type: "keep", url: location.pathname });
+    keep(registration.active);
+    const { serviceWorker } = navigator;
+    serviceWorker.addEventListener("controllerchange", () => keep(serviceWorker.controller));
   } catch (error) {
     // No offline copy on this browser; the page works as before.
     console.warn("service worker not registered:", error);

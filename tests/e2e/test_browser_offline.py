@@ -5,16 +5,20 @@ worker registers as it would over HTTPS.
 """
 
 import re
+import shutil
 import time
 
 import pytest
+from django.conf import settings
 from playwright.sync_api import expect
 
 from inventory import services
 from inventory.models import Inventory, Scan
 from inventory.rooms import Room
 from tests.e2e.conftest import in_thread
+from tests.e2e.fake_camera import labels_frame, write_y4m
 from tests.e2e.test_browser import OUTBOX_CODES, ROOM, row, scan, wait_online
+from tests.servers import start_server
 
 pytestmark = [
     pytest.mark.browser,
@@ -45,6 +49,10 @@ def kept_for_offline(page, timeout=15):
             return
         assert time.monotonic() < deadline, f"not kept for offline use: {cached}"
         page.wait_for_timeout(200)
+
+
+def cache_names(page):
+    return sorted(page.evaluate("caches.keys()"))
 
 
 def kept_code(page, code):
@@ -157,3 +165,71 @@ def test_signing_out_forgets_the_kept_pages_and_rooms(open_page, ana, alfa):
     page.goto(page.url.split("/accounts/")[0] + ROOM)
     expect(page.locator("body")).to_contain_text("Sin conexión")
     expect(page.locator("body")).not_to_contain_text("MINE-1")
+
+
+def test_a_new_release_installs_a_fresh_cache_and_deletes_the_old_ones(open_page, ana, alfa, tmp_path):
+    static = tmp_path / "static"
+    shutil.copytree(settings.BASE_DIR / "static", static)
+    release = start_server(
+        env={"DJANGO_SETTINGS_MODULE": "tests.e2e.static_copy_settings", "TEST_STATIC_DIR": str(static)}
+    )
+    try:
+        page = open_page(ana, "/")  # signed in: the session cookie holds for every port of 127.0.0.1
+        page.goto(release.http + ROOM)
+        wait_online(page)
+        kept_for_offline(page)
+        old = cache_names(page)
+        assert len(old) == 2  # the shell's and the pages', of one version
+        page.evaluate("caches.open('another-app')")  # not ours: left alone
+
+        with open(static / "js" / "camera.js", "a", encoding="utf-8") as file:
+            file.write("// the next release\n")
+        page.reload()  # the browser checks the worker on each visit, and finds a new one
+        deadline = time.monotonic() + 15
+        while not (set(cache_names(page)).isdisjoint(old) and ROOM in page.evaluate(CACHED_URLS)):
+            assert time.monotonic() < deadline, cache_names(page)
+            page.wait_for_timeout(200)
+        new = cache_names(page)
+        assert len(new) == 3 and "another-app" in new
+        assert ENGINE in page.evaluate(CACHED_URLS)  # the shell, fetched again for the new version
+
+        # And the room still opens with no signal, from the new caches.
+        page.context.set_offline(True)
+        page.reload()
+        expect(page.locator("#connection")).to_have_attribute("data-state", "offline")
+        expect(page.locator("#scan-input")).to_be_enabled()
+    finally:
+        release.stop()
+
+
+def test_a_phone_with_no_signal_reads_labels_with_the_camera_and_they_count_once_when_it_returns(
+    open_page, ana, luis, alfa, tmp_path
+):
+    video = write_y4m(tmp_path / "labels.y4m", labels_frame(code39="I1HGCM82633A004352", datamatrix="A-101"))
+    phone = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+    page = open_page(ana, ROOM, camera=video, permissions=["camera"], **phone)
+    luis_page = open_page(luis, ROOM)
+    wait_online(page)
+    wait_online(luis_page)
+    kept_for_offline(page)
+
+    # At the far end of the lot: the page reopens from the phone, the engine too.
+    page.context.set_offline(True)
+    page.reload()
+    expect(page.locator("#connection")).to_have_attribute("data-state", "offline")
+    page.get_by_role("button", name="Escanear con cámara").click()
+    for code in ("1HGCM82633A004352", "A-101"):
+        expect(row(page, code, "pending")).to_contain_text("En cola", timeout=20000)
+    expect(page.locator("#count-pending")).to_have_text("2")
+    page.get_by_role("button", name="Cerrar cámara").click()
+    assert stored("1HGCM82633A004352") == []
+
+    # Signal again: each label counted once, and Luis sees them.
+    page.context.set_offline(False)
+    wait_online(page)
+    for code in ("1HGCM82633A004352", "A-101"):
+        expect(row(page, code)).to_be_visible()
+        expect(row(luis_page, code)).to_contain_text("Ana García", timeout=2000)
+        assert stored(code) == ["ana"]
+    expect(page.locator("#count-pending")).to_have_text("0")
+    expect(luis_page.locator("#count-total")).to_have_text("2")
