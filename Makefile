@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: run test lint serve-prod messages screenshots smoke loadtest bench clean
+.PHONY: run test lint serve-prod messages screenshots vendor smoke loadtest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,13 +40,20 @@ lint: $(VENV)/.dev
 ## Recompile the Spanish and English translations after editing locale/.
 messages: $(VENV)/.dev
 	$(BIN)/python manage.py makemessages -l es -l en --ignore=.venv
-	$(BIN)/python manage.py makemessages -d djangojs -l es -l en --ignore=.venv --ignore=staticfiles
+	$(BIN)/python manage.py makemessages -d djangojs -l es -l en --ignore=.venv --ignore=staticfiles --ignore=static/vendor
 	$(BIN)/python manage.py compilemessages --ignore=.venv
 
 ## Retake the README's screenshots (docs/screenshots/) with the browser test; a plain test run
 ## writes them only under test-results/screenshots/, so it leaves the tree as it was.
 screenshots: $(VENV)/.dev
-	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/e2e/test_browser.py -k screenshots
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/e2e/test_browser.py tests/e2e/test_browser_camera.py \
+		-k "screenshots or camera_reads"
+
+## Refresh the vendored barcode engine (static/vendor/barcode-detector/, committed: nothing
+## runs npm at test or run time) from the npm registry: make vendor [BARCODE_DETECTOR_VERSION=x.y.z]
+BARCODE_DETECTOR_VERSION ?= 3.2.2
+vendor:
+	sh scripts/vendor_barcode_detector.sh $(BARCODE_DETECTOR_VERSION)
 
 ## Check a running deployment in seconds: make smoke URL=https://... TOKEN=...
 smoke: $(VENV)/.base

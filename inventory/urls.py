@@ -1,5 +1,6 @@
 """Page routes: sign in and out, the index, the live-scan page and the JavaScript catalog."""
 
+from csp.decorators import csp_update
 from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.i18n import JavaScriptCatalog
@@ -14,6 +15,12 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("inventory/<str:agency>/<str:month>/<str:year>/", views.inventory_live, name="inventory-live"),
+    # The live page compiles the camera's barcode engine (our own static .wasm): WebAssembly only,
+    # not eval() of JavaScript, and only on this page.
+    path(
+        "inventory/<str:agency>/<str:month>/<str:year>/",
+        csp_update({"script-src": ["'wasm-unsafe-eval'"]})(views.inventory_live),
+        name="inventory-live",
+    ),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
 ]

@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("realtime.urls")),  # room-info, metrics, health: realtime's own
     path("api/", include("inventory.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("inventory.pwa")),  # /service-worker.js and /manifest.webmanifest
     path("", include("inventory.reconciliation.urls")),
     path("", include("inventory.urls")),
 ]

@@ -3,6 +3,7 @@
  * the reconciliation (progress against the expected list, and what is still missing).
  */
 
+import { CameraScanner } from "./camera.js";
 import { h, readJson } from "./dom.js";
 import { format, gettext, ngettext } from "./i18n.js";
 import { LiveClient, State } from "./live-client.js";
@@ -11,6 +12,7 @@ import { Notices } from "./notices.js";
 import { PeopleList } from "./people-list.js";
 import { ProgressPanel, summaryFigures } from "./progress-panel.js";
 import { Reconciliation } from "./reconciliation.js";
+import { RoomStore } from "./room-store.js";
 import { ScanList } from "./scan-list.js";
 import { keepFocused } from "./scan-focus.js";
 
@@ -25,11 +27,21 @@ const STATE_LABELS = {
 
 const $ = (id) => document.getElementById(id);
 const config = readJson("live-config");
+// The room as this browser last knew it: newer than this HTML when it is the offline copy.
+const store = new RoomStore(config.user.id, config);
+const kept = store.load();
 if (config.inventoryId === null) {
   // Nobody opened this room yet, and the page's GET opens nothing: open it now with a POST. Read
   // everything from the start (seq 0): someone may have scanned since this page was rendered.
-  Object.assign(config, await openRoom(config), { lastSeq: 0 });
+  try {
+    Object.assign(config, await openRoom(config), { lastSeq: 0 });
+  } catch (error) {
+    if (!kept?.config) throw error;
+    Object.assign(config, kept.config); // offline, in a room opened on an earlier visit
+  }
 }
+const resumeFromKept = kept !== null && kept.seq > config.lastSeq;
+if (resumeFromKept) config.lastSeq = kept.seq;
 const me = config.user;
 const ui = {
   form: $("scan-form"),
@@ -56,8 +68,13 @@ const scans = new ScanList({
 });
 const people = new PeopleList({ list: $("people"), count: $("people-count"), staleNote: $("people-stale"), me });
 const notices = new Notices($("notices"));
-const initialScans = readJson("initial-scans");
+const initialScans = resumeFromKept ? kept.scans : readJson("initial-scans");
 scans.reset(initialScans);
+if (kept?.people.length && (resumeFromKept || navigator.onLine === false)) {
+  // Opened with no signal: who was here last, shown as such until a `presence` greets us.
+  people.set(kept.people);
+  people.markStale();
+}
 const focusScanField = () => {
   if (!ui.field.disabled) ui.field.focus({ preventScroll: true });
 };
@@ -91,9 +108,27 @@ const reconciliation = new Reconciliation({
       : null,
 });
 
-// Scans typed in this tab. The outbox is shared by the user's tabs (so a reload keeps what was
-// queued), and any tab may be the one the server answers: only this tab says "registered".
+// Scans typed or read by the camera in this tab. The outbox is shared by the user's tabs (so a
+// reload keeps what was queued), and any tab may be the one the server answers: only this tab
+// says "registered".
 const sentHere = new Set();
+// Camera reads that sounded "new": the server may still refuse one as a duplicate.
+const readAsNew = new Map();
+const camera = new CameraScanner({
+  root: $("camera"),
+  openButton: $("camera-open"),
+  view: $("camera-view"),
+  video: $("camera-video"),
+  torchButton: $("camera-torch"),
+  closeButton: $("camera-close"),
+  status: $("camera-status"),
+  onCode: (code) => {
+    const duplicate = Boolean(scans.storedEntry(code));
+    const item = submitCode(code);
+    if (item && !duplicate) readAsNew.set(item.id, code);
+    return item && { duplicate };
+  },
+});
 
 const client = new LiveClient({
   room: { agency: config.agency, month: config.month, year: config.year },
@@ -116,7 +151,9 @@ for (const item of client.pending()) {
 if (config.status === "open") {
   const focusField = keepFocused(ui.field);
   listen();
+  keepRoomState();
   bindControls(focusField);
+  camera.init();
   client.start();
 } else {
   // Completed meanwhile: what was kept can no longer be stored; say so once and forget it.
@@ -185,6 +222,8 @@ function listen() {
       else scans.restore(item.code, message, item.scanId);
       return;
     }
+    if (code === "duplicate_scan" && readAsNew.has(item.id)) camera.refusedAsDuplicate(item.code);
+    readAsNew.delete(item.id);
     const reason = refusalReason(item, code, message, details);
     scans.fail(item.id, reason);
     if (sentHere.delete(item.id)) showFeedback(`${item.code}: ${reason}`, "error");
@@ -218,25 +257,39 @@ function listen() {
   on("server-error", ({ message }) => message && notices.show(message, "error"));
 }
 
+/** Keep the room's last known state in this browser, for a page opened with no signal. */
+function keepRoomState() {
+  const { inventoryId, inventoryUrl, scansUrl, status, reconciliation: state } = config;
+  const read = () => ({
+    seq: client.lastSeq,
+    scans: [...scans.entries.values()]
+      .filter((entry) => entry.state === "confirmed" || entry.state === "removing")
+      .map(({ state: _state, reason: _reason, sending: _sending, ...scan }) => scan),
+    people: [...people.people].map(([userId, userName]) => ({ userId, userName })),
+    config: { inventoryId, inventoryUrl, scansUrl, status, reconciliation: state },
+  });
+  for (const type of ["presence", "user-joined", "user-left", "scan-added", "scan-removed", "snapshot"]) {
+    client.addEventListener(type, () => store.saveSoon(read));
+  }
+  client.addEventListener("terminated", () => store.clear());
+  store.saveSoon(read);
+  if (resumeFromKept) {
+    // The HTML's figures are older than the kept scans: read them again once connected.
+    const refresh = ({ detail }) => {
+      if (detail.state !== State.ONLINE) return;
+      client.removeEventListener("state", refresh);
+      reconciliation.resync();
+    };
+    client.addEventListener("state", refresh);
+  }
+}
+
 function bindControls(focusField) {
   ui.form.addEventListener("submit", (event) => {
     event.preventDefault();
     const code = ui.field.value.trim();
     ui.field.value = "";
-    if (!code) return;
-    if (code.length > CODE_MAX_LENGTH) {
-      const tooLong = gettext("El código no puede tener más de %(max)s caracteres.");
-      showFeedback(format(tooLong, { max: CODE_MAX_LENGTH }), "error");
-      return;
-    }
-    const item = client.scan(code);
-    sentHere.add(item.id);
-    scans.addPending(item, { sending: client.isSending(item.id) });
-    if (client.state === State.ONLINE) {
-      showFeedback(format(gettext("Enviando %(code)s…"), { code }), "info");
-    } else {
-      showFeedback(format(gettext("%(code)s guardado: se enviará al reconectar."), { code }), "warning");
-    }
+    if (code) submitCode(code);
   });
 
   $("scan-list").addEventListener("click", (event) => {
@@ -275,6 +328,24 @@ function bindControls(focusField) {
     }
     focusField();
   });
+}
+
+/** Queue a scan (typed or read by the camera) and show it as pending; null if refused here. */
+function submitCode(code) {
+  if (code.length > CODE_MAX_LENGTH) {
+    const tooLong = gettext("El código no puede tener más de %(max)s caracteres.");
+    showFeedback(format(tooLong, { max: CODE_MAX_LENGTH }), "error");
+    return null;
+  }
+  const item = client.scan(code);
+  sentHere.add(item.id);
+  scans.addPending(item, { sending: client.isSending(item.id) });
+  if (client.state === State.ONLINE) {
+    showFeedback(format(gettext("Enviando %(code)s…"), { code }), "info");
+  } else {
+    showFeedback(format(gettext("%(code)s guardado: se enviará al reconectar."), { code }), "warning");
+  }
+  return item;
 }
 
 function showConnection(state) {
@@ -353,6 +424,7 @@ function endSession(text, loginUrl = null, { completed = false } = {}) {
   ui.terminated.hidden = false;
   showFeedback("", "info");
   for (const control of [ui.field, ui.submit, ui.completeButton]) control.disabled = true;
+  camera.disable();
   if (ui.dialog.open) ui.dialog.close("cancel");
   scans.close(gettext("No se envió: el inventario ya está cerrado."));
   showConnection(State.CLOSED);

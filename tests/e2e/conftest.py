@@ -34,6 +34,10 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 DESKTOP = {"width": 1280, "height": 800}
+# Chromium with a camera that plays a video file (tests/e2e/fake_camera.py). Not with
+# --use-fake-ui-for-media-stream, which grants every request: a context is given the camera with
+# `permissions=["camera"]`, and without it the browser refuses, as when a counter says no.
+FAKE_CAMERA_ARGS = ["--use-fake-device-for-media-stream"]
 
 
 def in_thread(function, /, *args, **kwargs):
@@ -71,20 +75,29 @@ def server(transactional_db, collected_static):
 
 @pytest.fixture
 def open_page(server):
-    """Open a page as a signed-in user in a fresh browser context; fail on any script error."""
+    """Open a page as a signed-in user in a fresh browser context; fail on any script error.
+
+    `camera=FILE` opens it in a browser of its own whose camera plays that video (Y4M).
+    """
     need(os.path.exists(CHROMIUM), f"needs Debian's Chromium at {CHROMIUM}")
     from playwright.sync_api import sync_playwright
 
     session = {}
     errors = []
 
-    def open_(user, path, *, viewport=DESKTOP, locale="es-MX", **context_options):
+    def browser(camera=None):
         if not session:
             session["playwright"] = sync_playwright().start()
-            session["browser"] = session["playwright"].chromium.launch(
-                executable_path=CHROMIUM, args=CHROMIUM_ARGS
-            )
-        context = session["browser"].new_context(
+        key = f"browser:{camera}"
+        if key not in session:
+            args = CHROMIUM_ARGS
+            if camera is not None:
+                args = [*args, *FAKE_CAMERA_ARGS, f"--use-file-for-fake-video-capture={camera}"]
+            session[key] = session["playwright"].chromium.launch(executable_path=CHROMIUM, args=args)
+        return session[key]
+
+    def open_(user, path, *, viewport=DESKTOP, locale="es-MX", camera=None, **context_options):
+        context = browser(camera).new_context(
             viewport=viewport, locale=locale, timezone_id="America/Mexico_City", **context_options
         )
         context.add_cookies([in_thread(session_cookie, user, server)])
@@ -95,7 +108,9 @@ def open_page(server):
 
     yield open_
     if session:
-        session["browser"].close()
+        for key, value in session.items():
+            if key.startswith("browser:"):
+                value.close()
         session["playwright"].stop()
     assert not errors, errors
 
