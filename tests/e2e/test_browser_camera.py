@@ -11,9 +11,9 @@ import pytest
 from playwright.sync_api import expect
 
 from inventory import services
+from inventory.access import Room
 from inventory.models import Scan
 from inventory.reconciliation import services as reconciliation
-from inventory.rooms import Room
 from tests.e2e.conftest import in_thread
 from tests.e2e.fake_camera import labels_frame, write_y4m
 from tests.e2e.test_browser import DOCS_SCREENSHOTS, ROOM, SCREENSHOTS, row, wait_online

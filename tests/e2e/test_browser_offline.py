@@ -13,8 +13,8 @@ from django.conf import settings
 from playwright.sync_api import expect
 
 from inventory import services
+from inventory.access import Room
 from inventory.models import Inventory, Scan
-from inventory.rooms import Room
 from tests.e2e.conftest import in_thread
 from tests.e2e.fake_camera import labels_frame, write_y4m
 from tests.e2e.test_browser import OUTBOX_CODES, ROOM, row, scan, wait_online
