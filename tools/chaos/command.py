@@ -31,6 +31,16 @@ def stored_scans(run_id: str) -> dict[str, set[str]]:
     return stored
 
 
+def _run_loop(coroutine) -> None:
+    """On uvloop when installed, as the load test's workers: a thousand sockets in one process."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coroutine)
+    else:
+        uvloop.run(coroutine)
+
+
 def parse_faults(text: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     unknown = [name for name in names if name not in FAULTS]
@@ -39,7 +49,9 @@ def parse_faults(text: str) -> tuple[str, ...]:
     return names
 
 
-def chaos_run(settings: ChaosSettings, *, keep: bool = False, command: str = "") -> dict[str, Any]:
+def chaos_run(
+    settings: ChaosSettings, *, keep: bool = False, command: str = "", say=lambda line: None
+) -> dict[str, Any]:
     """Create the run's accounts, start the cluster, run every fault, and return the report."""
     if not connection.settings_dict["ENGINE"].endswith("postgresql"):
         raise ValueError("the chaos run needs PostgreSQL (DATABASE_URL): it cuts the servers' connections")
@@ -52,9 +64,15 @@ def chaos_run(settings: ChaosSettings, *, keep: bool = False, command: str = "")
             heartbeat_ms=settings.heartbeat_ms,
             log_dir=settings.log_dir,
         ) as cluster:
-            run = ChaosRun(settings, cluster, accounts.rooms, run_id)
-            asyncio.run(run.run())
+            say(f"cluster up: {', '.join(f'{i.name} on {i.port}' for i in cluster.instances)}, {cluster.url}")
+            run = ChaosRun(settings, cluster, accounts.rooms, run_id, say=say)
+            _run_loop(run.run())
             stored = stored_scans(run_id)
+            # How the front proxy shared the connections (joins and REST calls) between the instances.
+            shares = {
+                instance.name: cluster.front.connections_by_target[("127.0.0.1", instance.port)]
+                for instance in cluster.instances
+            }
     finally:
         if not keep:
             accounts.remove()
@@ -73,5 +91,6 @@ def chaos_run(settings: ChaosSettings, *, keep: bool = False, command: str = "")
         "cores": os.cpu_count(),
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "logs": str(settings.log_dir),
+        "connections_per_instance": shares,
     }
     return report.summarize(run, stored, info)

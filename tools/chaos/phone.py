@@ -148,6 +148,7 @@ class ChaosClient:
         self._live: LiveClient | None = None
         self._refusal_code: str | None = None
         self._session_joined = False  # this socket got its `presence`
+        self._slot: asyncio.Semaphore | None = None
         self._last_heard = 0.0
         self._last_ping = 0.0
         self._attempt = 0
@@ -161,23 +162,29 @@ class ChaosClient:
 
     async def run(self, slots: asyncio.Semaphore) -> None:
         """Connect, read until the socket closes, reconnect as the page does; until stop()."""
-        first = True
-        while not self.stopped:
-            delay = self._offline_until - time.monotonic()
-            if delay > 0:
-                await self._sleep(delay)
-                continue
-            if first:
-                async with slots:
-                    await self._session()
-                first = False
-            else:
+        # The first handshake waits for one of the run's connect slots, held until it is answered.
+        await slots.acquire()
+        self._slot = slots
+        try:
+            while not self.stopped:
+                delay = self._offline_until - time.monotonic()
+                if delay > 0:
+                    await self._sleep(delay)
+                    continue
                 await self._session()
-            if self.stopped or self.final_close is not None:
-                break
-            await self._sleep(self._next_delay())
+                self._release_slot()
+                if self.stopped or self.final_close is not None:
+                    break
+                await self._sleep(self._next_delay())
+        finally:
+            self._release_slot()
         if not self._first.done():
             self._first.set_result(False)
+
+    def _release_slot(self) -> None:
+        if self._slot is not None:
+            self._slot.release()
+            self._slot = None
 
     async def first_join(self) -> bool:
         """Whether the first connection got in."""
@@ -369,6 +376,7 @@ class ChaosClient:
         self.joined = self._session_joined = True
         self.joins += 1
         self._attempt = 0
+        self._release_slot()
         if not self._first.done():
             self._first.set_result(True)
         if self.down_since is not None:

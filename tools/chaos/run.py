@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,16 @@ class ChaosSettings:
 
 
 class ChaosRun:
-    def __init__(self, settings: ChaosSettings, cluster: Cluster, plans: list[RoomPlan], run_id: str):
+    def __init__(
+        self,
+        settings: ChaosSettings,
+        cluster: Cluster,
+        plans: list[RoomPlan],
+        run_id: str,
+        say: Callable[[str], None] = lambda line: None,
+    ):
         self.settings = settings
+        self.say = say
         self.cluster = cluster
         self.run_id = run_id
         self.plans = plans
@@ -94,6 +103,7 @@ class ChaosRun:
             if not all(joined):
                 raise RuntimeError(f"{joined.count(False)} clients could not join: {self._refusals()}")
             self.connect_seconds = time.monotonic() - began
+            self.say(f"{len(self.clients)} clients joined in {self.connect_seconds:.1f} s; counting")
             self._counting = True
             counters = [asyncio.create_task(self._count(room)) for room in self.rooms]
             await asyncio.sleep(self.settings.steady_seconds)
@@ -108,6 +118,8 @@ class ChaosRun:
             self._counting = False
             ticker.cancel()
             await asyncio.gather(*(client.close() for client in self.clients), return_exceptions=True)
+            for task in tasks:
+                task.cancel()  # a client still waiting for a connect slot or a handshake
             await asyncio.gather(*tasks, return_exceptions=True)
 
     # Phases.
@@ -137,9 +149,15 @@ class ChaosRun:
     async def _fault(self, name: str) -> None:
         fault = FAULTS[name]
         phase = self._new_phase(fault.name, fault.title)
+        self.say(f"{fault.name}: {fault.title}")
         inject = asyncio.create_task(fault.inject(self))
         inject.add_done_callback(lambda _: setattr(phase, "fault_seconds", time.monotonic() - phase.started))
         await self._recover(phase, inject)
+        self.say(
+            f"{fault.name}: fault {phase.fault_seconds:.1f} s; every client joined after "
+            f"{_seconds(phase.all_live_after)}, scans answered after {_seconds(phase.acked_after)}, "
+            f"presence right after {_seconds(phase.presence_after)}; seen: {dict(phase.errors)}"
+        )
         await asyncio.sleep(self.settings.steady_seconds)
 
     async def _recover(self, phase: PhaseLog, inject: asyncio.Task) -> None:
@@ -249,3 +267,7 @@ class ChaosRun:
             for kind, count in client.counters.items():
                 counts[kind] = counts.get(kind, 0) + count
         return ", ".join(f"{kind}: {count}" for kind, count in sorted(counts.items())) or "none"
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -124,7 +125,11 @@ class Command(BaseCommand):
             default=60.0,
             help="Give up waiting for a fault's recovery after this.",
         )
-        chaos.add_argument("--logs", default="/tmp/inventory-chaos", help="Where the servers and Redis log.")
+        chaos.add_argument(
+            "--logs",
+            default="/tmp/inventory-chaos",
+            help="Where the servers and Redis log, and where the report is saved as chaos-<run id>.json.",
+        )
 
     def handle(self, *args, **options):
         if options["chaos"]:
@@ -240,15 +245,22 @@ class Command(BaseCommand):
                 connect_concurrency=options["connect_concurrency"] or options["rooms"] * options["clients"],
                 log_dir=Path(options["logs"]),
             )
-            result = chaos_run(settings, keep=options["keep"])
+            say = (lambda line: None) if options["no_progress"] else self._say
+            result = chaos_run(settings, keep=options["keep"], say=say)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        saved = Path(options["logs"]) / f"chaos-{result['run']['id']}.json"
+        saved.write_text(json.dumps(result, indent=1))
         if options["json"]:
             self.stdout.write(json.dumps(result))
         else:
             chaos_report.render(Console(file=self.stdout._out, highlight=False, width=200), result)
+            self.stdout.write(f"JSON: {saved}; servers' and Redis' logs: {options['logs']}/")
         if not result["ok"]:
             raise CommandError("; ".join(result["failures"]), returncode=1)
+
+    def _say(self, line: str) -> None:
+        self.stderr.write(f"{time.strftime('%H:%M:%S')} {line}")
 
     def _check(self, options) -> None:
         for name in ("rooms", "clients", "procs"):
