@@ -53,6 +53,7 @@ def test_a_short_chaos_run_loses_nothing(require_postgres, tmp_path):
         assert deliveries["expected"] == scans["stored"] * 4
         assert deliveries["received"] == deliveries["expected"]
         assert deliveries["lost"] == deliveries["duplicated"] == deliveries["out_of_order"] == 0
+        assert deliveries["missing"] == scans["lost"] == scans["unconfirmed"] == 0
     kill, cut, burst = report["phases"][1:]
     # The killed instance's clients came back (through the proxy), and every client is live again.
     assert kill["drops"] > 0 and kill["live_again_seconds"]["count"] == kill["drops"]

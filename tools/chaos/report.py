@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from realtime.stats import percentile
+from tools.tracking import Tally
 
 from .phases import PhaseLog
 from .run import ChaosRun
@@ -33,8 +34,8 @@ def _round(value: float | None) -> float | None:
 
 def phase_report(run: ChaosRun, phase: PhaseLog, stored: Mapping[str, set[str]]) -> dict[str, Any]:
     """One phase's figures; `stored` maps a room key to the ids of the run's scans the database holds."""
-    sent = stored_count = acked = refused = scans_lost = 0
-    expected = received = 0
+    sent = stored_count = acked = refused = scans_lost = unconfirmed = 0
+    tally = Tally()
     for room in run.rooms:
         ids = {scan_id for scan_id, pending in room.scans.items() if pending.phase == phase.index}
         in_db = ids & stored.get(room.plan.key, set())
@@ -42,9 +43,13 @@ def phase_report(run: ChaosRun, phase: PhaseLog, stored: Mapping[str, set[str]])
         stored_count += len(in_db)
         acked += len(ids & room.acked.keys())
         refused += len(ids & room.refused.keys())
-        scans_lost += len(ids - in_db - room.refused.keys())
-        expected += len(in_db) * len(room.clients)
-        received += sum(len(in_db & client.tracker.received) for client in room.clients)
+        # Confirmed to its sender, yet not in the database: a scan the server lost.
+        scans_lost += len((ids & room.acked.keys()) - in_db)
+        # Neither stored nor refused: still in an outbox at the end (its phone never got back in).
+        unconfirmed += len(ids - in_db - room.refused.keys())
+        expected = {scan_id: room.scans[scan_id].order for scan_id in in_db}
+        for client in room.clients:
+            tally.add(client.tracker.tally(expected))
     errors = Counter({kind: count for kind, count in phase.errors.items()})
     return {
         "name": phase.name,
@@ -57,11 +62,15 @@ def phase_report(run: ChaosRun, phase: PhaseLog, stored: Mapping[str, set[str]])
             "acknowledged": acked,
             "refused": refused,
             "lost": scans_lost,
+            "unconfirmed": unconfirmed,
         },
         "deliveries": {
-            "expected": expected,
-            "received": received,
-            "lost": expected - received,
+            "expected": tally.expected,
+            "received": tally.received,
+            # Missing though the client received a later scan of its room: skipped, never to come.
+            "lost": tally.lost,
+            # Missing at the end with nothing later received: the client never caught up (offline).
+            "missing": tally.late,
             "duplicated": phase.counter("duplicated"),
             "out_of_order": phase.counter("out_of_order"),
             "gaps": phase.counter("gaps"),
@@ -85,7 +94,9 @@ def summarize(run: ChaosRun, stored: Mapping[str, set[str]], info: dict[str, Any
     for row in phases:
         bad = {
             "scans lost": row["scans"]["lost"],
+            "scans unconfirmed at the end": row["scans"]["unconfirmed"],
             "deliveries lost": row["deliveries"]["lost"],
+            "deliveries missing at the end": row["deliveries"]["missing"],
             "duplicated": row["deliveries"]["duplicated"],
             "out of order": row["deliveries"]["out_of_order"],
         }
@@ -146,6 +157,9 @@ def render(console: Console, report: dict[str, Any]) -> None:
         losses = f"{deliveries['lost']} / {deliveries['duplicated']} / {deliveries['out_of_order']}"
         if scans["lost"]:
             losses += f" ({scans['lost']} scans)"
+        if deliveries["missing"] or scans["unconfirmed"]:
+            losses += f"; missing {deliveries['missing']}, unconfirmed scans {scans['unconfirmed']}"
+            bad = True
         table.add_row(
             row["title"],
             f"{_fmt(scans['sent'])} / {_fmt(scans['stored'])} / {_fmt(scans['acknowledged'])}",
