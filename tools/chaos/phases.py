@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 
 @dataclass
@@ -45,6 +44,3 @@ class PhaseLog:
 
     def counter(self, name: str) -> int:
         return self.counters_at_end.get(name, 0) - self.counters_at_start.get(name, 0)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "name": self.name, "title": self.title}

@@ -106,10 +106,6 @@ class Room:
         client.scan(pending)
         return pending
 
-    @property
-    def orders(self) -> dict[str, int]:
-        return {scan_id: pending.order for scan_id, pending in self.scans.items()}
-
     def live_count(self) -> int:
         return sum(1 for client in self.clients if client.joined)
 
@@ -221,6 +217,7 @@ class ChaosClient:
             await asyncio.wait_for(self._wake.wait(), max(0.0, seconds))
 
     def _first_failed(self) -> None:
+        """A client still refused after 20 tries cannot start the run (the run says why)."""
         if not self._first.done() and self._attempt >= 20:
             self._first.set_result(False)
 
