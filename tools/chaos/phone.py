@@ -2,9 +2,10 @@
 
 Like static/js/live-client.js it keeps every scan in an outbox under a client-generated id until
 the server confirms it (its own `scan_added`, a `replayed` answer or a `snapshot` holding it),
-sends at most MAX_IN_FLIGHT at a time, joins with `?since=<last seq>` and resumes on a seq gap,
-reconnects with exponential backoff and jitter, gives up a socket that answers nothing (no reply
-in REPLY_TIMEOUT, or silent past two heartbeats) and reconnects at once on 1012. One deviation:
+sends at most MAX_IN_FLIGHT at a time, joins with `?since=<last seq>`, drops the socket and
+rejoins that way on a seq gap, reconnects with exponential backoff and jitter, gives up a socket
+that answers nothing (no reply in REPLY_TIMEOUT, or silent past two heartbeats) and reconnects at
+once on 1012. One deviation:
 a request answered `database_unavailable` or `unavailable` is sent again after RETRY_SECONDS on
 the same socket; the page leaves it in flight until its reply timeout drops the socket.
 """
@@ -87,6 +88,7 @@ class Room:
         self.scans: dict[str, Pending] = {}  # every scan made, by id
         self.acked: dict[str, float] = {}  # scan id -> when its sender had the server's confirmation
         self.refused: dict[str, str] = {}  # scan id -> the error code that refused it
+        self.seqs: dict[str, int] = {}  # scan id -> its event's seq, as a client received it
         self._turn = None
 
     def scan(self, phase: int, client: ChaosClient | None = None) -> Pending:
@@ -388,6 +390,8 @@ class ChaosClient:
             return
         sent = self.room.scans.get(scan_id)
         seq = data.get("seq")
+        if sent is not None and isinstance(seq, int):
+            self.room.seqs.setdefault(scan_id, seq)
         observation = self.tracker.observe(
             seq if isinstance(seq, int) else None,
             scan_id if sent is not None else None,
@@ -425,8 +429,12 @@ class ChaosClient:
             pending.retry_at = time.monotonic() + wait
 
     def _follow(self, resume_from: int | None) -> None:
-        if resume_from is not None:
-            self._send({"type": wire.RESUME, "data": {"since": resume_from}})
+        """A seq gap: as the page does, drop the socket and rejoin with ?since=<last seq> (the replay
+        fills the gap). Asking for a replay on the same socket, and again when it is slow, would
+        bring the events twice."""
+        if resume_from is not None and self._live is not None:
+            self._count("gave up: seq gap")
+            self._give_up()
 
 
 def _iso_now() -> str:

@@ -47,9 +47,18 @@ def phase_report(run: ChaosRun, phase: PhaseLog, stored: Mapping[str, set[str]])
         scans_lost += len((ids & room.acked.keys()) - in_db)
         # Neither stored nor refused: still in an outbox at the end (its phone never got back in).
         unconfirmed += len(ids - in_db - room.refused.keys())
-        expected = {scan_id: room.scans[scan_id].order for scan_id in in_db}
         for client in room.clients:
-            tally.add(client.tracker.tally(expected))
+            held = in_db & client.tracker.received
+            tally.expected += len(in_db)
+            tally.received += len(held)
+            # A scan missing below the seq the client holds was skipped: lost. Above it (or never
+            # seen by anyone), the client had not caught up when the run ended: missing.
+            last = client.tracker.last_seq or 0
+            for scan_id in in_db - held:
+                if room.seqs.get(scan_id, last + 1) <= last:
+                    tally.lost += 1
+                else:
+                    tally.late += 1
     errors = Counter({kind: count for kind, count in phase.errors.items()})
     return {
         "name": phase.name,
@@ -67,9 +76,7 @@ def phase_report(run: ChaosRun, phase: PhaseLog, stored: Mapping[str, set[str]])
         "deliveries": {
             "expected": tally.expected,
             "received": tally.received,
-            # Missing though the client received a later scan of its room: skipped, never to come.
             "lost": tally.lost,
-            # Missing at the end with nothing later received: the client never caught up (offline).
             "missing": tally.late,
             "duplicated": phase.counter("duplicated"),
             "out_of_order": phase.counter("out_of_order"),
