@@ -27,7 +27,7 @@ def test_times_are_nearest_rank():
     assert seconds([])["p50"] is None
 
 
-def test_a_short_chaos_run_loses_nothing(require_postgres, tmp_path):
+def test_a_short_chaos_run_loses_nothing(require_postgres):
     if shutil.which("redis-server") is None:
         pytest.skip("needs redis-server")
     settings = ChaosSettings(
