@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: run test lint serve-prod messages screenshots vendor smoke loadtest bench clean
+.PHONY: run test lint serve-prod messages screenshots vendor smoke loadtest chaos bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,14 @@ smoke: $(VENV)/.base
 ## Rooms x clients against a running server: make loadtest [URL=...] [ARGS="--rooms 5 --rate 2"]
 loadtest: $(VENV)/.base
 	$(BIN)/python manage.py ws_loadtest --url $${URL:-http://localhost:$${PORT:-5000}} $(ARGS)
+
+## The chaos run of docs/reliability.md (4-12 min; PostgreSQL on localhost, redis-server on PATH): it starts its
+## own two servers, Redis and proxies, on a database of its own. make chaos [ARGS="--rooms 4 --clients 10"]
+CHAOS_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/inventory_chaos
+chaos: $(VENV)/.base
+	$(BIN)/python -m tools.chaos.database $(CHAOS_DATABASE_URL)
+	DATABASE_URL=$(CHAOS_DATABASE_URL) $(BIN)/python manage.py migrate --noinput -v0
+	DATABASE_URL=$(CHAOS_DATABASE_URL) $(BIN)/python manage.py ws_loadtest --chaos $(ARGS)
 
 ## The load benchmark of docs/performance.md (~20 min; PostgreSQL and Redis on localhost, 2+ cores).
 bench: $(VENV)/.dev

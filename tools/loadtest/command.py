@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -13,6 +15,7 @@ from rich.console import Console
 
 from inventory.periods import openable_months_newest_first
 from realtime.conf import realtime_settings
+from tools.chaos.injections import FAULTS
 from tools.loadtest import api, plan, report, stats
 from tools.loadtest.progress import LiveProgress, NoProgress
 from tools.loadtest.runner import run_workers
@@ -95,8 +98,42 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-resume", action="store_true", help="Count seq gaps without resuming.")
         parser.add_argument("--no-progress", action="store_true")
+        chaos = parser.add_argument_group(
+            "chaos run",
+            "--chaos starts its own cluster (two `serve` processes behind a round-robin proxy, a Redis of "
+            "its own, PostgreSQL behind a cuttable proxy; --url is not used), injects each fault in turn "
+            "while every room counts at --rate, and reports per fault (docs/reliability.md, Chaos run).",
+        )
+        chaos.add_argument("--chaos", action="store_true", help="Run the chaos run instead of the load test.")
+        chaos.add_argument(
+            "--faults",
+            default=",".join(FAULTS),
+            help=f"The faults, in order, comma-separated (default: all: {','.join(FAULTS)}).",
+        )
+        chaos.add_argument(
+            "--heartbeat-ms", type=int, default=2000, help="The servers' REALTIME_HEARTBEAT_INTERVAL_MS."
+        )
+        chaos.add_argument(
+            "--steady",
+            type=float,
+            default=5.0,
+            help="Seconds of counting before the first fault and after each recovery.",
+        )
+        chaos.add_argument(
+            "--recovery-timeout",
+            type=float,
+            default=60.0,
+            help="Give up waiting for a fault's recovery after this.",
+        )
+        chaos.add_argument(
+            "--logs",
+            default="/tmp/inventory-chaos",
+            help="Where the servers and Redis log, and where the report is saved as chaos-<run id>.json.",
+        )
 
     def handle(self, *args, **options):
+        if options["chaos"]:
+            return self._chaos(options)
         self._check(options)
         run_id = secrets.token_hex(3)
         http_url = plan.http_base_url(options["url"])
@@ -189,6 +226,41 @@ class Command(BaseCommand):
                 err_console.print(text, markup=False)
         if not result["ok"]:
             raise CommandError("; ".join(result["failures"]), returncode=1)
+
+    def _chaos(self, options) -> None:
+        from tools.chaos import report as chaos_report
+        from tools.chaos.command import chaos_run, parse_faults
+        from tools.chaos.run import ChaosSettings
+
+        try:
+            settings = ChaosSettings(
+                rooms=options["rooms"],
+                clients=options["clients"],
+                rate=options["rate"],
+                heartbeat_ms=options["heartbeat_ms"],
+                steady_seconds=options["steady"],
+                recovery_timeout=options["recovery_timeout"],
+                drain_timeout=max(options["drain_timeout"], 30.0),
+                faults=parse_faults(options["faults"]),
+                connect_concurrency=options["connect_concurrency"] or options["rooms"] * options["clients"],
+                log_dir=Path(options["logs"]),
+            )
+            say = (lambda line: None) if options["no_progress"] else self._say
+            result = chaos_run(settings, keep=options["keep"], say=say)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        saved = Path(options["logs"]) / f"chaos-{result['run']['id']}.json"
+        saved.write_text(json.dumps(result, indent=1))
+        if options["json"]:
+            self.stdout.write(json.dumps(result))
+        else:
+            chaos_report.render(Console(file=self.stdout._out, highlight=False, width=200), result)
+            self.stdout.write(f"JSON: {saved}; servers' and Redis' logs: {options['logs']}/")
+        if not result["ok"]:
+            raise CommandError("; ".join(result["failures"]), returncode=1)
+
+    def _say(self, line: str) -> None:
+        self.stderr.write(f"{time.strftime('%H:%M:%S')} {line}")
 
     def _check(self, options) -> None:
         for name in ("rooms", "clients", "procs"):
