@@ -144,14 +144,8 @@ class InventoryConsumer(RelayedEvents, AsyncJsonWebsocketConsumer):
         self.membership, admission = await RoomMembership.join(
             self.inventory, connection, room_key=self.room.key, limit=limit, user_limit=user_limit
         )
-        if admission.refused == USER_LIMIT:
-            message = _("Ya tienes %(max)s conexiones abiertas en esta sala: cierra alguna para abrir otra.")
-            return await self._reject(
-                protocol.CLOSE_TOO_MANY, message % {"max": user_limit}, "user_connection_limit"
-            )
         if not admission.joined:
-            message = _("La sala está llena: máximo %(max)s conexiones.") % {"max": limit}
-            return await self._reject(protocol.CLOSE_ROOM_FULL, message, "room_full")
+            return await self._refuse_place(admission.refused)
         fanout = get_fanout()
         self.streams = (self.group_name, user_stream(self.user.pk))
         try:
@@ -270,9 +264,29 @@ class InventoryConsumer(RelayedEvents, AsyncJsonWebsocketConsumer):
     # The process's relay and heartbeat.
 
     async def heartbeat(self) -> None:
-        """Keep this connection in presence (called by the process's one heartbeat task)."""
+        """Keep this connection in presence (called by the process's one heartbeat task).
+
+        A place the store lost (Redis restarted) is taken again within the limits; refused, the
+        socket leaves quietly and closes as a join refused so would.
+        """
         if self.joined:
-            await self.membership.heartbeat()
+            refused = await self.membership.heartbeat()
+            if refused:
+                self._leave_with_grace = False
+                await self._leave_room(grace=False)
+                await self._refuse_place(refused)
+
+    async def _refuse_place(self, refused: str) -> None:
+        if refused == USER_LIMIT:
+            limit = realtime_settings.MAX_CONNECTIONS_PER_USER
+            message = _("Ya tienes %(max)s conexiones abiertas en esta sala: cierra alguna para abrir otra.")
+            return await self._reject(
+                protocol.CLOSE_TOO_MANY, message % {"max": limit}, "user_connection_limit"
+            )
+        message = _("La sala está llena: máximo %(max)s conexiones.") % {
+            "max": realtime_settings.MAX_CONNECTIONS_PER_ROOM
+        }
+        await self._reject(protocol.CLOSE_ROOM_FULL, message, "room_full")
 
     def relay_lost(self) -> None:
         """Redis went away under this socket: say so and close; the client resumes by seq."""

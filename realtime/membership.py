@@ -3,7 +3,11 @@
 `RoomMembership` keeps one connection in the presence store (realtime.presence) and tells the room
 who joined and who left. When the store is down at join, the socket gets a `NullMembership`: it
 counts like any other, unlisted, and announces nothing (as Baserow's PresenceHandler and
-NullPresenceHandler).
+NullPresenceHandler) until a heartbeat finds the store again and takes its place quietly.
+
+Redis keeps nothing on disk: after a restart every entry is gone. Each heartbeat therefore puts
+back a connection the store lost, within the room's and the user's limits (a socket the limits
+refuse then is closed with the refusal), and without a word to the room: it never left.
 """
 
 from __future__ import annotations
@@ -24,10 +28,15 @@ class RoomMembership:
 
     listed = True
 
-    def __init__(self, inventory, connection: Connection, room_key: str = ""):
+    def __init__(
+        self, inventory, connection: Connection, room_key: str = "", *, limit: int = 0, user_limit: int = 0
+    ):
         self.inventory = inventory
         self.connection = connection
         self.room_key = room_key
+        # The limits the place was taken within, and taken again within after the store lost it.
+        self.limit = limit
+        self.user_limit = user_limit
         self.left = False
 
     @classmethod
@@ -41,8 +50,9 @@ class RoomMembership:
             )
         except Exception as exc:  # presence store down: let people count, unlisted
             logger.warning("Presence unavailable, joining without it: %r", exc)
-            return NullMembership(inventory, connection, room_key), Admission(True)
-        membership = cls(inventory, connection, room_key)
+            unlisted = NullMembership(inventory, connection, room_key, limit=limit, user_limit=user_limit)
+            return unlisted, Admission(True)
+        membership = cls(inventory, connection, room_key, limit=limit, user_limit=user_limit)
         if not admission.joined:
             membership.left = True
         await membership.announce_departures(admission.expired)
@@ -51,10 +61,21 @@ class RoomMembership:
     async def users(self) -> list[dict[str, Any]]:
         return summarize_users(await get_presence().connections(self.inventory.pk))
 
-    async def heartbeat(self) -> None:
-        """Keep this connection listed; tell the room about users of vanished instances."""
-        if not self.left:
-            await self.announce_departures(await get_presence().refresh(self.inventory.pk, self.connection))
+    async def heartbeat(self) -> str:
+        """Keep this connection listed; tell the room about users of vanished instances.
+
+        Returns the limit that refused the place the store had lost (`room_full`, `user_limit`),
+        '' while the connection keeps it.
+        """
+        if self.left:
+            return ""
+        admission = await get_presence().refresh(
+            self.inventory.pk, self.connection, limit=self.limit, user_limit=self.user_limit
+        )
+        if not admission.joined:
+            self.left = True
+        await self.announce_departures(admission.expired)
+        return admission.refused
 
     async def leave(self, *, grace: bool = True) -> None:
         """Leave the room once; its last connection tells the room, after the grace period if any."""
@@ -109,15 +130,31 @@ class RoomMembership:
 
 
 class NullMembership(RoomMembership):
-    """A socket that joined while the presence store was down: it counts, unlisted, and announces nothing."""
+    """A socket that joined while the presence store was down: it counts, unlisted, and announces
+    nothing, until a heartbeat takes its place in the store again (then it is a `RoomMembership`)."""
 
     listed = False
 
     async def users(self) -> list[dict[str, Any]]:
         return []
 
-    async def heartbeat(self) -> None:
-        return None
+    async def heartbeat(self) -> str:
+        """Take the place the join could not, quietly (the room heard `user_joined` at connect)."""
+        if self.left:
+            return ""
+        try:
+            admission = await get_presence().join(
+                self.inventory.pk, self.connection, limit=self.limit, user_limit=self.user_limit
+            )
+        except Exception as exc:  # still down: stay unlisted, try again next heartbeat
+            logger.debug("Presence still unavailable for %s: %r", self.connection.connection_id, exc)
+            return ""
+        if not admission.joined:
+            self.left = True
+            return admission.refused
+        self.__class__ = RoomMembership  # listed from now on: leaves and departures as any other
+        await self.announce_departures(admission.expired)
+        return ""
 
     async def leave(self, *, grace: bool = True) -> None:
         self.left = True

@@ -113,13 +113,17 @@ class MemoryPresence:
         leaving = self._leaving.get(room_id, {}).pop(conn.user_id, None)
         return Admission(True, expired, "", others, leaving is not None and leaving > clock.now())
 
-    async def refresh(self, room_id: int, conn: Connection) -> tuple[Connection, ...]:
+    async def refresh(
+        self, room_id: int, conn: Connection, *, limit: int = 0, user_limit: int = 0
+    ) -> Admission:
+        """Keep a connection listed; one the store lost takes its place again within the limits."""
         expired = self._prune(room_id)
-        self._rooms[room_id][conn.connection_id] = (
-            conn,
-            clock.now() + realtime_settings.presence_ttl_seconds,
-        )
-        return expired
+        room = self._rooms[room_id]
+        if conn.connection_id not in room:
+            admission = await self.join(room_id, conn, limit=limit, user_limit=user_limit)
+            return Admission(admission.joined, expired + admission.expired, admission.refused)
+        room[conn.connection_id] = (conn, clock.now() + realtime_settings.presence_ttl_seconds)
+        return Admission(True, expired)
 
     async def leave(
         self, room_id: int, connection_id: str, *, user_id: str = "", grace_until: float = 0
@@ -165,13 +169,14 @@ class MemoryPresence:
 
 # Prune expired entries (returning them), then add the connection unless the user already has
 # `user_limit` connections in the room or the room is full. Atomic in Redis, so both limits hold
-# across instances and each expired entry is handed to exactly one consumer. A refresh passes no
-# user: it is counted against nothing.
+# across instances and each expired entry is handed to exactly one consumer. A refresh (ARGV[9])
+# of a connection still listed is counted against nothing; one the store lost (Redis restarted:
+# every key is gone) takes its place again as a join does, within both limits.
 # Returns {status (1 joined, 0 room full, -1 user limit), the user's other connections,
 # returning (1: back within the grace period)}, then the expired entries.
 _JOIN = """
 local now, conn, info, expiry, limit, room = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
-local user, user_limit = ARGV[7], tonumber(ARGV[8])
+local user, user_limit, refresh = ARGV[7], tonumber(ARGV[8]), ARGV[9]
 local result = {0, 0, 0}
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
 for _, c in ipairs(expired) do
@@ -181,6 +186,7 @@ for _, c in ipairs(expired) do
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local known = redis.call('ZSCORE', KEYS[2], conn)
+if refresh == '1' and known then user = '' end
 if user ~= '' then
   local others = 0
   for _, c in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
@@ -284,10 +290,10 @@ class RedisPresence:
         ]
 
     async def join(self, room_id: int, conn: Connection, *, limit: int, user_limit: int = 0) -> Admission:
-        return await self._join(room_id, conn, limit=limit, user=conn.user_id, user_limit=user_limit)
+        return await self._join(room_id, conn, limit=limit, user_limit=user_limit)
 
     async def _join(
-        self, room_id: int, conn: Connection, *, limit: int, user: str, user_limit: int
+        self, room_id: int, conn: Connection, *, limit: int, user_limit: int, refresh: bool = False
     ) -> Admission:
         now = clock.now()
         expiry = now + realtime_settings.presence_ttl_seconds
@@ -300,8 +306,9 @@ class RedisPresence:
             expiry,
             limit,
             room_id,
-            user,
+            conn.user_id,
             user_limit,
+            "1" if refresh else "0",
         )
         refused = {0: ROOM_FULL, -1: USER_LIMIT}.get(int(status), "")
         return Admission(
@@ -312,8 +319,11 @@ class RedisPresence:
             bool(returning),
         )
 
-    async def refresh(self, room_id: int, conn: Connection) -> tuple[Connection, ...]:
-        return (await self._join(room_id, conn, limit=0, user="", user_limit=0)).expired
+    async def refresh(
+        self, room_id: int, conn: Connection, *, limit: int = 0, user_limit: int = 0
+    ) -> Admission:
+        """Keep a connection listed; one the store lost takes its place again within the limits."""
+        return await self._join(room_id, conn, limit=limit, user_limit=user_limit, refresh=True)
 
     async def leave(
         self, room_id: int, connection_id: str, *, user_id: str = "", grace_until: float = 0

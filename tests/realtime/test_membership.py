@@ -1,14 +1,19 @@
 """A socket's place in the room's presence: realtime.membership, with its null variant."""
 
+import asyncio
+import shutil
+
 import pytest
 from channels.db import database_sync_to_async
 
 from inventory import services
 from inventory.access import Room
-from realtime import clock
+from realtime import broadcast, clock
 from realtime.conf import realtime_settings
 from realtime.membership import NullMembership, RoomMembership
 from realtime.presence import USER_LIMIT, Connection, get_presence
+from tests.conftest import need
+from tests.faults import RedisServer
 from tests.servers import free_port
 
 from .helpers import joined
@@ -125,3 +130,61 @@ async def test_a_heartbeat_announces_users_of_a_vanished_instance(alfa, luis, fa
                 left.append(message["data"]["userId"])
         assert "99" in left
     await membership.leave(grace=False)
+
+
+@pytest.fixture
+def own_redis(settings):
+    """A redis-server of the test's own, restarted at will (no persistence: a restart loses every key)."""
+    need(shutil.which("redis-server") is not None, "needs redis-server on PATH")
+    with RedisServer() as server:
+        settings.REDIS_URL = server.url
+        yield server
+
+
+async def restart(server) -> None:
+    await asyncio.to_thread(server.stop)
+    await asyncio.to_thread(server.start)
+
+
+async def test_a_socket_that_joined_while_redis_was_down_is_listed_when_it_is_back(
+    alfa, own_redis, monkeypatch
+):
+    inventory = await open_inventory(alfa)
+    told = []
+    monkeypatch.setattr(broadcast, "apublish", lambda room, message: told.append(message["type"]) or _done())
+    await asyncio.to_thread(own_redis.stop)
+    membership, admission = await RoomMembership.join(inventory, connection(), limit=10, user_limit=2)
+    assert admission.joined and not membership.listed
+    await membership.heartbeat()  # still down: stays unlisted
+    await asyncio.to_thread(own_redis.start)
+    refused = await membership.heartbeat()
+    assert await listed(inventory) == ["conn-ana"]
+    assert membership.listed and not refused
+    await membership.leave(grace=False)
+    assert await listed(inventory) == []
+    assert told == ["user_left"]  # taking its place again was no news; leaving is
+
+
+async def test_a_redis_restart_puts_open_sockets_back_within_the_limits_quietly(alfa, own_redis, monkeypatch):
+    inventory = await open_inventory(alfa)
+    told = []
+    monkeypatch.setattr(broadcast, "apublish", lambda room, message: told.append(message["type"]) or _done())
+    ana, _ = await RoomMembership.join(inventory, connection("ana", "1"), limit=2, user_limit=1)
+    luis, _ = await RoomMembership.join(inventory, connection("luis", "2"), limit=2, user_limit=1)
+    await restart(own_redis)
+    assert await listed(inventory) == []  # every key is gone
+    # Meanwhile Eva joined while Redis was down: unlisted, within no limit.
+    await asyncio.to_thread(own_redis.stop)
+    eva, _ = await RoomMembership.join(inventory, connection("eva", "3"), limit=2, user_limit=1)
+    await asyncio.to_thread(own_redis.start)
+    refused = [await ana.heartbeat(), await eva.heartbeat(), await luis.heartbeat()]
+    # The room holds 2: the last to come back is refused.
+    assert await listed(inventory) == ["conn-ana", "conn-eva"]
+    assert refused == ["", "", "room_full"] and luis.left
+    await ana.heartbeat()
+    assert await listed(inventory) == ["conn-ana", "conn-eva"]
+    assert told == []  # nobody joined or left, as the room saw it
+
+
+async def _done():
+    return None

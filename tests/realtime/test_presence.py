@@ -40,7 +40,7 @@ async def test_a_refreshed_connection_stays_past_the_ttl(fake_clock):
     await presence.join(ROOM, ana, limit=50)
     for _ in range(5):  # a heartbeat each 0.2 s, for 1 s: well past one TTL
         fake_clock.advance(0.2)
-        assert await presence.refresh(ROOM, ana) == ()
+        assert (await presence.refresh(ROOM, ana)).expired == ()
     assert await names() == ["ana-1"]
 
 
