@@ -12,6 +12,7 @@ refuse then is closed with the refusal), and without a word to the room: it neve
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -21,6 +22,13 @@ from .presence import Admission, Connection, get_presence, summarize_users
 from .relaying import later
 
 logger = logging.getLogger("realtime.consumer")
+
+# How long a closing socket waits for the presence store to take its entry out. A store that does
+# not answer (down, paused) would otherwise hold every closing socket for the Redis client's
+# timeouts (5 s, and a retry) and daphne kills the application instances that outlive its close
+# timeout; an entry left behind expires within two heartbeats, and the next join or heartbeat in
+# the room hands it over to be announced as gone.
+LEAVE_TIMEOUT = 1.0
 
 
 class RoomMembership:
@@ -86,10 +94,13 @@ class RoomMembership:
         grace_until = clock.now() + seconds if seconds else 0
         user_id = self.connection.user_id
         try:
-            last = await get_presence().leave(
-                self.inventory.pk, self.connection.connection_id, user_id=user_id, grace_until=grace_until
+            last = await asyncio.wait_for(
+                get_presence().leave(
+                    self.inventory.pk, self.connection.connection_id, user_id=user_id, grace_until=grace_until
+                ),
+                LEAVE_TIMEOUT,
             )
-        except Exception as exc:
+        except Exception as exc:  # TimeoutError included: the entry expires on its own
             logger.warning("Could not leave %s cleanly: %r", self.room_key, exc)
             return
         if last and grace_until:
@@ -103,7 +114,9 @@ class RoomMembership:
             return
         self.left = True
         try:
-            await get_presence().leave(self.inventory.pk, self.connection.connection_id)
+            await asyncio.wait_for(
+                get_presence().leave(self.inventory.pk, self.connection.connection_id), LEAVE_TIMEOUT
+            )
         except Exception as exc:
             logger.warning("Could not leave presence: %r", exc)
 

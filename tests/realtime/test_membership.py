@@ -188,3 +188,22 @@ async def test_a_redis_restart_puts_open_sockets_back_within_the_limits_quietly(
 
 async def _done():
     return None
+
+
+async def test_leaving_waits_at_most_a_second_for_a_redis_that_does_not_answer(alfa, own_redis, fake_clock):
+    inventory = await open_inventory(alfa)
+    leaving, _ = await RoomMembership.join(inventory, connection("ana", "1"), limit=10, user_limit=0)
+    abandoning, _ = await RoomMembership.join(inventory, connection("luis", "2"), limit=10, user_limit=0)
+    paused = asyncio.create_task(asyncio.to_thread(own_redis.pause, 4))
+    await asyncio.sleep(0.3)  # DEBUG SLEEP has begun: connections stay open, nothing answers
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await leaving.leave(grace=False)
+    await abandoning.abandon()
+    took = loop.time() - started
+    await paused
+    assert took < 2.5 and leaving.left and abandoning.left
+    # Left behind, the entries expire: the next join hands them over (to be announced as gone).
+    fake_clock.advance(realtime_settings.presence_ttl_seconds + 1)
+    _, admission = await RoomMembership.join(inventory, connection("eva", "3"), limit=10, user_limit=0)
+    assert sorted(conn.connection_id for conn in admission.expired) == ["conn-ana", "conn-luis"]
