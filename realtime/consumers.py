@@ -16,11 +16,12 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError
 from django.utils import translation
 from django.utils.translation import gettext as _
+from redis.exceptions import RedisError
 
 from inventory import access, services
 from inventory.exceptions import InventoryCompleted, InventoryError, database_down_message, error_report
 
-from . import broadcast, clock, commands, frames, metrics, protocol, ratelimit, replay, revocation
+from . import broadcast, clock, commands, frames, joins, metrics, protocol, ratelimit, replay, revocation
 from .conf import realtime_settings
 from .db import hop
 from .fanout import get_fanout, room_stream, user_stream
@@ -105,6 +106,12 @@ class InventoryConsumer(RelayedEvents, AsyncJsonWebsocketConsumer):
             logger.error("Database unavailable while joining: %s", exc)
             await self._leave_room()
             await self._database_down()
+        except RedisError as exc:  # presence listed us, then Redis went away: not a 1011
+            logger.error("Redis unavailable while joining: %r", exc)
+            await self._leave_room(grace=False)
+            await self._reject(protocol.CLOSE_UNAVAILABLE, _LIVE_DOWN(), "unavailable")
+        finally:
+            joins.release(self.scope)
 
     async def _join(self) -> None:
         if self.scope.get("database_unavailable"):

@@ -11,6 +11,7 @@ from . import broadcast, metrics, protocol
 from .auth import auth_stack, origin_validator
 from .conf import realtime_settings
 from .consumers import InventoryConsumer
+from .joins import JoinGate
 from .language import language_of
 
 
@@ -47,7 +48,7 @@ websocket_urlpatterns = [
 def build_application():
     from channels.routing import URLRouter
 
-    return origin_validator(auth_stack(URLRouter(websocket_urlpatterns)))
+    return origin_validator(JoinGate(auth_stack(URLRouter(websocket_urlpatterns))))
 
 
 websocket_application = build_application()

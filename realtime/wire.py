@@ -222,7 +222,7 @@ class ErrorData(TypedDict):
     field: NotRequired[str]  # the field at fault
     scanData: NotRequired[ScanEcho]
     messageType: NotRequired[str]  # rate_limited: the budget (a client type, or "invalid")
-    retryAfter: NotRequired[int]  # connect_rate_limited: seconds
+    retryAfter: NotRequired[int]  # connect_rate_limited, unavailable (too many joining): seconds
     scannedBy: NotRequired[str]  # duplicate_scan
     scannedAt: NotRequired[str]
     removedBy: NotRequired[str]  # scan_removed
