@@ -74,6 +74,17 @@ def reconnect_delay(
     return top / 2 + random.random() * top / 2
 
 
+# After a 4503 every client of the cluster comes back at about the same time (Redis is back for
+# all of them at once): up to this much more, at random, spreads their joins out (as the page).
+UNAVAILABLE_JITTER_SECONDS = 3.0
+
+
+def unavailable_delay(attempt: int, retry_after: float | None = None) -> float:
+    """Seconds to wait after a 4503: the server's `retryAfter` (else the backoff), plus jitter."""
+    wait = retry_after if retry_after and retry_after > 0 else reconnect_delay(attempt)
+    return wait + random.random() * UNAVAILABLE_JITTER_SECONDS
+
+
 def with_since(url: str, since: int | None) -> str:
     """The room URL that resumes after `since` (the page's ?since=<last seq seen>)."""
     if since is None:

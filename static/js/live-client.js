@@ -45,6 +45,8 @@ const CLOSE_SERVER_ERROR = 1011;
 // The instance is stopping (a deploy): another one takes the socket at once, so no backoff.
 const CLOSE_SERVICE_RESTART = 1012;
 const CLOSE_COMPLETED = 4409;
+// Live delivery is down, or the instance has too many sockets joining: come back later.
+const CLOSE_UNAVAILABLE = 4503;
 const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404]);
 
 // Error codes that answer the request in flight (realtime/wire.py ERROR_CODES).
@@ -69,6 +71,17 @@ const RATE_LIMIT_RETRY_MS = 5000;
 export function backoffDelay(attempt, { baseMs = 500, maxMs = 15000 } = {}, random = Math.random) {
   const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 20));
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+// After a 4503 every client of the cluster comes back at about the same time (Redis is back for
+// all of them at once): up to this much more, at random, spreads their joins out.
+const UNAVAILABLE_JITTER_MS = 3000;
+
+/** Milliseconds to wait after a 4503: the server's `retryAfter` (else the backoff), plus jitter. */
+export function unavailableDelay(attempt, retryAfter, random = Math.random) {
+  const base =
+    Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : backoffDelay(attempt, undefined, random);
+  return Math.round(base + random() * UNAVAILABLE_JITTER_MS);
 }
 
 /** A v4 UUID; crypto.randomUUID exists only in secure contexts (HTTPS or localhost). */
@@ -334,12 +347,17 @@ export class LiveClient extends EventTarget {
     if (code === CLOSE_SERVER_ERROR || (opened && !joined && !this.lastError)) {
       this.needsResync = true;
     }
+    if (code === CLOSE_UNAVAILABLE) {
+      const retryAfter = this.lastError?.code === "unavailable" ? this.lastError.retryAfter : undefined;
+      this.scheduleReconnect(unavailableDelay(this.attempt, retryAfter));
+      return;
+    }
     this.scheduleReconnect();
   }
 
-  scheduleReconnect() {
+  scheduleReconnect(delay = backoffDelay(this.attempt)) {
     if (this.terminated) return;
-    const delay = backoffDelay(this.attempt++);
+    this.attempt++;
     const offline = navigator.onLine === false;
     this.setState(offline ? State.OFFLINE : this.everJoined ? State.RECONNECTING : State.CONNECTING);
     clearTimeout(this.timers.reconnect);

@@ -4,8 +4,9 @@ Like static/js/live-client.js it keeps every scan in an outbox under a client-ge
 the server confirms it (its own `scan_added`, a `replayed` answer or a `snapshot` holding it),
 sends at most MAX_IN_FLIGHT at a time, joins with `?since=<last seq>`, drops the socket and
 rejoins that way on a seq gap, reconnects with exponential backoff and jitter, gives up a socket
-that answers nothing (no reply in REPLY_TIMEOUT, or silent past two heartbeats) and reconnects at
-once on 1012. One deviation:
+that answers nothing (no reply in REPLY_TIMEOUT, or silent past two heartbeats), reconnects at
+once on 1012 and, after a 4503, waits the refusal's `retryAfter` (else its backoff) plus up to 3 s
+at random. One deviation:
 a request answered `database_unavailable` or `unavailable` is sent again after RETRY_SECONDS on
 the same socket; the page leaves it in flight until its reply timeout drops the socket.
 """
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING
 from websockets.exceptions import ConnectionClosed
 
 import realtime.wire as wire
-from tools.liveclient import LiveClient, Refused, connect_socket, with_since
+from tools.liveclient import LiveClient, Refused, connect_socket, unavailable_delay, with_since
 from tools.loadtest.client import chatter_type, reconnect_delay
 from tools.loadtest.plan import RoomPlan
 from tools.tracking import DeliveryTracker
@@ -145,6 +146,7 @@ class ChaosClient:
         self.counters: Counter = Counter()  # errors, refusals and closes seen, by kind
         self._live: LiveClient | None = None
         self._refusal_code: str | None = None
+        self._retry_after: float | None = None  # the refusal's retryAfter (a 4503 while many join)
         self._session_joined = False  # this socket got its `presence`
         self._slot: asyncio.Semaphore | None = None
         self._last_heard = 0.0
@@ -200,6 +202,7 @@ class ChaosClient:
             return
         self._live = LiveClient(ws)
         self._refusal_code = None
+        self._retry_after = None
         self._session_joined = False
         self._last_heard = time.monotonic()
         code = await self._live.run(self._on_message, raw=True)
@@ -245,6 +248,11 @@ class ChaosClient:
         if code == CLOSE_SERVICE_RESTART:
             # Reconnect now, with a little jitter so that a whole instance does not arrive in one instant.
             self._reconnect_in = random.random() * 0.25
+        elif code == wire.CLOSE_UNAVAILABLE:
+            self._reconnect_in = max(
+                unavailable_delay(self._attempt, self._retry_after), self._offline_until - now
+            )
+            self._attempt += 1
 
     def _count(self, kind: str) -> None:
         self.counters[kind] += 1
@@ -416,6 +424,7 @@ class ChaosClient:
         code = str(data.get("code") or "error")
         if not self.joined:
             self._refusal_code = code  # the explanation of a refusal; the close follows
+            self._retry_after = data.get("retryAfter")
             return
         self._count(f"error: {code}")
         pending = self.outbox.get(ref) if ref else None
