@@ -106,7 +106,12 @@ class RoomMembership:
         if last and grace_until:
             later(announce_departure(self.inventory, self.connection, grace_until))
         elif last:
-            await self._announce_left(self.connection)
+            try:
+                await asyncio.wait_for(self._announce_left(self.connection), LEAVE_TIMEOUT)
+            except Exception as exc:  # Redis went away meanwhile: the leave itself is done
+                logger.warning(
+                    "Could not tell %s that %s left: %r", self.room_key, self.connection.user_name, exc
+                )
 
     async def abandon(self) -> None:
         """Give the place back without a word to the room (the join did not complete)."""

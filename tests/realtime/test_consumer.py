@@ -537,3 +537,22 @@ async def test_a_retried_removal_by_id_is_answered_alone_and_keeps_a_later_resca
     assert await database_sync_to_async(
         lambda: [str(uid) for uid in Scan.objects.values_list("uid", flat=True)]
     )() == [rescan]
+
+
+async def test_redis_lost_while_joining_is_a_4503_not_a_crash(ana, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from realtime import consumers
+    from realtime.presence import get_presence
+
+    async def redis_gone(*args, **kwargs):
+        raise RedisConnectionError("Connection refused")  # listed in presence, then Redis went away
+
+    monkeypatch.setattr(consumers.broadcast, "apublish", redis_gone)
+    client, connected = await connect_raw(room_path(), token=await token_of(ana))
+    assert connected
+    error = await client.receive_type("error")
+    assert error["data"]["code"] == "unavailable"
+    assert await client.closed_with() == protocol.CLOSE_UNAVAILABLE
+    inventory = await database_sync_to_async(Inventory.objects.get)()
+    assert await get_presence().connections(inventory.pk) == []  # its place was given back
