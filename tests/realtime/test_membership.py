@@ -207,3 +207,33 @@ async def test_leaving_waits_at_most_a_second_for_a_redis_that_does_not_answer(a
     fake_clock.advance(realtime_settings.presence_ttl_seconds + 1)
     _, admission = await RoomMembership.join(inventory, connection("eva", "3"), limit=10, user_limit=0)
     assert sorted(conn.connection_id for conn in admission.expired) == ["conn-ana", "conn-luis"]
+
+
+async def test_a_socket_the_room_s_limit_refuses_on_its_heartbeat_is_told_and_closed(
+    ana, luis, settings, monkeypatch
+):
+    from realtime import presence
+    from realtime.fanout import get_fanout, room_stream
+
+    settings.REALTIME = {**settings.REALTIME, "MAX_CONNECTIONS_PER_ROOM": 1}
+    store = get_presence()
+    join = store.join
+
+    async def store_down_once(*args, **kwargs):
+        monkeypatch.setattr(store, "join", join)
+        raise ConnectionError("Connection refused")  # the store was down for this join only
+
+    monkeypatch.setattr(store, "join", store_down_once)
+    async with joined(ana) as client:
+        inventory = await open_inventory(await _alfa())
+        (socket,) = get_fanout().members(room_stream(inventory.pk))
+        assert not socket.membership.listed
+        # Meanwhile Luis took the room's one place; Ana's heartbeat finds the room full.
+        assert (
+            await presence.get_presence().join(inventory.pk, connection("luis", str(luis.pk)), limit=1)
+        ).joined
+        await socket.heartbeat()
+        error = await client.receive_type("error")
+        assert error["data"]["code"] == "room_full"
+        assert await client.closed_with() == 4429
+    assert await listed(inventory) == ["conn-luis"]
