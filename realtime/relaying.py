@@ -17,6 +17,8 @@ from typing import Any
 
 from django.db import DatabaseError
 
+from inventory.reconciliation.matching import code_key
+
 from . import broadcast, clock, metrics, protocol
 from .revocation import USER_REVOKED
 
@@ -47,7 +49,12 @@ def _own_key(kind: str, scan: dict[str, Any]) -> tuple:
         return (kind,)
     if isinstance(scan.get("id"), str) and scan["id"]:
         return (kind, "id", scan["id"].lower())
-    return (kind, "code", scan.get("code"))
+    return _code_key(kind, scan.get("code"))
+
+
+def _code_key(kind: str, code) -> tuple:
+    # As the server compares codes: a removal sent as "b2" answers the broadcast of "B2".
+    return (kind, "code", code_key(code) if isinstance(code, str) else code)
 
 
 class _Expected:
@@ -102,7 +109,7 @@ class OwnEvents:
         scan = data.get("scanData") or {}
         found = self.refs.pop(_own_key(kind, scan), None)
         if found is None and scan.get("code") is not None:
-            found = self.refs.pop((kind, "code", scan["code"]), None)
+            found = self.refs.pop(_code_key(kind, scan["code"]), None)
         return found
 
     def text_of(self, event: dict[str, Any]) -> str:

@@ -106,3 +106,21 @@ async def test_an_invalid_ref_is_an_invalid_message(ana, ref):
         assert "ref" not in error
         await client.send("ping", {}, ref="x" * REF_MAX_CHARS)
         assert (await client.receive_type("pong"))["ref"] == "x" * REF_MAX_CHARS
+
+
+# Found by the room's state machine (tests/realtime/test_room_machine.py): a removal by code sent
+# as "b2" of the scan stored as "B2" lost its ref when the room's broadcast reached the socket
+# before the command had re-keyed the ref by the scan's id; the client never got its answer.
+@pytest.mark.parametrize("sent", ["b2", " B2 ", "B2"])
+def test_a_removal_by_code_keeps_its_ref_when_its_broadcast_comes_first(sent):
+    from realtime.relaying import OwnEvents
+
+    own = OwnEvents(user_id=7)
+    broadcast = {
+        "type": "scan_removed",
+        "data": {"userId": "7", "scanData": {"code": "B2", "id": str(uuid.uuid4())}},
+    }
+    with own.expecting("scan_removed", {"code": sent}, "r-1") as expected:
+        assert own.ref_of(broadcast) == "r-1"  # the relay, before the service call has returned
+        expected.arrives(None)
+    assert own.refs == {}
