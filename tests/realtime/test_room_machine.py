@@ -373,6 +373,7 @@ class RoomMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.model = Model()
         self.refs = itertools.count()
+        self.ids = itertools.count(1)
         Inventory.objects.all().delete()  # each run starts with no room (rooms are numbered per run)
         self.sockets = [Socket(number, user, token_for(user)) for number, user in enumerate(self.users)]
         self.tally.counts["runs"] += 1
@@ -436,6 +437,10 @@ class RoomMachine(RuleBasedStateMachine):
             self.tally.seconds[self._since[0]] += now - self._since[1]
         self._since = (name, now)
 
+    def any_seq(self, data) -> int:
+        """A seq from two past the room's down to 0 (drawn the same way whatever the room holds)."""
+        return max(0, self.model.seq + 2 - data.draw(st.integers(0, 12), label="seqs back"))
+
     def expect_replay_or_snapshot(self, since: int) -> str:
         seq = self.model.seq
         if since == seq:
@@ -480,12 +485,11 @@ class RoomMachine(RuleBasedStateMachine):
         """Join the current room: fresh, from the last seq this socket saw, or from any seq."""
         socket = self.one(number, online=False)
         self.step("connect")
+        start = self.any_seq(data)
         if since == "last" and socket.room == self.model.room:
             start = socket.last_seq
         elif since == "none":
             start = None
-        else:
-            start = data.draw(st.integers(0, self.model.seq + 2), label="since")
         expected = "nothing" if start is None else self.expect_replay_or_snapshot(start)
         snapshots = socket.snapshots
         self.run(self._join(socket, start))
@@ -505,7 +509,7 @@ class RoomMachine(RuleBasedStateMachine):
         """Ask for everything after any seq: the events after it, in order, or one snapshot."""
         socket = self.one(number)
         self.step("resume")
-        since = data.draw(st.integers(0, self.model.seq + 2), label="since")
+        since = self.any_seq(data)
         expected = self.expect_replay_or_snapshot(since)
         if since <= self.model.seq:
             socket.last_seq, socket.view = since, dict(self.model.history[since])
@@ -581,22 +585,26 @@ class RoomMachine(RuleBasedStateMachine):
 
     def make_op(self, number: int, kind: str, code: str, data) -> Op:
         sent = sorted(self.model.uids)
+        pick = data.draw(st.integers(0, 1000), label="which id")
+        with_code = data.draw(st.booleans(), label="with its code")
         if kind in ("retry", "conflict", "remove_id") and sent:
-            uid = data.draw(st.sampled_from(sent), label="uid")
-            room, key, _state = self.model.uids[uid]
+            uid = sent[pick % len(sent)]
+            _room, key, _state = self.model.uids[uid]
             if kind == "retry":
                 # The same id and code as first sent (in this room, or an earlier one).
                 code = next(c for c in CODES if code_key(c) == key)
             elif kind == "conflict" and code_key(code) == key:
                 code = "Z" + code
             if kind == "remove_id":
-                return Op(
-                    number, "remove", code=None if data.draw(st.booleans()) else code, uid=uid, ref=self.ref()
-                )
+                return Op(number, "remove", code=code if with_code else None, uid=uid, ref=self.ref())
             return Op(number, "add", code=code, uid=uid, ref=self.ref())
         if kind == "remove_code":
             return Op(number, "remove", code=code, ref=self.ref())
-        return Op(number, "add", code=code, uid=str(uuid.uuid4()), ref=self.ref())
+        return Op(number, "add", code=code, uid=self.new_id(), ref=self.ref())
+
+    def new_id(self) -> str:
+        # Numbered, not random: the same draws make the same requests when Hypothesis replays a run.
+        return str(uuid.UUID(int=next(self.ids)))
 
     @precondition(anyone_online)
     @rule(
@@ -612,7 +620,7 @@ class RoomMachine(RuleBasedStateMachine):
             ops.append(Op(self.one(second).number, "complete", ref=self.ref()))
         if scan is not None:
             ops.insert(
-                0, Op(self.one(scan[0]).number, "add", code=scan[1], uid=str(uuid.uuid4()), ref=self.ref())
+                0, Op(self.one(scan[0]).number, "add", code=scan[1], uid=self.new_id(), ref=self.ref())
             )
         self.exchange(ops)
         assert self.model.completed
