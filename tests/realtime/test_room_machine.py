@@ -54,7 +54,8 @@ from .helpers import room_path
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-TIMEOUT = 5
+# Generous: the long campaign runs beside other test runs (a join once took over 5 s at load 15).
+TIMEOUT = 15
 # Short, so that resumes and reconnects cross it: a longer backlog is answered with a snapshot.
 REPLAY_MAX = 6
 # Codes that collide once trimmed and upper-cased ("a1" is "A1"), and some that do not.
@@ -196,6 +197,12 @@ def explains(predicted: tuple, answer: tuple | None) -> bool:
     if answer is None:
         return predicted[0] == "error"
     if predicted == ("error", "inventory_completed") and answer == ("completed",):
+        return True
+    # Likewise the same scan id sent at once from two sockets of one user: the loser's request
+    # may be answered by the winner's broadcast (then also by its `replayed` answer).
+    if predicted == ("replayed_add",) and answer[0] == "added":
+        return True
+    if predicted == ("replayed_remove",) and answer[0] == "removed":
         return True
     return answer == predicted
 
@@ -664,7 +671,11 @@ class RoomMachine(RuleBasedStateMachine):
         events = self.logged_after(self.model.seq)
         for op in ops:
             answers = self.sockets[op.socket].answers.get(op.ref, [])
-            assert len(answers) <= 1, f"{op} answered {len(answers)} times: {answers}"
+            # One answer; or, for the loser of a race of identical requests, the winner's broadcast
+            # and then its own refusal or `replayed` (see `explains`).
+            assert len(answers) <= 1 or (
+                len(answers) == 2 and "seq" in answers[0]["data"] and "seq" not in answers[1]["data"]
+            ), f"{op} answered {len(answers)} times: {answers}"
             op.answer = outcome(answers[0] if answers else None)
             unanswered_ok = self.sockets[op.socket].closed == wire.CLOSE_NORMAL
             assert op.answer is not None or unanswered_ok, f"no answer to {op} on an open socket"
