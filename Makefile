@@ -61,7 +61,7 @@ bench: $(VENV)/.dev
 	$(PIP) install -q -r requirements/bench.txt
 	$(BIN)/python tools/bench/run.py
 
-## The long fuzz campaign (not in CI, which runs the short profile; ~40 min on 2 cores): the live
+## The long fuzz campaign (not in CI, which runs the short profile; ~70 min on 2 cores): the live
 ## room's state machine (10,000+ steps) and schemathesis (5,000+ calls, along the schema's links
 ## too), on SQLite and on PostgreSQL + Redis side by side; prints the counts each test wrote to
 ## test-results/fuzz/ (the pytest output of each configuration is in test-results/fuzz/*.log).
