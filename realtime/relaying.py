@@ -85,7 +85,10 @@ class OwnEvents:
 
     @contextlib.contextmanager
     def expecting(self, kind: str, scan: dict[str, Any], ref: str | None):
-        expected = _Expected(self, _own_key(kind, scan) if ref is not None else None)
+        key = _own_key(kind, scan) if ref is not None else None
+        # A request like one whose broadcast is still on its way (sent twice without waiting)
+        # leaves that ref alone: it cannot make the same event again, its own reply carries its ref.
+        expected = _Expected(self, key if key not in self.refs else None)
         if expected.key is not None:
             self.refs[expected.key] = ref
             while len(self.refs) > self.LIMIT:

@@ -124,3 +124,16 @@ def test_a_removal_by_code_keeps_its_ref_when_its_broadcast_comes_first(sent):
         assert own.ref_of(broadcast) == "r-1"  # the relay, before the service call has returned
         expected.arrives(None)
     assert own.refs == {}
+
+
+# Found by the room's state machine: a socket that sent inventory_completed twice without waiting
+# lost the first (winning) request's ref to the second, which replaced it and then failed.
+def test_a_second_identical_request_does_not_take_the_ref_of_the_first():
+    from realtime.relaying import OwnEvents
+
+    own = OwnEvents(user_id=7)
+    with own.expecting("inventory_completed", {}, "r-1") as first:
+        first.arrives(None)  # completed; its broadcast is on its way
+    with pytest.raises(RuntimeError), own.expecting("inventory_completed", {}, "r-2"):
+        raise RuntimeError("refused: already completed")
+    assert own.ref_of({"type": "inventory_completed", "data": {}}) == "r-1"
