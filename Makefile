@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: run test lint serve-prod messages screenshots vendor smoke loadtest chaos bench clean
+.PHONY: run test lint serve-prod messages screenshots vendor smoke loadtest chaos bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,24 @@ chaos: $(VENV)/.base
 bench: $(VENV)/.dev
 	$(PIP) install -q -r requirements/bench.txt
 	$(BIN)/python tools/bench/run.py
+
+## The long fuzz campaign (not in CI, which runs the short profile; ~70 min on 2 cores): the live
+## room's state machine (10,000+ steps) and schemathesis (5,000+ calls, along the schema's links
+## too), on SQLite and on PostgreSQL + Redis side by side; prints the counts each test wrote to
+## test-results/fuzz/ (the pytest output of each configuration is in test-results/fuzz/*.log).
+FUZZ_TESTS := tests/realtime/test_room_machine.py tests/inventory/test_schema.py
+FUZZ_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/inventory_fuzz
+FUZZ_REDIS_URL ?= redis://127.0.0.1:6379/10
+fuzz: $(VENV)/.dev
+	rm -rf test-results/fuzz && mkdir -p test-results/fuzz
+	createdb -h 127.0.0.1 -U postgres inventory_fuzz 2>/dev/null || true  # once; kept for the next run
+	env -u DATABASE_URL -u REDIS_URL FUZZ_PROFILE=long $(BIN)/pytest -q -p no:cacheprovider $(FUZZ_TESTS) \
+	  > test-results/fuzz/sqlite.log 2>&1 & sqlite=$$!; \
+	DATABASE_URL=$(FUZZ_DATABASE_URL) REDIS_URL=$(FUZZ_REDIS_URL) FUZZ_PROFILE=long \
+	  $(BIN)/pytest -q -p no:cacheprovider $(FUZZ_TESTS) > test-results/fuzz/postgres-redis.log 2>&1; \
+	postgres=$$?; wait $$sqlite; sqlite=$$?; \
+	tail -n 2 test-results/fuzz/sqlite.log test-results/fuzz/postgres-redis.log; \
+	$(BIN)/python scripts/fuzz_summary.py; test $$sqlite -eq 0 -a $$postgres -eq 0
 
 clean:
 	rm -rf $(VENV) staticfiles test-results .pytest_cache

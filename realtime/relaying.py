@@ -17,6 +17,8 @@ from typing import Any
 
 from django.db import DatabaseError
 
+from inventory.reconciliation.matching import code_key
+
 from . import broadcast, clock, metrics, protocol
 from .revocation import USER_REVOKED
 
@@ -48,8 +50,15 @@ def _own_key(kind: str, scan: dict[str, Any]) -> tuple | None:
         return (kind,)
     if isinstance(scan.get("id"), str) and scan["id"]:
         return (kind, "id", scan["id"].lower())
-    code = scan.get("code")
-    return (kind, "code", code) if isinstance(code, str) else None
+    return _code_key(kind, scan.get("code"))
+
+
+def _code_key(kind: str, code) -> tuple | None:
+    """As the server compares codes: a removal sent as "b2" answers the broadcast of "B2".
+
+    None for a code that is not text: the request names no scan and is refused.
+    """
+    return (kind, "code", code_key(code)) if isinstance(code, str) else None
 
 
 class _Expected:
@@ -80,7 +89,10 @@ class OwnEvents:
 
     @contextlib.contextmanager
     def expecting(self, kind: str, scan: dict[str, Any], ref: str | None):
-        expected = _Expected(self, _own_key(kind, scan) if ref is not None else None)
+        key = _own_key(kind, scan) if ref is not None else None
+        # A request like one whose broadcast is still on its way (sent twice without waiting)
+        # leaves that ref alone: it cannot make the same event again, its own reply carries its ref.
+        expected = _Expected(self, key if key not in self.refs else None)
         if expected.key is not None:
             self.refs[expected.key] = ref
             while len(self.refs) > self.LIMIT:
@@ -104,7 +116,7 @@ class OwnEvents:
         scan = data.get("scanData") or {}
         found = self.refs.pop(_own_key(kind, scan), None)
         if found is None and scan.get("code") is not None:
-            found = self.refs.pop((kind, "code", scan["code"]), None)
+            found = self.refs.pop(_code_key(kind, scan["code"]), None)
         return found
 
     def text_of(self, event: dict[str, Any]) -> str:

@@ -70,3 +70,63 @@ def document_errors(result, generator, request, public):
                     "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
                 }
     return result
+
+
+# OpenAPI links: what a response lets a client do next with what it names. Documented for clients,
+# and followed by the stateful schema test (tests/inventory/test_schema.py); schemathesis
+# infers the plain ones (an inventory's `id` into `/api/inventories/{id}/...`) by itself.
+_THE_SCAN = {
+    "agency": "$request.body#/agency",
+    "month": "$request.body#/month",
+    "year": "$request.body#/year",
+    "scanData": {"code": "$response.body#/code", "id": "$response.body#/id"},
+}
+_ITS_ROOM = {
+    "agency": "$response.body#/agency",
+    "month": "$response.body#/month",
+    "year": "$response.body#/year",
+}
+LINKS = {
+    ("/api/inventory/save-scan", "post", "201"): {
+        "RemoveTheScan": (
+            "api_inventory_delete_scanned_entry_destroy",
+            _THE_SCAN,
+            "Remove the scan just saved.",
+        ),
+        "RetryTheScan": (
+            "api_inventory_save_scan_create",
+            _THE_SCAN,
+            "Send it again: answered 200, counted once.",
+        ),
+    },
+    ("/api/inventory/delete-scanned-entry", "delete", "200"): {
+        "RetryTheRemoval": (
+            "api_inventory_delete_scanned_entry_destroy",
+            _THE_SCAN,
+            "Remove it again by its id: answered 200, changes nothing.",
+        ),
+        "ScanTheRemovedIdAgain": (
+            "api_inventory_save_scan_create",
+            _THE_SCAN,
+            "Send the removed scan again: 409, it stays removed.",
+        ),
+    },
+    ("/api/inventories/", "post", "201"): {
+        "ScanInIt": ("api_inventory_save_scan_create", _ITS_ROOM, "Count a vehicle in the inventory opened."),
+        "FinishIt": ("api_inventory_finish_session_create", _ITS_ROOM, "Complete the inventory opened."),
+    },
+}
+
+
+def document_links(result, generator, request, public):
+    """POSTPROCESSING_HOOKS entry: add LINKS to the responses they start from."""
+    paths = result.get("paths", {})
+    for (path, method, status), links in LINKS.items():
+        response = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
+        if response is None:
+            continue
+        response["links"] = {
+            name: {"operationId": target, "requestBody": body, "description": description}
+            for name, (target, body, description) in links.items()
+        }
+    return result

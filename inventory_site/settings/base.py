@@ -284,6 +284,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "inventory.api.schema.document_errors",
+        "inventory.api.schema.document_links",
     ],
 }
 

@@ -1,8 +1,11 @@
 """The REST API against its own OpenAPI schema (/api/schema/), with schemathesis, in-process (WSGI).
 
 Every operation is called with generated requests, valid and invalid, by a member of "Alfa Romeo"
-and by staff, half of them aimed at the real room (Alfa Romeo, 10/2025, its inventory and scan).
-No response may be a server error, and every response must match what the schema documents.
+and by staff, half of them aimed at the real room (Alfa Romeo, 10/2025, its inventory and scan);
+then chains of calls follow the schema's links (a scan saved, then removed, retried, its inventory
+read; an inventory opened, then scanned in, completed, deleted). No response may be a server
+error, and every response must match what the schema documents. Sizes come from tests/fuzzing.py
+(`FUZZ_PROFILE=long`: `make fuzz`).
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from collections import Counter
 import pytest
 import schemathesis
 from django.conf import settings as django_settings
+from django.core.cache import cache
 from django.db.models import Q
-from hypothesis import HealthCheck, given
+from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
@@ -28,9 +32,10 @@ from schemathesis.specs.openapi.checks import (
 
 from inventory import services
 from inventory.access import Room
-from inventory.models import Agency
+from inventory.models import Agency, Inventory
 from inventory_site.wsgi import application
 from tests.conftest import token_for
+from tests.fuzzing import FUZZ_SETTINGS, SIZE, Tally
 
 # The WSGI handler closes the connection after each request: only a committed database works.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,15 +45,8 @@ SCHEMA = schemathesis.openapi.from_wsgi("/api/schema/", application)  # as serve
 
 OPERATIONS = sorted(result.ok().label for result in SCHEMA.get_all_operations())
 POSTGRES = django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
-EXAMPLES = 10
-API = hypothesis_settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    print_blob=False,
-    suppress_health_check=list(HealthCheck),
-)
+EXAMPLES = SIZE["api_examples"]
+API = hypothesis_settings(FUZZ_SETTINGS, max_examples=EXAMPLES)
 CONFORMANCE = [
     not_a_server_error,
     content_type_conformance,
@@ -57,6 +55,7 @@ CONFORMANCE = [
 ]
 ROOM = {"agency": "Alfa Romeo", "month": "10", "year": 2025}
 STATS = {"calls": 0, "status": Counter()}
+TALLY = Tally("api-operations")
 
 
 def world(ana, staff) -> dict:
@@ -124,6 +123,9 @@ def call(case, who: str, aimed: bool, ana, staff):
 @pytest.fixture(scope="module", autouse=True)
 def summary():
     yield
+    TALLY.counts.update(calls=STATS["calls"], operations=len(OPERATIONS))
+    statuses = {str(status): count for status, count in sorted(STATS["status"].items())}
+    TALLY.write("see the test report", statuses=statuses)
     print(f"\nSCHEMA: {len(OPERATIONS)} operations, {STATS['calls']} calls, statuses {dict(STATS['status'])}")
 
 
@@ -138,7 +140,11 @@ def test_every_response_is_no_server_error_and_matches_the_schema(label, ana, st
         response = call(case, who, aimed, ana, staff)
         case.validate_response(response, checks=CONFORMANCE)
 
-    calls()
+    try:
+        calls()
+    except BaseException:
+        TALLY.counts["failures"] += 1
+        raise
 
 
 def undocumented_statuses(operation, ana, staff) -> set[str]:
@@ -222,3 +228,70 @@ def test_a_bad_input_is_refused_with_a_4xx_not_a_500(api_for, ana, alfa, method,
     kwargs = {"data": json.dumps(body), "content_type": "application/json"} if body is not None else {}
     response = getattr(client, method)(path, **kwargs)
     assert 400 <= response.status_code < 500, (response.status_code, response.content[:300])
+
+
+# Chains of calls along the schema's links (declared: inventory.api.schema.LINKS; and inferred).
+
+
+class LinkedCalls(SCHEMA.as_state_machine()):
+    """Each scenario starts from an operation and follows the links of its responses."""
+
+    users: tuple = ()
+    tally: Tally
+
+    def setup(self):
+        # Every scenario starts from the same state (one agency, its room, no lockouts): the rules
+        # Hypothesis can draw depend on the statuses earlier calls got, and must replay the same.
+        self.tally.counts["scenarios"] += 1
+        self.calls = 0
+        cache.clear()
+        Inventory.objects.all().delete()
+        Agency.objects.exclude(slug="alfa-romeo").delete()
+
+    def step(self, input):
+        self.tally.counts["calls via a link" if input.transition is not None else "calls to start"] += 1
+        return super().step(input)
+
+    def before_call(self, case):
+        # Every third call by staff; every other one aimed at the real room (its ids, in path and body).
+        self.calls += 1
+        self.who = "staff" if self.calls % 3 == 2 else "member"
+        self.state = world(*self.users)
+        if self.calls % 2 == 1:
+            aim_at_the_room(case, self.state["path"])
+
+    def get_call_kwargs(self, case):
+        return {"headers": {"Authorization": f"Token {self.state['tokens'][self.who]}"}}
+
+    def call(self, case, **kwargs):
+        response = case.call(**kwargs)
+        self.tally.counts["calls"] += 1
+        self.tally.counts[f"status {response.status_code}"] += 1
+        return response
+
+    def validate_response(self, response, case, additional_checks=None, **kwargs):
+        try:
+            case.validate_response(response, checks=CONFORMANCE)
+        except (Failure, FailureGroup) as failure:
+            # Kept as seen: a replay may not reach it again (the database has moved on since).
+            self.tally.counts["failures"] += 1
+            self.tally.found.append(
+                f"{case.method} {case.formatted_path} -> {response.status_code}: {failure}"[:800]
+            )
+            raise
+
+
+def test_chains_of_calls_along_the_schema_s_links_match_the_schema(ana, staff, alfa):
+    tally = Tally("api-links")
+    LinkedCalls.users, LinkedCalls.tally = (ana, staff), tally
+    outcome = "failed"
+    try:
+        LinkedCalls.run(
+            settings=hypothesis_settings(
+                FUZZ_SETTINGS, max_examples=SIZE["api_runs"], stateful_step_count=SIZE["api_steps"]
+            )
+        )
+        outcome = "passed"
+    finally:
+        tally.write(outcome, failures=tally.counts["failures"] or int(outcome != "passed"), found=tally.found)
+        print(f"\nSCHEMA links: {dict(tally.counts)}")

@@ -121,3 +121,34 @@ async def test_a_scan_whose_code_is_not_text_is_refused_with_its_ref_not_an_inte
         assert error["ref"] == "bad-removal" and error["data"]["code"] != "internal_error", error
         await client.send("scan_added", scan("OK-1"), ref="after")
         assert (await client.receive_type("scan_added"))["ref"] == "after"
+
+
+# Found by the room's state machine (tests/realtime/test_room_machine.py): a removal by code sent
+# as "b2" of the scan stored as "B2" lost its ref when the room's broadcast reached the socket
+# before the command had re-keyed the ref by the scan's id; the client never got its answer.
+@pytest.mark.parametrize("sent", ["b2", " B2 ", "B2"])
+def test_a_removal_by_code_keeps_its_ref_when_its_broadcast_comes_first(sent):
+    from realtime.relaying import OwnEvents
+
+    own = OwnEvents(user_id=7)
+    broadcast = {
+        "type": "scan_removed",
+        "data": {"userId": "7", "scanData": {"code": "B2", "id": str(uuid.uuid4())}},
+    }
+    with own.expecting("scan_removed", {"code": sent}, "r-1") as expected:
+        assert own.ref_of(broadcast) == "r-1"  # the relay, before the service call has returned
+        expected.arrives(None)
+    assert own.refs == {}
+
+
+# Found by the room's state machine: a socket that sent inventory_completed twice without waiting
+# lost the first (winning) request's ref to the second, which replaced it and then failed.
+def test_a_second_identical_request_does_not_take_the_ref_of_the_first():
+    from realtime.relaying import OwnEvents
+
+    own = OwnEvents(user_id=7)
+    with own.expecting("inventory_completed", {}, "r-1") as first:
+        first.arrives(None)  # completed; its broadcast is on its way
+    with pytest.raises(RuntimeError), own.expecting("inventory_completed", {}, "r-2"):
+        raise RuntimeError("refused: already completed")
+    assert own.ref_of({"type": "inventory_completed", "data": {}}) == "r-1"
