@@ -26,8 +26,10 @@ DEFAULTS = {
     # Connection attempts per user per minute, across instances (0: no limit).
     "CONNECT_RATE_PER_USER": 60,
     # Sockets joining at once in one process (authentication, room, presence, relay, log); the
-    # rest are refused at once with `unavailable`, a `retryAfter` and 4503 (0: no bound).
+    # next wait for a place up to JOIN_WAIT_MS, then are refused with `unavailable`, a
+    # `retryAfter` and 4503 (0: no bound).
     "MAX_JOINS_IN_PROGRESS": 32,
+    "JOIN_WAIT_MS": 2000,
     # A user whose last socket closes is announced as gone only if not back within this time.
     "PRESENCE_GRACE_MS": 5000,
     # A resume further behind than this gets the snapshot instead of the events.

@@ -1,18 +1,23 @@
-"""A bound on the sockets joining at once in this process; the rest are refused at once.
+"""A bound on the sockets joining at once in this process; the rest wait their turn, briefly.
 
 A join costs database and Redis round trips (authentication, the room, presence, the relay, the
 log). After a Redis restart every client of the cluster comes back within seconds; taken all
 together, the joins waited behind each other longer than daphne's handshake timeout and the
 clients' own, so most were dropped unanswered and retried: work for nobody, and no recovery
-(docs/reliability.md, "Chaos run"). Past `MAX_JOINS_IN_PROGRESS`, a socket is accepted and told
-at once, without a database or Redis call, to come back in a few seconds (`error` `unavailable`
-with a `retryAfter` spread at random, close 4503), so the joins in progress finish in time.
+(docs/reliability.md, "Chaos run"). Past `MAX_JOINS_IN_PROGRESS`, a socket waits for a place,
+first come first served, at most `JOIN_WAIT_MS` (a burst of a room's phones, or of a deploy's
+sockets, is only queued: a join takes milliseconds); one that gets no place in that time is
+accepted and told, without a database or Redis call, to come back in a few seconds (`error`
+`unavailable` with a `retryAfter` spread at random, close 4503), so the joins in progress, and
+those queued, finish within the handshake timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
+from collections import deque
 
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -30,25 +35,59 @@ SCOPE_KEY = "realtime_join"
 RETRY_AFTER_MAX_SECONDS = 5
 
 _in_progress = 0
+# The sockets waiting for a place, first come first served; a place given back goes to the first.
+_waiting: deque[asyncio.Future] = deque()
 
 
 def in_progress() -> int:
     return _in_progress
 
 
+def waiting() -> int:
+    return sum(1 for waiter in _waiting if not waiter.done())
+
+
 class JoinPlace:
     """A socket's place among the joins in progress; given back once (its join ended, or the socket)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, handed_over: bool = False) -> None:
         global _in_progress
-        _in_progress += 1
+        if not handed_over:  # a place handed over is already counted
+            _in_progress += 1
         self.held = True
 
     def release(self) -> None:
         global _in_progress
-        if self.held:
-            self.held = False
-            _in_progress -= 1
+        if not self.held:
+            return
+        self.held = False
+        while _waiting:
+            waiter = _waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the place passes to the first still waiting
+                return
+        _in_progress -= 1
+
+
+async def take_place(limit: int, wait_seconds: float) -> JoinPlace | None:
+    """A place among the `limit` joins in progress, waiting at most `wait_seconds`; None: none came."""
+    if _in_progress < limit and waiting() == 0:
+        return JoinPlace()
+    if wait_seconds <= 0:
+        return None
+    waiter = asyncio.get_running_loop().create_future()
+    _waiting.append(waiter)
+    try:
+        await asyncio.wait_for(waiter, wait_seconds)
+    except TimeoutError:
+        if waiter.done() and not waiter.cancelled():  # handed over as the wait ran out
+            return JoinPlace(handed_over=True)
+        return None
+    except asyncio.CancelledError:  # the socket went away while it waited
+        if waiter.done() and not waiter.cancelled():
+            JoinPlace(handed_over=True).release()  # a place handed over passes on to the next
+        raise
+    return JoinPlace(handed_over=True)
 
 
 def release(scope) -> None:
@@ -63,7 +102,8 @@ def retry_after() -> int:
 
 
 class JoinGate:
-    """ASGI middleware: at most MAX_JOINS_IN_PROGRESS sockets of this process joining (0: no bound)."""
+    """ASGI middleware: at most MAX_JOINS_IN_PROGRESS sockets of this process joining (0: no bound),
+    the next waiting up to JOIN_WAIT_MS for a place."""
 
     def __init__(self, application):
         self.application = application
@@ -72,9 +112,9 @@ class JoinGate:
         limit = realtime_settings.MAX_JOINS_IN_PROGRESS
         if scope["type"] != "websocket" or limit <= 0:
             return await self.application(scope, receive, send)
-        if _in_progress >= limit:
+        place = await take_place(limit, realtime_settings.JOIN_WAIT_MS / 1000)
+        if place is None:
             return await _refuse(scope, receive, send)
-        place = JoinPlace()
         try:
             return await self.application({**scope, SCOPE_KEY: place}, receive, send)
         finally:
