@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from websockets.asyncio.client import ClientConnection
 
-from realtime.wire import CLOSE_ROOM_FULL, PRESENCE, PRESENCE_CHATTER
-from tools.liveclient import LiveClient, Refused, connect_socket, reconnect_delay
+from realtime.wire import CLOSE_ROOM_FULL, CLOSE_UNAVAILABLE, PRESENCE, PRESENCE_CHATTER
+from tools.liveclient import LiveClient, Refused, connect_socket, reconnect_delay, unavailable_delay
 from tools.tracking import DeliveryTracker, Observation
 
 from .plan import RoomPlan, RunSettings
@@ -30,6 +30,19 @@ def chatter_type(text: str) -> str | None:
         if mark in text:
             return kind
     return None
+
+
+# A join refused as busy (4503 `unavailable`) is tried again after the server's retryAfter, as
+# the page does, at most this often.
+UNAVAILABLE_RETRIES = 10
+
+
+@dataclass
+class JoinRefusal:
+    reason: str  # short and countable: `http_403`, `4429 room_full`, `4503 unavailable`, ...
+    close_code: int | None
+    retryable: bool = False  # the handshake was dropped unanswered (or 1012)
+    retry_after: float | None = None  # the server's `retryAfter`, in seconds
 
 
 @dataclass
@@ -109,6 +122,7 @@ class RoomClient:
         self._ready: asyncio.Future | None = None
         self._closing = False
         self._server_code: str | None = None
+        self._server_retry_after: float | None = None
         self._tasks: set[asyncio.Task] = set()
 
     @property
@@ -119,45 +133,58 @@ class RoomClient:
         """Connect and wait for the room's `presence`, holding one of the worker's connect slots.
 
         A handshake the network or the server dropped unanswered is tried again, up to
-        `connect_retries` times, after the live client's backoff (static/js/live-client.js).
+        `connect_retries` times, after the live client's backoff (static/js/live-client.js). A join
+        the server refused as busy (4503 `unavailable`, with its `retryAfter`) is tried again after
+        that wait, as the page does, up to UNAVAILABLE_RETRIES times.
         """
         async with slots:
             self.sink.attempted += 1
-            self._ready = asyncio.get_running_loop().create_future()
-            refused_with: int | None = None
-            for attempt in range(self.settings.connect_retries + 1):
-                if attempt:
-                    self.sink.retries += 1
+            dropped = busy = 0
+            while True:
+                refusal = await self._join()
+                if refusal is None:
+                    return
+                if refusal.close_code == CLOSE_UNAVAILABLE and busy < UNAVAILABLE_RETRIES:
+                    delay = unavailable_delay(busy, refusal.retry_after)
+                    busy += 1
+                elif refusal.retryable and dropped < self.settings.connect_retries:
                     # At once after 1012 (an instance stopping), else the live client's backoff.
-                    await asyncio.sleep(reconnect_delay(attempt - 1, close_code=refused_with))
-                try:
-                    self._ws = await connect_socket(
-                        self.settings.room_url(self.room.plan),
-                        self.token,
-                        timeout=self.settings.open_timeout,
-                        ping_interval=None,
-                        compression=None,
-                    )
-                    self._live = LiveClient(self._ws)
-                    break
-                except Refused as exc:
-                    if not exc.retryable:
-                        return self._refuse(exc.reason)
-                    failure, refused_with = exc.reason, exc.close_code
-            else:
-                return self._refuse(failure)
-            self._reader = asyncio.create_task(self._read())
-            try:
-                accepted = await asyncio.wait_for(asyncio.shield(self._ready), self.settings.open_timeout)
-            except TimeoutError:
-                await self.close()
-                return self._refuse("no_presence")
-            if accepted:
-                self.accepted = True
-                self.sink.accepted += 1
-                self.sink.last_joined = time.perf_counter()
-            else:
-                self._refuse(self._close_reason())
+                    delay = reconnect_delay(dropped, close_code=refusal.close_code)
+                    dropped += 1
+                else:
+                    return self._refuse(refusal.reason)
+                self.sink.retries += 1
+                await asyncio.sleep(delay)
+
+    async def _join(self) -> JoinRefusal | None:
+        """One attempt: None once in the room (its `presence` came), else why not."""
+        self._ready = asyncio.get_running_loop().create_future()
+        self._server_code = self._server_retry_after = None
+        self.closed_at = self.close_code = None
+        try:
+            self._ws = await connect_socket(
+                self.settings.room_url(self.room.plan),
+                self.token,
+                timeout=self.settings.open_timeout,
+                ping_interval=None,
+                compression=None,
+            )
+        except Refused as exc:
+            return JoinRefusal(exc.reason, exc.close_code, retryable=exc.retryable)
+        self._live = LiveClient(self._ws)
+        self._reader = asyncio.create_task(self._read())
+        try:
+            accepted = await asyncio.wait_for(asyncio.shield(self._ready), self.settings.open_timeout)
+        except TimeoutError:
+            await self.close()
+            return JoinRefusal("no_presence", None)
+        if not accepted:
+            await asyncio.gather(self._reader, return_exceptions=True)
+            return JoinRefusal(self._close_reason(), self.close_code, retry_after=self._server_retry_after)
+        self.accepted = True
+        self.sink.accepted += 1
+        self.sink.last_joined = time.perf_counter()
+        return None
 
     async def send_json(self, message: dict) -> None:
         await self._live.send_message(message)
@@ -236,6 +263,9 @@ class RoomClient:
         code = str(data.get("code") or "error")
         if not self._ready.done():
             self._server_code = code  # the explanation of a refusal; the close follows
+            retry_after = data.get("retryAfter")
+            if isinstance(retry_after, (int, float)) and not isinstance(retry_after, bool):
+                self._server_retry_after = float(retry_after)
             return
         self.sink.errors[code] += 1
         if self is self.room.publisher and self.room.publishing:
