@@ -108,6 +108,20 @@ ErrorCode = Literal[
     "internal_error",
 ]
 ERROR_CODES: tuple[str, ...] = typing.get_args(ErrorCode)
+# The error codes that settle a client's request as refused: sending it again cannot succeed
+# (the live page's REPLY_ERROR_CODES). Any other error (unavailable, rate_limited, ...) is retried.
+REFUSING_ERROR_CODES = frozenset(
+    {
+        "duplicate_scan",
+        "scan_id_conflict",
+        "scan_not_found",
+        "scan_removed",
+        "invalid",
+        "invalid_data",
+        "wrong_room",
+        "internal_error",
+    }
+)
 
 # A client's `ref`: text of 1 to 64 characters, echoed in the direct reply.
 REF_MAX_CHARS = 64

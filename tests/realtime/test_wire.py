@@ -242,6 +242,8 @@ def test_the_js_handles_every_server_type_and_sends_only_client_types():
 def test_the_js_error_codes_are_wires():
     client, page = _js("live-client.js"), _js("live-page.js")
     codes = _strings(_block(client, "REPLY_ERROR_CODES = new Set(["))
+    assert codes == wire.REFUSING_ERROR_CODES  # the page settles as refused what wire says
+    assert set(wire.ERROR_CODES) >= wire.REFUSING_ERROR_CODES
     for text in (client, page):
         codes |= set(re.findall(r'code === "([a-z_]+)"', text))
     codes |= set(

@@ -50,18 +50,7 @@ REPLY_TIMEOUT = 10.0
 RATE_LIMIT_RETRY_SECONDS = 5.0
 RETRY_SECONDS = 1.0
 # Answers that settle a request as refused (the page's REPLY_ERROR_CODES); others are retried.
-REFUSING_CODES = frozenset(
-    {
-        "duplicate_scan",
-        "scan_id_conflict",
-        "scan_not_found",
-        "scan_removed",
-        "invalid",
-        "invalid_data",
-        "wrong_room",
-        "internal_error",
-    }
-)
+REFUSING_CODES = wire.REFUSING_ERROR_CODES
 RETRIED_CODES = frozenset({"rate_limited", "database_unavailable", "unavailable"})
 
 
