@@ -36,6 +36,7 @@ RETRY_AFTER_MAX_SECONDS = 5
 
 _in_progress = 0
 # The sockets waiting for a place, first come first served; a place given back goes to the first.
+# Only waiters still waiting are kept: one whose wait ended without a place takes itself out.
 _waiting: deque[asyncio.Future] = deque()
 
 
@@ -44,7 +45,7 @@ def in_progress() -> int:
 
 
 def waiting() -> int:
-    return sum(1 for waiter in _waiting if not waiter.done())
+    return len(_waiting)
 
 
 class JoinPlace:
@@ -71,7 +72,7 @@ class JoinPlace:
 
 async def take_place(limit: int, wait_seconds: float) -> JoinPlace | None:
     """A place among the `limit` joins in progress, waiting at most `wait_seconds`; None: none came."""
-    if _in_progress < limit and waiting() == 0:
+    if _in_progress < limit and not _waiting:
         return JoinPlace()
     if wait_seconds <= 0:
         return None
@@ -80,14 +81,25 @@ async def take_place(limit: int, wait_seconds: float) -> JoinPlace | None:
     try:
         await asyncio.wait_for(waiter, wait_seconds)
     except TimeoutError:
-        if waiter.done() and not waiter.cancelled():  # handed over as the wait ran out
+        if _handed_over(waiter):  # as the wait ran out
             return JoinPlace(handed_over=True)
         return None
     except asyncio.CancelledError:  # the socket went away while it waited
-        if waiter.done() and not waiter.cancelled():
+        if _handed_over(waiter):
             JoinPlace(handed_over=True).release()  # a place handed over passes on to the next
         raise
     return JoinPlace(handed_over=True)
+
+
+def _handed_over(waiter: asyncio.Future) -> bool:
+    """Whether a waiter whose wait ended got a place; if not, it leaves the queue."""
+    if waiter.done() and not waiter.cancelled():
+        return True  # `release` took it out of the queue
+    try:
+        _waiting.remove(waiter)
+    except ValueError:
+        pass
+    return False
 
 
 def release(scope) -> None:
