@@ -2,7 +2,7 @@
 
 `execute` takes a decoded frame (realtime.frames) of a known type: it counts it against the user's
 rate limit, checks its `data` and the room it names, and runs the type's command. A command's
-errors (domain, database) propagate to the consumer, which answers them (inventory.exceptions.error_report).
+errors (domain, database) propagate to the consumer, which answers them with `error_reply`.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import DatabaseError
 from django.utils.translation import gettext as _
 
 from inventory import access, periods, services
-from inventory.exceptions import InvalidInput
+from inventory.exceptions import InvalidInput, InventoryError, error_report
 
 from . import protocol, ratelimit, revocation
 from .db import hop
@@ -126,6 +128,24 @@ async def execute(socket, frame: Frame) -> None:
     logger.debug("%s -> %s in %s", socket.user.pk, frame.type, socket.room.key)
     await check_own_room(socket.room, data)
     await COMMANDS[frame.type](socket, data, frame.ref)
+
+
+def error_reply(exc: Exception, frame: Frame, *, room: str, user) -> tuple[str, str, dict]:
+    """The `error` (message, code, details) that answers a command that failed with `exc`."""
+    if isinstance(exc, ObjectDoesNotExist):
+        return _("Este inventario ya no existe."), "inventory_not_found", {}
+    report = error_report(exc)
+    if report is None and isinstance(exc, DatabaseError):
+        report = error_report(DatabaseError())  # whatever the database failed with, nothing was saved
+    if report is None:
+        logger.exception("Failed to handle %s in %s", frame.type, room)
+        return _("Error interno: el mensaje no se procesó."), "internal_error", {}
+    if report.status == 503:  # the database or Redis is down: kept and sent again by the client
+        logger.error("%s handling %s: %r", report.code, frame.type, exc)
+    else:
+        logger.debug("Refused %s from %s: %s (%s)", frame.type, user, report.code, report.message)
+    echo = scan_echo(frame.type, frame.data) if isinstance(exc, InventoryError) else {}
+    return report.message, report.code, {**report.details, **echo}
 
 
 async def over_limit(socket, bucket: str, ref: str | None = None, **echo) -> bool:

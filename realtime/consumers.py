@@ -11,48 +11,31 @@ import asyncio
 import logging
 import secrets
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError
 from django.utils import translation
-from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
-from inventory import access, services
-from inventory.exceptions import InventoryCompleted, InventoryError, database_down_message, error_report
-
-from . import broadcast, clock, commands, frames, joins, metrics, protocol, ratelimit, replay, revocation
-from .conf import realtime_settings
+from . import (
+    broadcast,
+    commands,
+    frames,
+    joining,
+    joins,
+    metrics,
+    protocol,
+    ratelimit,
+    refusals,
+    replay,
+    revocation,
+)
 from .db import hop
-from .fanout import get_fanout, room_stream, user_stream
+from .fanout import get_fanout
 from .language import language_of
-from .membership import RoomMembership
-from .presence import USER_LIMIT, Connection
 from .relaying import OwnEvents, RelayedEvents, later, with_ref
 
 logger = logging.getLogger("realtime.consumer")
-
-CLOSE_FOR_STATUS = {
-    400: protocol.CLOSE_NOT_FOUND,
-    403: protocol.CLOSE_FORBIDDEN,
-    404: protocol.CLOSE_NOT_FOUND,
-}
-
-
-def _LIVE_DOWN() -> str:  # noqa: N802 - a message, translated when used
-    return _("Las actualizaciones en vivo no están disponibles ahora; reintenta en unos segundos.")
-
-
-@hop
-def _open_room(user, agency, month, year):
-    room = access.room_resolve(user, agency=agency, month=month, year=year)
-    return room, services.inventory_get_or_open(room=room)
-
-
-@hop
-def _state_and_access(inventory_id, access):
-    """The inventory, and why the socket lost its access since it was authorized (None: it did not)."""
-    return replay.inventory_state.func(inventory_id), revocation.access_lost(access)
 
 
 class InventoryConsumer(RelayedEvents, AsyncJsonWebsocketConsumer):
@@ -94,6 +77,15 @@ class InventoryConsumer(RelayedEvents, AsyncJsonWebsocketConsumer):
         with translation.override(self.language):
             await super().websocket_receive(message)
 
+    async def dispatch(self, message):
+        # Channels closes stale database connections in a thread before every handler: one trip
+        # through the process's one sync thread per frame. Every database call here is a `hop`,
+        # which does that itself, so frames go to their handler directly.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self):
         self.user = self.scope.get("user")
         self.last_seq = 0
@@ -101,7 +93,10 @@ class InventoryConsumer(RelayedEvents, AsyncJsonWebsocketConsumer):
         await self.accept()
         try:
             async with self._holding():
-                await self._join()
+                await joining.join(self)
+        except refusals.Refused as refused:
+            await self._leave_room(grace=refused.grace)
+            await self._reject(refused.refusal)
         except DatabaseError as exc:
             logger.error("Database unavailable while joining: %s", exc)
             await self._leave_room()
@@ -109,83 +104,9 @@ class InventoryConsumer(RelayedEvents, AsyncJsonWebsocketConsumer):
         except RedisError as exc:  # presence listed us, then Redis went away: not a 1011
             logger.error("Redis unavailable while joining: %r", exc)
             await self._leave_room(grace=False)
-            await self._reject(protocol.CLOSE_UNAVAILABLE, _LIVE_DOWN(), "unavailable")
+            await self._reject(refusals.live_down())
         finally:
             joins.release(self.scope)
-
-    async def _join(self) -> None:
-        if self.scope.get("database_unavailable"):
-            raise DatabaseError("the database was unreachable while authenticating")
-        if self.user is None or not self.user.is_authenticated:
-            message = _("Autenticación requerida: inicia sesión o conecta con un token.")
-            return await self._reject(protocol.CLOSE_UNAUTHENTICATED, message, "unauthenticated")
-        refusal = await ratelimit.connect_refusal(self.user.pk)
-        if refusal is not None:
-            return await self._reject(refusal.close_code, refusal.message, refusal.code, **refusal.details)
-        kwargs = self.scope["url_route"]["kwargs"]
-        try:
-            self.room, self.inventory = await _open_room(
-                self.user, kwargs["agency"], kwargs["month"], kwargs["year"]
-            )
-        except InventoryError as exc:
-            return await self._reject(
-                CLOSE_FOR_STATUS.get(exc.status, protocol.CLOSE_NOT_FOUND), exc.message, exc.code
-            )
-        if not self.inventory.is_open:
-            return await self._reject_completed(self.inventory)
-
-        self.group_name = room_stream(self.inventory.pk)
-        self.own.user_id = str(self.user.pk)
-        connection = Connection(
-            connection_id=self.channel_name,
-            user_id=str(self.user.pk),
-            user_name=protocol.display_name(self.user),
-            since=clock.now(),
-            instance=metrics.INSTANCE_ID,
-        )
-        self.access = revocation.SocketAccess.of(self.scope, self.user, self.room.agency)
-        limit, user_limit = (
-            realtime_settings.MAX_CONNECTIONS_PER_ROOM,
-            realtime_settings.MAX_CONNECTIONS_PER_USER,
-        )
-        self.membership, admission = await RoomMembership.join(
-            self.inventory, connection, room_key=self.room.key, limit=limit, user_limit=user_limit
-        )
-        if not admission.joined:
-            return await self._refuse_place(admission.refused)
-        fanout = get_fanout()
-        self.streams = (self.group_name, user_stream(self.user.pk))
-        try:
-            for stream in self.streams:
-                await fanout.join(stream, self)
-        except Exception as exc:
-            # Without the live relay there is no live room: say so; the client retries later.
-            logger.error("Live relay unavailable, refusing %s: %r", self.channel_name, exc)
-            self._leave_streams()
-            await self.membership.abandon()
-            return await self._reject(protocol.CLOSE_UNAVAILABLE, _LIVE_DOWN(), "unavailable")
-        self.joined = True
-        metrics.local.connected(connection.user_id)
-        metrics.ensure_reporter()
-
-        # Read the state only now that we are in the streams: whatever commits later reaches us,
-        # a revocation included; one that committed since the room was authorized is caught here.
-        self.inventory, lost = await _state_and_access(self.inventory.pk, self.access)
-        if lost is not None:
-            return await self._revoke(lost)
-        if not self.inventory.is_open:
-            return await self._reject_completed(self.inventory)
-        since = replay.since_in_query(self.scope)
-        self.last_seq = self.inventory.last_seq
-        # Read what a resuming client missed before greeting it, so that a database failure is
-        # a clean refusal rather than a socket dropped halfway through its join.
-        backlog = await replay.backlog(self.inventory, since) if since is not None else None
-        logger.debug("%s joined %s (%s)", connection.user_name, self.room.key, self.channel_name)
-        if admission.first:  # a user's further sockets, or a quick return, are no news to the room
-            await broadcast.apublish(self.inventory.pk, protocol.user_joined(self.inventory, self.user))
-        await self.send_presence()
-        if backlog is not None:
-            await self._send_backlog(backlog)
 
     async def disconnect(self, code):
         self.disconnected = True
@@ -194,7 +115,7 @@ class InventoryConsumer(RelayedEvents, AsyncJsonWebsocketConsumer):
 
     async def _leave_room(self, *, grace: bool = True) -> None:
         """Leave the streams and presence (once; the room hears of it after the grace period, if any)."""
-        self._leave_streams()
+        self.leave_streams()
         if not self.joined:
             return
         self.joined = False
@@ -221,27 +142,10 @@ class InventoryConsumer(RelayedEvents, AsyncJsonWebsocketConsumer):
         except revocation.AccessRevoked as exc:
             await self._revoke(exc.reason)
         except Exception as exc:
-            await self._answer_error(exc, frame)
+            message, code, details = commands.error_reply(exc, frame, room=self.room.key, user=self.user.pk)
+            await self.error(message, code, ref=frame.ref, **details)
 
-    async def _answer_error(self, exc: Exception, frame: frames.Frame) -> None:
-        report = error_report(exc)
-        if isinstance(exc, ObjectDoesNotExist):
-            return await self.error(_("Este inventario ya no existe."), "inventory_not_found", ref=frame.ref)
-        if report is None and isinstance(exc, DatabaseError):
-            report = error_report(DatabaseError())  # whatever the database failed with, nothing was saved
-        if report is None:
-            logger.exception("Failed to handle %s in %s", frame.type, self.room.key)
-            return await self.error(
-                _("Error interno: el mensaje no se procesó."), "internal_error", ref=frame.ref
-            )
-        if report.status == 503:  # the database or Redis is down: kept and sent again by the client
-            logger.error("%s handling %s: %r", report.code, frame.type, exc)
-        else:
-            logger.debug("Refused %s from %s: %s (%s)", frame.type, self.user.pk, report.code, report.message)
-        echo = commands.scan_echo(frame.type, frame.data) if isinstance(exc, InventoryError) else {}
-        await self.error(report.message, report.code, ref=frame.ref, **report.details, **echo)
-
-    # What commands use.
+    # What commands and the join use.
 
     def expecting_own(self, kind, scan, ref):
         """While a command runs: the broadcast of the event it records answers it (carries its ref)."""
@@ -249,7 +153,12 @@ class InventoryConsumer(RelayedEvents, AsyncJsonWebsocketConsumer):
 
     async def resume(self, since: int, *, ref: str | None = None) -> None:
         async with self._holding():
-            await self._send_backlog(await replay.backlog(self.inventory, since), ref=ref)
+            await self.send_backlog(await replay.backlog(self.inventory, since), ref=ref)
+
+    async def send_backlog(self, backlog: replay.Backlog, *, ref: str | None = None) -> None:
+        for message in backlog.messages:
+            await self.reply(message, ref)
+        self.last_seq = backlog.last_seq
 
     async def send_presence(self, *, ref: str | None = None) -> None:
         await self.reply(protocol.presence(self.inventory, await self.membership.users()), ref)
@@ -266,7 +175,13 @@ class InventoryConsumer(RelayedEvents, AsyncJsonWebsocketConsumer):
     async def refuse_flood(self, *, ref: str | None = None, **details) -> None:
         self._leave_with_grace = False
         await self._leave_room(grace=False)
-        await self._reject(protocol.CLOSE_TOO_MANY, "Rate limit exceeded", "rate_limited", ref=ref, **details)
+        await self._reject(refusals.too_many_messages(**details), ref=ref)
+
+    def leave_streams(self) -> None:
+        fanout = get_fanout()
+        for stream in self.streams:
+            fanout.leave(stream, self)
+        self.streams = ()
 
     # The process's relay and heartbeat.
 
@@ -281,23 +196,11 @@ class InventoryConsumer(RelayedEvents, AsyncJsonWebsocketConsumer):
             if refused:
                 self._leave_with_grace = False
                 await self._leave_room(grace=False)
-                await self._refuse_place(refused)
-
-    async def _refuse_place(self, refused: str) -> None:
-        if refused == USER_LIMIT:
-            limit = realtime_settings.MAX_CONNECTIONS_PER_USER
-            message = _("Ya tienes %(max)s conexiones abiertas en esta sala: cierra alguna para abrir otra.")
-            return await self._reject(
-                protocol.CLOSE_TOO_MANY, message % {"max": limit}, "user_connection_limit"
-            )
-        message = _("La sala está llena: máximo %(max)s conexiones.") % {
-            "max": realtime_settings.MAX_CONNECTIONS_PER_ROOM
-        }
-        await self._reject(protocol.CLOSE_ROOM_FULL, message, "room_full")
+                await self._reject(refusals.place_refused(refused))
 
     def relay_lost(self) -> None:
         """Redis went away under this socket: say so and close; the client resumes by seq."""
-        later(self._reject(protocol.CLOSE_UNAVAILABLE, _LIVE_DOWN(), "unavailable"))
+        later(self._reject(refusals.live_down()))
 
     async def user_revoked(self, event):
         """Some access of this user was taken away: check this socket's own, and close if it is gone."""
@@ -317,27 +220,16 @@ class InventoryConsumer(RelayedEvents, AsyncJsonWebsocketConsumer):
                 await self.reply(message, self.own.ref_of(message))
                 self.last_seq = seq
 
-    # Helpers.
+    # Closing.
 
-    async def _send_backlog(self, backlog: replay.Backlog, *, ref: str | None = None) -> None:
-        for message in backlog.messages:
-            await self.reply(message, ref)
-        self.last_seq = backlog.last_seq
-
-    def _leave_streams(self) -> None:
-        fanout = get_fanout()
-        for stream in self.streams:
-            fanout.leave(stream, self)
-        self.streams = ()
-
-    async def _reject(self, close_code: int, message: str, code: str, *, ref=None, **details) -> None:
-        logger.debug("Closing %s with %s: %s", self.scope.get("path"), close_code, code)
-        metrics.local.rejected(code)
-        await self.error(message, code, ref=ref, **details)
-        await self.close(code=close_code)
+    async def _reject(self, refusal: refusals.Refusal, *, ref: str | None = None) -> None:
+        logger.debug("Closing %s with %s: %s", self.scope.get("path"), refusal.close_code, refusal.code)
+        metrics.local.rejected(refusal.code)
+        await self.error(refusal.message, refusal.code, ref=ref, **refusal.details)
+        await self.close(code=refusal.close_code)
 
     async def _database_down(self) -> None:
-        await self._reject(protocol.CLOSE_UNAVAILABLE, database_down_message(), "database_unavailable")
+        await self._reject(refusals.database_down())
 
     async def _revoke(self, reason: str) -> None:
         """The socket lost its access: leave the room at once (no grace), explain, close."""
@@ -346,10 +238,4 @@ class InventoryConsumer(RelayedEvents, AsyncJsonWebsocketConsumer):
             refusal = revocation.refusal_for(reason, agency_name=self.room.agency.name)
             self._leave_with_grace = False
             await self._leave_room(grace=False)
-            await self._reject(refusal.close_code, refusal.message, refusal.code)
-
-    async def _reject_completed(self, inventory) -> None:
-        await self._leave_room()
-        await self._reject(
-            protocol.CLOSE_COMPLETED, InventoryCompleted(inventory).message, "inventory_completed"
-        )
+            await self._reject(refusal)

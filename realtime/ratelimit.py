@@ -12,8 +12,7 @@ cache, for the one process there is. Windows are keys that expire on their own.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
@@ -22,6 +21,7 @@ from django.utils.translation import gettext as _
 from . import clock, protocol
 from .conf import realtime_settings
 from .redis_client import get_redis, key, redis_enabled
+from .refusals import Refusal
 
 logger = logging.getLogger("realtime.ratelimit")
 WINDOW_SECONDS = 60
@@ -89,16 +89,6 @@ async def count_message(user_id, bucket: str) -> Count:
 async def count_connect(user_id) -> Count:
     """Count one connection attempt of a user."""
     return await _count(user_id, CONNECT, realtime_settings.CONNECT_RATE_PER_USER)
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """Why a socket is refused: the `error` to send (message, code, details), then the close code."""
-
-    close_code: int
-    message: str
-    code: str
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 async def connect_refusal(user_id) -> Refusal | None:

@@ -29,6 +29,7 @@ from inventory.access import user_can_access
 from . import protocol
 from .auth import token_from_scope, user_for_token
 from .fanout import get_fanout, user_stream
+from .refusals import Refusal
 
 logger = logging.getLogger("realtime.revocation")
 
@@ -67,13 +68,6 @@ class SocketAccess:
             token=token,
             session_key=getattr(session, "session_key", None),
         )
-
-
-@dataclass(frozen=True)
-class Refusal:
-    close_code: int
-    code: str
-    message: str
 
 
 class AccessRevoked(Exception):
@@ -115,9 +109,9 @@ def refusal_for(reason: str, *, agency_name: str) -> Refusal:
     if reason == MEMBERSHIP_REMOVED:
         return Refusal(
             protocol.CLOSE_FORBIDDEN,
-            "access_revoked",
             _("Ya no tienes acceso a la agencia «%(agency)s»; la conexión se cerró.")
             % {"agency": agency_name},
+            "access_revoked",
         )
     messages = {
         ACCOUNT_INACTIVE: _("Tu cuenta ya no está activa; la conexión se cerró."),
@@ -125,7 +119,7 @@ def refusal_for(reason: str, *, agency_name: str) -> Refusal:
         SESSION_ENDED: _("Tu sesión terminó; vuelve a iniciar sesión."),
         PASSWORD_CHANGED: _("Tu contraseña cambió; vuelve a iniciar sesión."),
     }
-    return Refusal(protocol.CLOSE_UNAUTHENTICATED, "unauthenticated", messages[reason])
+    return Refusal(protocol.CLOSE_UNAUTHENTICATED, messages[reason], "unauthenticated")
 
 
 # Publishing.

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from realtime import consumers, joins, protocol
+from realtime import joining, joins, protocol
 
 from .helpers import connect_raw, joined, room_path, token_of
 
@@ -16,13 +16,13 @@ async def test_past_the_joins_in_progress_a_socket_waits_then_is_told_to_come_ba
 ):
     settings.REALTIME = {**settings.REALTIME, "MAX_JOINS_IN_PROGRESS": 2, "JOIN_WAIT_MS": 300}
     held = asyncio.Event()
-    open_room = consumers._open_room
+    open_room = joining._open_room
 
     async def slow_open_room(*args):
         await held.wait()  # a join stuck on the database, as in a reconnect storm
         return await open_room(*args)
 
-    monkeypatch.setattr(consumers, "_open_room", slow_open_room)
+    monkeypatch.setattr(joining, "_open_room", slow_open_room)
     first, _ = await connect_raw(room_path(), token=await token_of(ana))
     second, _ = await connect_raw(room_path(), token=await token_of(luis))
     assert joins.in_progress() == 2
@@ -71,13 +71,13 @@ async def test_a_burst_past_the_bound_waits_its_turn_and_every_socket_joins(ana,
     # A room's phones all at once (or a deploy's sockets): queued for a place, none refused.
     settings.REALTIME = {**settings.REALTIME, "MAX_JOINS_IN_PROGRESS": 2, "JOIN_WAIT_MS": 5000}
     held = asyncio.Event()
-    open_room = consumers._open_room
+    open_room = joining._open_room
 
     async def slow_open_room(*args):
         await held.wait()
         return await open_room(*args)
 
-    monkeypatch.setattr(consumers, "_open_room", slow_open_room)
+    monkeypatch.setattr(joining, "_open_room", slow_open_room)
     tokens = [await token_of(user) for user in (ana, luis, ana, luis, ana)]
     connecting = [asyncio.ensure_future(connect_raw(room_path(), token=token)) for token in tokens]
     for _ in range(100):
