@@ -82,6 +82,7 @@ class OwnEvents:
     """The refs of a socket's requests answered by the broadcast of their event (its own scans)."""
 
     LIMIT = 64  # refs whose event never came are dropped, oldest first
+    __slots__ = ("user_id", "refs")  # one per socket: no instance dict
 
     def __init__(self, user_id: Any = None):
         self.user_id = str(user_id) if user_id is not None else None

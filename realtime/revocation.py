@@ -47,7 +47,7 @@ MEMBERSHIP_REMOVED = "membership_removed"
 _WATCHED_FIELDS = ("password", "is_active", "is_staff", "is_superuser")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SocketAccess:
     """What a socket was opened with: the user, the agency, and the credentials then valid."""
 
