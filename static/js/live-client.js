@@ -434,6 +434,9 @@ export class LiveClient extends EventTarget {
         this.terminate(data.message, data.completedBy, "session_terminated");
         break;
       case "error":
+        // An answer to a request of ours already settled (by a broadcast that came first, when
+        // another socket asked for the same change at the same moment) adds nothing.
+        if (typeof message.ref === "string" && !request) break;
         this.onError(data, request);
         break;
       default: // pong, and types added later

@@ -59,3 +59,33 @@ def test_queued_scans_are_sent_concurrently_and_each_confirmed_once(open_page, a
         elif way == "received" and message.get("ref") in in_flight:
             in_flight.discard(message["ref"])
     assert 2 <= most <= MAX_IN_FLIGHT, most
+
+
+def test_a_later_answer_to_a_request_already_settled_shows_nothing(open_page, ana, alfa):
+    """Two sockets asking for the same change at once: the broadcast that came first settled the
+    request; the server's own answer that follows with the same ref (docs/protocol.md) is no news."""
+    page = open_page(ana, ROOM)
+    routes = []
+
+    def relay(ws):  # the real server, with a hand on the socket to add what the server would send
+        server = ws.connect_to_server()
+        ws.on_message(server.send)
+        server.on_message(ws.send)
+        routes.append(ws)
+
+    page.route_web_socket("**/ws/inventory/**", relay)
+    page.reload()
+    wait_online(page)
+    scan(page, "RACE-01")
+    expect(row(page, "RACE-01")).to_be_visible()
+    ref = row(page, "RACE-01").get_attribute("data-id")
+    assert ref
+
+    late = {"message": "Ya escaneaste RACE-01.", "code": "duplicate_scan", "scanData": {"code": "RACE-01"}}
+    routes[-1].send(json.dumps({"type": "error", "data": late, "ref": ref}))
+    # An error for a request in flight or no request at all is shown: this one is not.
+    routes[-1].send(json.dumps({"type": "error", "data": {"message": "Aviso del servidor.", "code": "x"}}))
+    expect(page.locator("#notices")).to_contain_text("Aviso del servidor.")
+    expect(page.locator("#notices")).not_to_contain_text("Ya escaneaste RACE-01.")
+    expect(row(page, "RACE-01")).to_be_visible()
+    assert stored_codes() == ["RACE-01"]
