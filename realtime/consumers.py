@@ -1,8 +1,9 @@
-"""The live room's socket: authenticate, join, hand each client message to its command, relay the room.
+"""The live room's socket: accept, join, hand each client message to its command, relay the room.
 
-The concerns live in their own modules: frame checks (frames), commands and rate limits (commands),
-presence (membership), the event log (replay), the relay of the room's events (relaying, fanout),
-language (language), errors (inventory.exceptions.error_report).
+The concerns live in their own modules: the join (joining), refusals and their close codes
+(refusals), frame checks (frames), commands, their errors and rate limits (commands), presence
+(membership), the event log (replay), the relay of the room's events (relaying, fanout), language
+(language).
 """
 
 from __future__ import annotations
