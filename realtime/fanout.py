@@ -31,6 +31,9 @@ logger = logging.getLogger("realtime.fanout")
 
 # How long a join waits for Redis to confirm its subscription.
 SUBSCRIBE_TIMEOUT = 5.0
+# How many members a heartbeat refreshes side by side (each a round trip to the presence store;
+# well under the Redis client's pool of connections).
+HEARTBEAT_BATCH = 50
 
 
 class Member(Protocol):
@@ -41,7 +44,7 @@ class Member(Protocol):
         """The relay lost Redis: events may have been missed."""
 
     async def heartbeat(self) -> None:
-        """Refresh whatever this member keeps alive (called once per heartbeat, one member at a time)."""
+        """Refresh whatever this member keeps alive (called once per heartbeat, beside other members)."""
 
 
 def room_stream(inventory_id: int) -> str:
@@ -146,24 +149,35 @@ class Fanout:
             except Exception:
                 logger.exception("Could not tell a member the relay was lost")
 
-    # Heartbeat: one task per process, one member at a time, instead of a timer per socket that
-    # would fire for a whole burst of connects in the same instant.
+    # Heartbeat: one task per process, instead of a timer per socket that would fire for a whole
+    # burst of connects in the same instant. A beat starts every heartbeat interval, however long
+    # the one before took, and refreshes its members HEARTBEAT_BATCH at a time: an entry expires
+    # after two intervals, and on a busy process one refresh after another (a round trip each,
+    # waiting its turn on the event loop) took longer than that for 500 sockets, so the room's
+    # presence lost whole instances (docs/reliability.md, "Chaos run").
 
     def _ensure_heartbeat(self) -> None:
         if self._heartbeat is None or self._heartbeat.done():
             self._heartbeat = _task(self._beat_forever())
 
     async def _beat_forever(self) -> None:
+        started = clock.monotonic()
         while self._members:
-            await clock.sleep(realtime_settings.heartbeat_seconds)
-            everyone = {member: None for members in list(self._members.values()) for member in members}
-            for member in everyone:
-                try:
-                    await member.heartbeat()
-                except Exception as exc:
-                    logger.warning("Heartbeat failed for a member: %r", exc)
+            await clock.sleep(max(0.0, started + realtime_settings.heartbeat_seconds - clock.monotonic()))
+            started = clock.monotonic()
+            await self.beat()
             if self._link is not None and not self._link.lost:
                 await self._link.unsubscribe_unused()
+
+    async def beat(self) -> None:
+        """Refresh every local member once, HEARTBEAT_BATCH at a time."""
+        everyone = list({member: None for members in list(self._members.values()) for member in members})
+        for start in range(0, len(everyone), HEARTBEAT_BATCH):
+            batch = everyone[start : start + HEARTBEAT_BATCH]
+            outcomes = await asyncio.gather(*(member.heartbeat() for member in batch), return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, Exception):
+                    logger.warning("Heartbeat failed for a member: %r", outcome)
 
     async def aclose(self) -> None:
         for task in (self._heartbeat, self._local_task):

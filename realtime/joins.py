@@ -15,6 +15,7 @@ those queued, finish within the handshake timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import deque
@@ -95,10 +96,8 @@ def _handed_over(waiter: asyncio.Future) -> bool:
     """Whether a waiter whose wait ended got a place; if not, it leaves the queue."""
     if waiter.done() and not waiter.cancelled():
         return True  # `release` took it out of the queue
-    try:
+    with contextlib.suppress(ValueError):
         _waiting.remove(waiter)
-    except ValueError:
-        pass
     return False
 
 

@@ -118,3 +118,56 @@ async def test_sockets_are_told_at_once_when_the_subscription_breaks(ana, alfa):
     async with joined(ana) as client:
         await client.send("ping", {"timestamp": "back"})
         assert (await client.receive_type("pong"))["data"]["timestamp"] == "back"
+
+
+class BusyMember:
+    """A socket whose presence refresh takes 10 ms: a round trip, and its turn on a busy event loop."""
+
+    def __init__(self, clock, refreshed: list):
+        self.clock = clock
+        self.refreshed = refreshed  # (member, when) of every refresh
+
+    async def relay(self, event):
+        pass
+
+    def relay_lost(self):
+        pass
+
+    async def heartbeat(self):
+        self.refreshed.append((self, self.clock.monotonic()))
+        await self.clock.sleep(0.010)
+
+
+async def test_a_heartbeat_refreshes_every_member_before_its_entry_expires_on_a_busy_process(
+    settings, fake_clock
+):
+    """500 sockets whose refreshes take 5 s one after another, on a 2 s heartbeat (entries live 4 s):
+    each is refreshed within the two heartbeats its entry lives, and many refresh side by side."""
+    from realtime import fanout as fanout_module
+
+    settings.REDIS_URL = None
+    settings.REALTIME = {**settings.REALTIME, "HEARTBEAT_INTERVAL_MS": 2000}
+    refreshed: list = []
+    fanout = fanout_module.Fanout()
+    members = [BusyMember(fake_clock, refreshed) for _ in range(500)]
+    for member in members:
+        await fanout.join(room_stream(1), member)
+    try:
+        started = fake_clock.monotonic()
+        while fake_clock.monotonic() < started + 20:
+            await fake_clock.run_for(0.05)
+    finally:
+        await fanout.aclose()
+
+    times: dict = {}
+    for member, when in refreshed:
+        times.setdefault(member, []).append(when)
+    assert set(times) == set(members)
+    ttl = 2 * 2.0
+    for member in members:
+        beats = [started] + times[member]
+        assert len(beats) >= 4, len(beats)
+        assert max(later - earlier for earlier, later in zip(beats, beats[1:], strict=False)) < ttl
+    # Side by side: one after another, a beat's refreshes would take 5 s, beats would come every
+    # 7 s and every entry would expire between two.
+    assert len(times[members[0]]) >= 6
