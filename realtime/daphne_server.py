@@ -159,6 +159,15 @@ class WebSocketProtocol(DaphneWebSocketProtocol):
             return
         super().serverClose(code)
 
+    def serverSend(self, content, binary=False):  # noqa: N802 (daphne's name)
+        # The room's relay sending to a socket that is closing or closed (its disconnect not yet
+        # handled): the client is gone and resumes from its seq. autobahn raises `Disconnected`,
+        # which each relay logged as an error with its traceback, hundreds after a restart.
+        if self.state in (self.STATE_CLOSING, self.STATE_CLOSED):
+            logger.debug("Dropped a message to %s: the socket is closing", self.client_addr)
+            return
+        super().serverSend(content, binary)
+
     def onOpen(self):  # noqa: N802
         super().onOpen()
         self._ping_room = room_of_path(getattr(self, "path", b""))
