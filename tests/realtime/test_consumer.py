@@ -198,6 +198,26 @@ async def test_ping_answers_the_sender_alone_echoing_its_timestamp(ana, luis):
         assert await luis_ws.nothing()
 
 
+async def test_client_frames_do_not_queue_on_the_one_sync_thread(ana, monkeypatch):
+    """Channels' default dispatch sends every frame through the process's one sync thread first
+    (close_old_connections); the consumer's does not (its database calls close them themselves)."""
+    import channels.consumer
+
+    trips = []
+
+    async def counted():
+        trips.append(1)
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    async with joined(ana) as client:
+        for n in range(3):
+            await client.send("ping", {"timestamp": f"t{n}"})
+            assert (await client.receive_type("pong"))["data"]["timestamp"] == f"t{n}"
+        await client.send("scan_added", scan_message("TRIP-1"))
+        await client.receive_type("scan_added")
+    assert trips == []
+
+
 async def test_client_user_joined_is_answered_with_presence(ana, luis):
     async with joined(ana) as ana_ws, joined(luis):
         await ana_ws.send(
