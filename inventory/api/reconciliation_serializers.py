@@ -13,16 +13,25 @@ from inventory.reconciliation.services import NOTE_MAX_LENGTH
 from .serializers import CodeField, MonthField, ScanSerializer, TimestampField
 
 
-class ExpectedVehicleOutput(serializers.Serializer):
+class ExpectedVehicleDataOutput(serializers.Serializer):
+    """An expected vehicle as the selectors' dicts hold it (variances, the report)."""
+
     code = serializers.CharField()
-    stockNumber = serializers.CharField(source="stock_number")  # noqa: N815
-    description = serializers.CharField(source="label")
+    stockNumber = serializers.CharField()  # noqa: N815
+    description = serializers.CharField()
     make = serializers.CharField()
     model = serializers.CharField()
     year = serializers.IntegerField(allow_null=True)
     color = serializers.CharField()
     location = serializers.CharField()
     line = serializers.IntegerField()
+
+
+class ExpectedVehicleOutput(ExpectedVehicleDataOutput):
+    """The same vehicle read from its model row, with whether and by whom it was found."""
+
+    stockNumber = serializers.CharField(source="stock_number")  # noqa: N815
+    description = serializers.CharField(source="label")
     state = serializers.SerializerMethodField()
     foundBy = serializers.CharField(source="found_by", allow_null=True)  # noqa: N815
     foundAt = TimestampField(source="found_at", allow_null=True)  # noqa: N815
@@ -120,18 +129,6 @@ class ExplanationOutput(serializers.Serializer):
     reasonLabel = serializers.CharField(allow_null=True)  # noqa: N815
     note = serializers.CharField(allow_blank=True)
     explainedBy = serializers.CharField(allow_null=True)  # noqa: N815
-
-
-class ExpectedVehicleDataOutput(serializers.Serializer):
-    code = serializers.CharField()
-    stockNumber = serializers.CharField()  # noqa: N815
-    description = serializers.CharField()
-    make = serializers.CharField()
-    model = serializers.CharField()
-    year = serializers.IntegerField(allow_null=True)
-    color = serializers.CharField()
-    location = serializers.CharField()
-    line = serializers.IntegerField()
 
 
 class MissingVarianceOutput(ExpectedVehicleDataOutput, ExplanationOutput):
