@@ -135,6 +135,8 @@ class Fanout:
         for member in list(self._members.get(stream, ())):
             try:
                 await member.relay(event)
+            except OSError as exc:  # ASGI: a send to a socket that is gone (its disconnect comes next)
+                logger.debug("Relay of %s to a closed socket of %s: %r", event.get("type"), stream, exc)
             except Exception:
                 logger.exception("Relay of %s to a member of %s failed", event.get("type"), stream)
 

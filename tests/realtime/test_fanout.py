@@ -171,3 +171,37 @@ async def test_a_heartbeat_refreshes_every_member_before_its_entry_expires_on_a_
     # Side by side: one after another, a beat's refreshes would take 5 s, beats would come every
     # 7 s and every entry would expire between two.
     assert len(times[members[0]]) >= 6
+
+
+class GoneMember(BusyMember):
+    """A socket whose server says it is gone when sent to (ASGI: an OSError, uvicorn's ClientDisconnected)."""
+
+    async def relay(self, event):
+        from uvicorn.protocols.utils import ClientDisconnected
+
+        raise ClientDisconnected()
+
+
+async def test_a_relay_to_a_socket_that_is_gone_is_not_an_error_and_the_others_still_get_it(
+    settings, fake_clock, caplog
+):
+    from realtime import fanout as fanout_module
+
+    settings.REDIS_URL = None
+    got = []
+
+    class Listening(BusyMember):
+        async def relay(self, event):
+            got.append(event["seq"])
+
+    fanout = fanout_module.Fanout()
+    for member in (GoneMember(fake_clock, []), Listening(fake_clock, [])):
+        await fanout.join(room_stream(1), member)
+    try:
+        with caplog.at_level("DEBUG", logger="realtime.fanout"):
+            await fanout.deliver(room_stream(1), {"type": "room.event", "seq": 1, "text": "{}"})
+    finally:
+        await fanout.aclose()
+    assert got == [1]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert any("closed socket" in r.getMessage() for r in caplog.records)
