@@ -63,7 +63,7 @@ smoke: $(VENV)/.base
 loadtest: $(VENV)/.base
 	$(BIN)/python manage.py ws_loadtest --url $${URL:-http://localhost:$${PORT:-5000}} $(ARGS)
 
-## The chaos run of docs/reliability.md (4-12 min; PostgreSQL on localhost, redis-server on PATH): it starts its
+## The chaos run of docs/reliability.md (3-6 min; PostgreSQL on localhost, redis-server on PATH): it starts its
 ## own two servers, Redis and proxies, on a database of its own. make chaos [ARGS="--rooms 4 --clients 10"]
 CHAOS_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/inventory_chaos
 chaos: $(VENV)/.base
